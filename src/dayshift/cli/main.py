@@ -1,0 +1,53 @@
+"""The `dayshift` command. One module per command group; this one only wires them.
+
+Settings are built here once (dayshift.toml, DAYSHIFT_* variables, flags) and
+handed to the commands through the Typer context.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from dayshift.cli import ingest, search, status
+from dayshift.errors import DayshiftError
+from dayshift.settings import load_settings
+
+app = typer.Typer(
+    name="dayshift",
+    help="Ingest documents, search them, and run the retrieval-augmented pipeline.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    config: Annotated[Optional[Path], typer.Option("--config", help="A dayshift.toml to read.")] = None,  # noqa: UP007
+    data_dir: Annotated[
+        Optional[Path], typer.Option("--data-dir", help="Where the index lives (DAYSHIFT_DATA_DIR).")  # noqa: UP007
+    ] = None,
+) -> None:
+    overrides = {"data_dir": data_dir} if data_dir else {}
+    ctx.obj = load_settings(config, **overrides)
+
+
+app.command("ingest")(ingest.ingest)
+app.command("search")(search.search)
+app.command("status")(status.status)
+
+
+def main() -> None:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # models ship in packages; never reach for a hub
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    try:
+        app()
+    except DayshiftError as exc:
+        typer.secho(f"error: {exc}", fg="red", err=True)
+        sys.exit(2)

@@ -1,0 +1,78 @@
+"""Embedding cache keyed by (vector space, content hash): unchanged text is never embedded twice.
+
+    <data_dir>/embed_cache.sqlite   space, hash -> float32 vector
+
+Shared by every store backend, since it sits in front of the embedder. Left
+out: eviction; the cache grows with distinct texts ever embedded (about 1.6 KB
+per 384-dim chunk) and `dayshift cache clear` empties it.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from dayshift.embed.base import Embedder
+
+_CHUNK = 500  # SQLite host-parameter batches
+
+
+class EmbeddingCache:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, timeout=60.0, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode = WAL")
+        self._db.execute("PRAGMA synchronous = NORMAL")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS vectors (space TEXT NOT NULL, hash TEXT NOT NULL, vector BLOB NOT NULL, "
+            "PRIMARY KEY (space, hash)) WITHOUT ROWID"
+        )
+
+    def get_many(self, space: str, hashes: Sequence[str]) -> dict[str, np.ndarray]:
+        found: dict[str, np.ndarray] = {}
+        unique = list(dict.fromkeys(hashes))
+        for start in range(0, len(unique), _CHUNK):
+            part = unique[start : start + _CHUNK]
+            marks = ",".join("?" * len(part))
+            rows = self._db.execute(f"SELECT hash, vector FROM vectors WHERE space = ? AND hash IN ({marks})", [space, *part])
+            found.update((h, np.frombuffer(v, dtype="<f4")) for h, v in rows)
+        return found
+
+    def put_many(self, space: str, hashes: Sequence[str], vectors: np.ndarray) -> None:
+        rows = [(space, h, np.ascontiguousarray(v, dtype="<f4").tobytes()) for h, v in zip(hashes, vectors)]
+        self._db.execute("BEGIN")
+        self._db.executemany("INSERT OR REPLACE INTO vectors (space, hash, vector) VALUES (?, ?, ?)", rows)
+        self._db.execute("COMMIT")
+
+    def count(self) -> int:
+        return int(self._db.execute("SELECT COUNT(*) FROM vectors").fetchone()[0])
+
+    def clear(self) -> None:
+        self._db.execute("DELETE FROM vectors")
+
+    def close(self) -> None:
+        self._db.close()
+
+
+def embed_cached(
+    embedder: Embedder, cache: EmbeddingCache | None, texts: Sequence[str], hashes: Sequence[str]
+) -> tuple[np.ndarray, int]:
+    """(vectors in input order, how many were computed rather than read from the cache)."""
+    found = cache.get_many(embedder.space, hashes) if cache else {}
+    missing = [i for i, h in enumerate(hashes) if h not in found]
+    # Identical texts inside one batch are embedded once.
+    first_of: dict[str, int] = {}
+    todo = [i for i in missing if first_of.setdefault(hashes[i], i) == i]
+    out = np.empty((len(texts), embedder.dim), dtype=np.float32)
+    if todo:
+        computed = embedder.embed([texts[i] for i in todo], kind="document")
+        for i, vector in zip(todo, computed):
+            found[hashes[i]] = vector
+        if cache:
+            cache.put_many(embedder.space, [hashes[i] for i in todo], computed)
+    for i, h in enumerate(hashes):
+        out[i] = found[h]
+    return out, len(todo)

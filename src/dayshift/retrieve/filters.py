@@ -1,0 +1,48 @@
+"""Parse filter expressions from the CLI or the API: `source=nist`, `page>=3`.
+
+    "field<op>value" with op in = != > >= < <=  ->  Condition(field, op, value)
+
+Values that look like numbers or booleans become numbers or booleans; quote a
+value ("zip='02134'") to keep it a string.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from dayshift.errors import QueryError
+from dayshift.types import Condition, FilterOp, MetaValue
+
+_EXPR = re.compile(r"^\s*([A-Za-z0-9_.\-]+)\s*(!=|>=|<=|=|>|<)\s*(.*?)\s*$")
+
+
+def parse_filter(expr: str) -> Condition:
+    match = _EXPR.match(expr)
+    if not match or not match.group(3):
+        raise QueryError(
+            f'cannot read the filter "{expr}": write field=value, field!=value or field>=number '
+            "(for example source=nist or page>=3)"
+        )
+    field, op, raw = match.groups()
+    return Condition(field=field, op=op, value=_value(raw))  # type: ignore[arg-type]
+
+
+def parse_filters(exprs: Iterable[str]) -> list[Condition]:
+    return [parse_filter(e) for e in exprs]
+
+
+def _value(raw: str) -> MetaValue:
+    if len(raw) >= 2 and raw[0] == raw[-1] and raw[0] in "'\"":
+        return raw[1:-1]
+    if raw.lower() in ("true", "false"):
+        return raw.lower() == "true"
+    for kind in (int, float):
+        try:
+            return kind(raw)
+        except ValueError:
+            pass
+    return raw
+
+
+__all__ = ["FilterOp", "parse_filter", "parse_filters"]

@@ -1,0 +1,86 @@
+"""Keyword, dense and hybrid retrieval over a store, with filters and re-ranking.
+
+    query --analyse--> keyword top-N  --\
+          --embed---> dense top-N     ----fuse (rrf | weighted)--> [rerank] --> top-k hits
+
+Timings of each stage are kept on the result for tracing and benchmarks.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from dayshift.analysis import analyze
+from dayshift.embed.base import Embedder
+from dayshift.retrieve.fusion import reciprocal_rank_fusion, weighted_fusion
+from dayshift.retrieve.rerank import Reranker
+from dayshift.settings import RetrieveSettings
+from dayshift.store.base import ChunkSearcher
+from dayshift.types import Condition, Hit
+
+Mode = Literal["hybrid", "keyword", "dense"]
+
+
+@dataclass(slots=True)
+class SearchResult:
+    hits: list[Hit]
+    timings_ms: dict[str, float] = field(default_factory=dict)  # stage -> milliseconds
+
+
+class Retriever:
+    def __init__(
+        self,
+        store: ChunkSearcher,
+        embedder: Embedder,
+        *,
+        settings: RetrieveSettings | None = None,
+        reranker: Reranker | None = None,
+    ) -> None:
+        self.store = store
+        self.embedder = embedder
+        self.settings = settings or RetrieveSettings()
+        self.reranker = reranker
+
+    def search(
+        self, query: str, *, k: int = 10, mode: Mode | None = None, where: Sequence[Condition] = ()
+    ) -> SearchResult:
+        mode = mode or self.settings.mode
+        timings: dict[str, float] = {}
+        depth = max(k, self.settings.candidates)
+        lists: list[list[Hit]] = []
+        if mode in ("keyword", "hybrid"):
+            with _timed(timings, "keyword"):
+                lists.append(self.store.keyword_search(analyze(query), k=depth, where=where))
+        if mode in ("dense", "hybrid"):
+            with _timed(timings, "embed"):
+                vector = self.embedder.embed([query], kind="query")[0]
+            with _timed(timings, "dense"):
+                lists.append(self.store.dense_search(vector, k=depth, where=where))
+        keep = max(k, self.settings.rerank_candidates) if self.reranker else k
+        with _timed(timings, "fuse"):
+            hits = self._fuse(lists, k=keep) if mode == "hybrid" else lists[0][:keep]
+        if self.reranker and hits:
+            with _timed(timings, "rerank"):
+                hits = self.reranker.rerank(query, hits, k=k)
+        timings["total"] = sum(timings.values())
+        return SearchResult(hits=hits[:k], timings_ms=timings)
+
+    def _fuse(self, lists: list[list[Hit]], *, k: int) -> list[Hit]:
+        s = self.settings
+        if s.fusion == "weighted":
+            return weighted_fusion(lists, k=k, weights=[1.0 - s.dense_weight, s.dense_weight])
+        return reciprocal_rank_fusion(lists, k=k, rrf_k=s.rrf_k)
+
+
+class _timed:
+    def __init__(self, timings: dict[str, float], stage: str) -> None:
+        self.timings, self.stage = timings, stage
+
+    def __enter__(self) -> None:
+        self.start = time.perf_counter()
+
+    def __exit__(self, *_: object) -> None:
+        self.timings[self.stage] = (time.perf_counter() - self.start) * 1000.0

@@ -1,0 +1,124 @@
+"""One typed settings object for the whole of dayshift.
+
+Sources, highest priority first: explicit keyword arguments, `DAYSHIFT_*`
+environment variables (nested with `__`, e.g. `DAYSHIFT_EMBED__BATCH_SIZE=64`),
+a `dayshift.toml` file, then the defaults below. Settings are built once at an
+entry point (CLI, server) with `load_settings()` and passed down; library code
+never reads the environment itself.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, ValidationError, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from dayshift.errors import ConfigError
+
+DEFAULT_EXCLUDES = (".git", ".dayshift", "__pycache__", ".venv", "node_modules", ".*")
+
+
+class IngestSettings(BaseModel):
+    max_file_mb: float = Field(100.0, gt=0)
+    exclude: list[str] = Field(default_factory=lambda: list(DEFAULT_EXCLUDES))
+    chunk_tokens: int = Field(256, ge=16, le=8192)  # in the embedding model's tokens
+    chunk_overlap_tokens: int = Field(32, ge=0)
+    near_duplicate_threshold: float = Field(0.9, gt=0.0, le=1.0)
+    # Tabular exports: comma-free lists; None lets the loader choose.
+    text_columns: list[str] | None = None
+    metadata_columns: list[str] | None = None
+    id_column: str | None = None
+    title_column: str | None = None
+    tables: list[str] | None = None
+
+    @model_validator(mode="after")
+    def _overlap_below_size(self) -> IngestSettings:
+        if self.chunk_overlap_tokens >= self.chunk_tokens:
+            raise ValueError(
+                f"chunk_overlap_tokens ({self.chunk_overlap_tokens}) must be below "
+                f"chunk_tokens ({self.chunk_tokens})"
+            )
+        return self
+
+
+class EmbedSettings(BaseModel):
+    backend: str = "local"  # entry point in "dayshift.embedders"
+    runtime: Literal["auto", "torch", "onnx"] = "auto"
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
+    batch_size: int = Field(32, ge=1)
+    threads: int | None = Field(None, ge=1)
+    # OpenAI-compatible backend
+    base_url: str | None = None
+    model: str | None = None
+    api_key: str | None = Field(None, repr=False)
+
+
+class StoreSettings(BaseModel):
+    backend: str = "embedded"  # entry point in "dayshift.stores"
+    url: str | None = Field(None, repr=False)
+
+
+class RetrieveSettings(BaseModel):
+    mode: Literal["hybrid", "keyword", "dense"] = "hybrid"
+    fusion: Literal["rrf", "weighted"] = "rrf"
+    rrf_k: int = Field(60, ge=1)
+    dense_weight: float = Field(0.5, ge=0.0, le=1.0)  # weighted fusion; keyword gets 1 - this
+    candidates: int = Field(100, ge=1)  # per retriever, before fusion / re-ranking
+    rerank: str | None = None  # entry point in "dayshift.rerankers"; None = off
+    rerank_model: str | None = None  # folder of a local cross-encoder
+    rerank_url: str | None = None  # base URL of a rerank HTTP API
+    rerank_candidates: int = Field(50, ge=1)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="DAYSHIFT_",
+        env_nested_delimiter="__",
+        toml_file="dayshift.toml",
+        extra="forbid",
+    )
+
+    data_dir: Path = Path(".dayshift")
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
+    embed: EmbedSettings = Field(default_factory=EmbedSettings)
+    store: StoreSettings = Field(default_factory=StoreSettings)
+    retrieve: RetrieveSettings = Field(default_factory=RetrieveSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Build Settings, turning validation failures into a ConfigError that names the field."""
+    try:
+        if config_file is None:
+            return Settings(**overrides)
+        if not config_file.is_file():
+            raise ConfigError(f"config file {config_file} not found; pass an existing dayshift.toml")
+
+        class _FromFile(Settings):
+            model_config = SettingsConfigDict(toml_file=config_file)
+
+        return Settings.model_validate(_FromFile(**overrides).model_dump())
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(
+            f"invalid settings ({problems}); fix dayshift.toml or the DAYSHIFT_* variable of that name"
+        ) from exc

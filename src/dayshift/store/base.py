@@ -1,0 +1,67 @@
+"""The store interface: where chunks, their vectors and their keyword terms live.
+
+A store is three small protocols. Every implementation (embedded, Postgres,
+Qdrant, a test fake) passes the same contract suite in
+`dayshift.testing.store_contract`.
+
+    ChunkWriter    replace a document's chunks atomically; delete documents
+    ChunkSearcher  keyword (BM25) and dense (cosine) top-k, with filters
+    StoreInfo      counts and document versions, for status and sync
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from dayshift.types import Chunk, Condition, Hit
+
+
+@dataclass(frozen=True, slots=True)
+class StoreStats:
+    documents: int
+    chunks: int
+    space: str | None  # vector space of the stored vectors; None while empty
+    dim: int | None
+    size_bytes: int
+
+
+class ChunkWriter(Protocol):
+    def replace_document(self, doc_id: str, chunks: Sequence[Chunk], vectors: np.ndarray) -> None:
+        """Make `chunks` the only chunks of `doc_id`, in one transaction.
+
+        Readers see either all the old chunks or all the new ones, never a mix.
+        An empty `chunks` deletes the document.
+        """
+        ...
+
+    def delete_documents(self, doc_ids: Sequence[str]) -> int:
+        """Remove every chunk of these documents; returns chunks removed."""
+        ...
+
+
+class ChunkSearcher(Protocol):
+    def keyword_search(self, terms: Sequence[str], *, k: int, where: Sequence[Condition] = ()) -> list[Hit]:
+        """BM25 over analysed terms (see dayshift.analysis), best first."""
+        ...
+
+    def dense_search(self, vector: np.ndarray, *, k: int, where: Sequence[Condition] = ()) -> list[Hit]:
+        """Cosine similarity to a unit `vector` of shape (dim,), best first."""
+        ...
+
+
+class StoreInfo(Protocol):
+    def stats(self) -> StoreStats: ...
+
+    def document_versions(self) -> dict[str, str]:
+        """doc_id -> stored version, for every stored document."""
+        ...
+
+
+class Store(ChunkWriter, ChunkSearcher, StoreInfo, Protocol):
+    space: str  # the vector space this store was opened for
+
+    def close(self) -> None: ...

@@ -1,0 +1,290 @@
+"""The embedded store: one SQLite file (WAL) plus an in-memory dense index.
+
+    <data_dir>/index.sqlite   chunks, vectors, keyword terms, change log
+    <data_dir>/dense.hnsw     saved HNSW graph for large collections (derived)
+
+SQLite is the source of truth. A document's chunks are replaced in one
+transaction, so a reader never sees half of a document, and WAL mode lets
+other processes search while an ingest writes. Keyword search is BM25
+over terms that dayshift analyses itself (dayshift.analysis), served from an
+in-memory index (store.keyword); dense search is exact, or HNSW above
+`hnsw_min_rows` (store.dense). Both are loaded from the file and each search
+first applies the change log, so a new or deleted chunk is visible to
+every process as soon as its transaction commits.
+
+The choice and its measurements: docs/decisions/0002-embedded-store.md.
+Left out: multiple writers at once (SQLite serialises them; a second ingest
+waits up to `busy_timeout_s`).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from dayshift.errors import StoreError
+from dayshift.analysis import analyze
+from dayshift.store.base import StoreStats
+from dayshift.store.dense import DenseIndex
+from dayshift.store.keyword import KeywordIndex
+from dayshift.store.sql_filters import compile_where
+from dayshift.types import Chunk, Condition, Hit
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS chunks (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    chunk_id TEXT NOT NULL UNIQUE,
+    doc_id TEXT NOT NULL,
+    doc_version TEXT NOT NULL,
+    source TEXT NOT NULL,
+    title TEXT NOT NULL,
+    text TEXT NOT NULL,
+    section TEXT NOT NULL,          -- JSON array of headings
+    page INTEGER,
+    char_start INTEGER NOT NULL,
+    char_end INTEGER NOT NULL,
+    ordinal INTEGER NOT NULL,
+    ingested_at REAL NOT NULL,
+    metadata TEXT NOT NULL,         -- JSON object
+    terms TEXT NOT NULL,            -- analysed keyword terms, space-separated
+    vector BLOB NOT NULL            -- float32 little-endian, unit length
+);
+CREATE INDEX IF NOT EXISTS chunks_doc ON chunks (doc_id);
+CREATE INDEX IF NOT EXISTS chunks_source ON chunks (source);
+CREATE TABLE IF NOT EXISTS changes (seq INTEGER PRIMARY KEY AUTOINCREMENT, op TEXT NOT NULL, chunk INTEGER NOT NULL);
+"""
+_CHUNK_COLUMNS = (
+    "id, chunk_id, doc_id, doc_version, source, title, text, section, page, "
+    "char_start, char_end, ordinal, ingested_at, metadata"
+)
+
+
+class EmbeddedStore:
+    """Zero-setup store under the data directory."""
+
+    def __init__(
+        self,
+        *,
+        data_dir: Path,
+        space: str,
+        dim: int,
+        hnsw_min_rows: int = 50_000,
+        busy_timeout_s: float = 60.0,
+        **_: object,
+    ) -> None:
+        self.space, self.dim = space, dim
+        self.path = Path(data_dir) / "index.sqlite"
+        self._hnsw_path = Path(data_dir) / "dense.hnsw"
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        try:
+            self._db = sqlite3.connect(self.path, timeout=busy_timeout_s, check_same_thread=False, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode = WAL")
+            self._db.execute("PRAGMA synchronous = NORMAL")
+            self._db.executescript(SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"cannot open the index at {self.path}: {exc}; move it aside and re-ingest") from exc
+        self._check_space()
+        self._dense: DenseIndex | None = None
+        self._keyword: KeywordIndex | None = None
+        self._seq = 0  # last change-log entry applied to the in-memory indexes
+        self._hnsw_min_rows = hnsw_min_rows
+
+    # -- writing ----------------------------------------------------------
+
+    def replace_document(self, doc_id: str, chunks: Sequence[Chunk], vectors: np.ndarray) -> None:
+        if len(chunks) != len(vectors):
+            raise StoreError(f"{doc_id}: {len(chunks)} chunks but {len(vectors)} vectors")
+        rows = [_chunk_row(c, v) for c, v in zip(chunks, np.asarray(vectors, dtype=np.float32))]
+        with self._lock, self._transaction() as db:
+            self._delete_ids(db, [r[0] for r in db.execute("SELECT id FROM chunks WHERE doc_id = ?", (doc_id,))])
+            for row in rows:
+                cur = db.execute(
+                    "INSERT INTO chunks (chunk_id, doc_id, doc_version, source, title, text, section, page, "
+                    "char_start, char_end, ordinal, ingested_at, metadata, terms, vector) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    row,
+                )
+                db.execute("INSERT INTO changes (op, chunk) VALUES ('add', ?)", (cur.lastrowid,))
+
+    def delete_documents(self, doc_ids: Sequence[str]) -> int:
+        removed = 0
+        with self._lock, self._transaction() as db:
+            for doc_id in doc_ids:
+                ids = [r[0] for r in db.execute("SELECT id FROM chunks WHERE doc_id = ?", (doc_id,))]
+                self._delete_ids(db, ids)
+                removed += len(ids)
+        return removed
+
+    def _delete_ids(self, db: sqlite3.Connection, ids: list[int]) -> None:
+        for chunk in ids:
+            db.execute("DELETE FROM chunks WHERE id = ?", (chunk,))
+            db.execute("INSERT INTO changes (op, chunk) VALUES ('del', ?)", (chunk,))
+
+    def flush(self) -> None:
+        """Persist derived state (the HNSW graph) after a batch of writes."""
+        with self._lock:
+            dense, _ = self._indexes()
+            if len(dense) >= self._hnsw_min_rows:
+                if not dense.has_hnsw:
+                    dense.build_hnsw()
+                dense.save_hnsw(self._hnsw_path)
+
+    # -- searching --------------------------------------------------------
+
+    def keyword_search(self, terms: Sequence[str], *, k: int, where: Sequence[Condition] = ()) -> list[Hit]:
+        with self._lock:
+            _, keyword = self._indexes()
+            ids, scores = keyword.search(terms, k=k, allowed=self._allowed(where))
+        return self._hits(list(zip(ids.tolist(), scores.tolist())), source="keyword")
+
+    def dense_search(self, vector: np.ndarray, *, k: int, where: Sequence[Condition] = ()) -> list[Hit]:
+        with self._lock:
+            dense, _ = self._indexes()
+            ids, scores = dense.search(np.asarray(vector, dtype=np.float32), k=k, allowed=self._allowed(where))
+        return self._hits(list(zip(ids.tolist(), scores.tolist())), source="dense")
+
+    def _allowed(self, where: Sequence[Condition]) -> np.ndarray | None:
+        if not where:
+            return None
+        clause, params = compile_where(where)
+        return np.array([r[0] for r in self._db.execute(f"SELECT id FROM chunks c WHERE {clause}", params)])
+
+    def _hits(self, ranked: list[tuple[int, float]], *, source: str) -> list[Hit]:
+        if not ranked:
+            return []
+        marks = ",".join("?" * len(ranked))
+        with self._lock:
+            rows = self._db.execute(f"SELECT {_CHUNK_COLUMNS} FROM chunks WHERE id IN ({marks})", [r for r, _ in ranked])
+            by_id = {row[0]: _row_chunk(row) for row in rows}
+        # A chunk deleted since the dense index was read is simply absent here.
+        return [Hit(chunk=by_id[r], score=float(s), source=source) for r, s in ranked if r in by_id]  # type: ignore[arg-type]
+
+    def _indexes(self) -> tuple[DenseIndex, KeywordIndex]:
+        """The in-memory indexes, brought up to date with the change log."""
+        if self._dense is None or self._keyword is None:
+            self._dense = DenseIndex(self.dim, hnsw_min_rows=self._hnsw_min_rows)
+            self._keyword = KeywordIndex()
+            self._seq = self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM changes").fetchone()[0]
+            self._load_rows(self._db.execute("SELECT id, terms, vector FROM chunks"))
+            if len(self._dense) >= self._hnsw_min_rows:
+                self._dense.load_hnsw(self._hnsw_path)
+            return self._dense, self._keyword
+        changes = self._db.execute("SELECT seq, op, chunk FROM changes WHERE seq > ? ORDER BY seq", (self._seq,))
+        added: list[int] = []
+        for seq, op, chunk in changes.fetchall():
+            self._seq = seq
+            if op == "del":
+                self._dense.remove(np.array([chunk]))
+                self._keyword.remove([chunk])
+            else:
+                added.append(chunk)
+        if added:
+            marks = ",".join("?" * len(added))
+            self._load_rows(self._db.execute(f"SELECT id, terms, vector FROM chunks WHERE id IN ({marks})", added))
+        return self._dense, self._keyword
+
+    def _load_rows(self, rows: Iterable[tuple[int, str, bytes]]) -> None:
+        assert self._dense is not None and self._keyword is not None
+        batch = list(rows)
+        if batch:
+            ids = np.array([r[0] for r in batch], dtype=np.int64)
+            vectors = np.frombuffer(b"".join(r[2] for r in batch), dtype=np.float32).reshape(len(batch), self.dim)
+            self._dense.add(ids, vectors)
+            self._keyword.add(ids.tolist(), [r[1].split() for r in batch])
+
+    # -- information ------------------------------------------------------
+
+    def stats(self) -> StoreStats:
+        with self._lock:
+            docs, chunks = self._db.execute("SELECT COUNT(DISTINCT doc_id), COUNT(*) FROM chunks").fetchone()
+            meta = dict(self._db.execute("SELECT key, value FROM meta").fetchall())
+        size = sum(p.stat().st_size for p in self.path.parent.glob("index.sqlite*")) + (
+            self._hnsw_path.stat().st_size if self._hnsw_path.exists() else 0
+        )
+        dim = int(meta["dim"]) if "dim" in meta else None
+        return StoreStats(documents=docs, chunks=chunks, space=meta.get("space"), dim=dim, size_bytes=size)
+
+    def document_versions(self) -> dict[str, str]:
+        with self._lock:
+            return dict(self._db.execute("SELECT doc_id, MIN(doc_version) FROM chunks GROUP BY doc_id").fetchall())
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # -- internals --------------------------------------------------------
+
+    def _check_space(self) -> None:
+        meta = dict(self._db.execute("SELECT key, value FROM meta").fetchall())
+        if not meta:
+            self._db.executemany(
+                "INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)", [("space", self.space), ("dim", str(self.dim))]
+            )
+        elif meta.get("space") != self.space or meta.get("dim") != str(self.dim):
+            raise StoreError(
+                f"the index at {self.path} holds vectors of {meta.get('space')} ({meta.get('dim')} dims), "
+                f"not {self.space}; set the embedder it was built with, or use a new DAYSHIFT_DATA_DIR and re-ingest"
+            )
+
+    def _transaction(self) -> _Transaction:
+        return _Transaction(self._db)
+
+
+class _Transaction:
+    """BEGIN IMMEDIATE ... COMMIT, rolled back on any exception."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def __enter__(self) -> sqlite3.Connection:
+        self._db.execute("BEGIN IMMEDIATE")
+        return self._db
+
+    def __exit__(self, exc_type: object, *_: object) -> None:
+        self._db.execute("ROLLBACK" if exc_type else "COMMIT")
+
+
+def _chunk_row(chunk: Chunk, vector: np.ndarray) -> tuple[object, ...]:
+    return (
+        chunk.chunk_id,
+        chunk.doc_id,
+        chunk.doc_version,
+        chunk.source,
+        chunk.title,
+        chunk.text,
+        json.dumps(list(chunk.section), ensure_ascii=False),
+        chunk.page,
+        chunk.char_start,
+        chunk.char_end,
+        chunk.ordinal,
+        chunk.ingested_at,
+        json.dumps(chunk.metadata, ensure_ascii=False, sort_keys=True),
+        " ".join(analyze(chunk.indexed_text)),
+        np.ascontiguousarray(vector, dtype="<f4").tobytes(),
+    )
+
+
+def _row_chunk(row: tuple[object, ...]) -> Chunk:
+    _, chunk_id, doc_id, version, source, title, text, section, page, start, end, ordinal, at, meta = row
+    return Chunk(
+        chunk_id=str(chunk_id),
+        doc_id=str(doc_id),
+        doc_version=str(version),
+        source=str(source),
+        title=str(title),
+        text=str(text),
+        section=tuple(json.loads(str(section))),
+        page=page if isinstance(page, int) else None,
+        char_start=int(start),  # type: ignore[call-overload]
+        char_end=int(end),  # type: ignore[call-overload]
+        ordinal=int(ordinal),  # type: ignore[call-overload]
+        ingested_at=float(at),  # type: ignore[arg-type]
+        metadata=json.loads(str(meta)),
+    )
