@@ -112,9 +112,13 @@ class DenseIndex:
         index.set_num_threads(self._threads)
         labels = np.asarray(index.get_ids_list(), dtype=np.int64)
         for stale in labels[~np.isin(labels, self._ids[: self._size][self._live[: self._size]])].tolist():
-            index.mark_deleted(stale)
+            try:
+                index.mark_deleted(stale)
+            except RuntimeError:  # already marked deleted when the graph was saved
+                pass
         self._hnsw = index
-        missing = np.array([i for i in self._pos if i not in set(labels.tolist())], dtype=np.int64)
+        held = set(labels.tolist())
+        missing = np.array([i for i in self._pos if i not in held], dtype=np.int64)
         if len(missing):
             self._hnsw_add(missing, self._matrix[[self._pos[i] for i in missing.tolist()]])
         return True

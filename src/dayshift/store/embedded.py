@@ -99,18 +99,18 @@ class EmbeddedStore:
     # -- writing ----------------------------------------------------------
 
     def replace_document(self, doc_id: str, chunks: Sequence[Chunk], vectors: np.ndarray) -> None:
+        vectors = np.asarray(vectors, dtype=np.float32)
         if len(chunks) != len(vectors):
             raise StoreError(f"{doc_id}: {len(chunks)} chunks but {len(vectors)} vectors")
-        rows = [_chunk_row(c, v) for c, v in zip(chunks, np.asarray(vectors, dtype=np.float32))]
+        if len(chunks) and (vectors.ndim != 2 or vectors.shape[1] != self.dim):
+            raise StoreError(
+                f"{doc_id}: vectors of shape {vectors.shape}, but this index holds {self.dim}-dim vectors of {self.space}"
+            )
+        rows = [_chunk_row(c, v) for c, v in zip(chunks, vectors)]
         with self._lock, self._transaction() as db:
             self._delete_ids(db, [r[0] for r in db.execute("SELECT id FROM chunks WHERE doc_id = ?", (doc_id,))])
             for row in rows:
-                cur = db.execute(
-                    "INSERT INTO chunks (chunk_id, doc_id, doc_version, source, title, text, section, page, "
-                    "char_start, char_end, ordinal, ingested_at, metadata, terms, vector) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    row,
-                )
+                cur = _insert_chunk(db, row)
                 db.execute("INSERT INTO changes (op, chunk) VALUES ('add', ?)", (cur.lastrowid,))
 
     def delete_documents(self, doc_ids: Sequence[str]) -> int:
@@ -139,16 +139,16 @@ class EmbeddedStore:
     # -- searching --------------------------------------------------------
 
     def keyword_search(self, terms: Sequence[str], *, k: int, where: Sequence[Condition] = ()) -> list[Hit]:
-        with self._lock:
+        with self._lock, self._snapshot():
             _, keyword = self._indexes()
             ids, scores = keyword.search(terms, k=k, allowed=self._allowed(where))
-        return self._hits(list(zip(ids.tolist(), scores.tolist())), source="keyword")
+            return self._hits(list(zip(ids.tolist(), scores.tolist())), source="keyword")
 
     def dense_search(self, vector: np.ndarray, *, k: int, where: Sequence[Condition] = ()) -> list[Hit]:
-        with self._lock:
+        with self._lock, self._snapshot():
             dense, _ = self._indexes()
             ids, scores = dense.search(np.asarray(vector, dtype=np.float32), k=k, allowed=self._allowed(where))
-        return self._hits(list(zip(ids.tolist(), scores.tolist())), source="dense")
+            return self._hits(list(zip(ids.tolist(), scores.tolist())), source="dense")
 
     def _allowed(self, where: Sequence[Condition]) -> np.ndarray | None:
         if not where:
@@ -208,8 +208,9 @@ class EmbeddedStore:
         size = sum(p.stat().st_size for p in self.path.parent.glob("index.sqlite*")) + (
             self._hnsw_path.stat().st_size if self._hnsw_path.exists() else 0
         )
-        dim = int(meta["dim"]) if "dim" in meta else None
-        return StoreStats(documents=docs, chunks=chunks, space=meta.get("space"), dim=dim, size_bytes=size)
+        dim = int(meta["dim"]) if chunks and "dim" in meta else None
+        space = meta.get("space") if chunks else None
+        return StoreStats(documents=docs, chunks=chunks, space=space, dim=dim, size_bytes=size)
 
     def document_versions(self) -> dict[str, str]:
         with self._lock:
@@ -234,21 +235,39 @@ class EmbeddedStore:
             )
 
     def _transaction(self) -> _Transaction:
-        return _Transaction(self._db)
+        return _Transaction(self._db, "BEGIN IMMEDIATE")
+
+    def _snapshot(self) -> _Transaction:
+        """One read snapshot for a whole search: the change log and the rows agree."""
+        return _Transaction(self._db, "BEGIN")
 
 
 class _Transaction:
-    """BEGIN IMMEDIATE ... COMMIT, rolled back on any exception."""
+    """BEGIN ... COMMIT, rolled back on any exception."""
 
-    def __init__(self, db: sqlite3.Connection) -> None:
-        self._db = db
+    def __init__(self, db: sqlite3.Connection, begin: str) -> None:
+        self._db, self._begin = db, begin
 
     def __enter__(self) -> sqlite3.Connection:
-        self._db.execute("BEGIN IMMEDIATE")
+        self._db.execute(self._begin)
         return self._db
 
     def __exit__(self, exc_type: object, *_: object) -> None:
         self._db.execute("ROLLBACK" if exc_type else "COMMIT")
+
+
+def _insert_chunk(db: sqlite3.Connection, row: tuple[object, ...]) -> sqlite3.Cursor:
+    try:
+        return db.execute(
+            "INSERT INTO chunks (chunk_id, doc_id, doc_version, source, title, text, section, page, "
+            "char_start, char_end, ordinal, ingested_at, metadata, terms, vector) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            row,
+        )
+    except sqlite3.IntegrityError as exc:
+        raise StoreError(
+            f'chunk id "{row[0]}" already belongs to another document; document ids must be unique'
+        ) from exc
 
 
 def _chunk_row(chunk: Chunk, vector: np.ndarray) -> tuple[object, ...]:

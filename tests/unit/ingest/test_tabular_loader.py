@@ -11,13 +11,8 @@ import pytest
 
 from dayshift.errors import EmptyFileError, EncodingError, MalformedFileError
 from dayshift.ingest.loaders.base import LoadOptions
-from dayshift.ingest.loaders.tabular import (
-    CsvLoader,
-    JsonlLoader,
-    SqliteLoader,
-    plan_columns,
-    read_csv_rows,
-)
+from dayshift.ingest.loaders.sqlite import SqliteLoader
+from dayshift.ingest.loaders.tabular import CsvLoader, JsonlLoader, plan_columns, read_csv_rows
 from dayshift.types import Document
 
 POSTS_ROWS = 2354

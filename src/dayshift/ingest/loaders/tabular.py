@@ -1,10 +1,11 @@
-"""Database exports: CSV/TSV, JSON Lines and SQLite, one Document per row.
+"""Data exports: CSV/TSV and JSON Lines, one Document per row; the column
+planning and row-to-Document step that `sqlite` shares.
 
 Columns play one of four roles, named in `LoadOptions` or chosen here:
 
-    id        -> doc_id = make_doc_id(source, key); SQLite keys are "<table>/<id>"
-                 default: SQLite primary key, else a column named id/_id/pk,
-                 else SQLite rowid, else the 1-based row number
+    id        -> doc_id = make_doc_id(source, key)
+                 default: a column named id/_id/pk, else the 1-based row
+                 number (`sqlite` prefers the table's own key)
     title     -> Document.title; default: a column named title/name/subject
     text      -> one Block per column, HTML cleaned to plain text; default:
                  columns of long free text (mean length > 30, mostly with
@@ -15,18 +16,15 @@ Columns play one of four roles, named in `LoadOptions` or chosen here:
 
 Rows whose text columns are all empty are skipped and counted in
 `loader.skipped_rows` (the most recent load). Roles are inferred from the first
-1,000 rows. SQLite documents also carry metadata["table"]; tables with no text
-at all (link tables such as PlaylistTrack) are skipped and listed in
-`loader.skipped_tables`.
+1,000 rows.
 
 CSV and JSONL files are decoded with `read_text` and parsed whole before the
 first Document is yielded: a malformed record fails the file with its line
 number, because a half-ingested export is worse than none. Memory is therefore
 proportional to the file, bounded by ingest.max_file_mb.
 
-Left out: SQLite foreign keys are not resolved (a Track row says AlbumId: 1,
-not the album's title); views, BLOB columns and nested JSON values (unless
-named) are ignored; JSON arrays (.json) are not read here.
+Left out: SQLite databases (`sqlite`); nested JSON values (unless named) are
+ignored; JSON arrays (.json) are not read here.
 """
 
 from __future__ import annotations
@@ -34,33 +32,26 @@ from __future__ import annotations
 import csv
 import io
 import json
-import logging
 import re
-import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from itertools import chain
 from pathlib import Path
-from urllib.parse import quote
 
 from dayshift.errors import EmptyFileError, MalformedFileError
 from dayshift.ingest.loaders.base import LoadOptions
 from dayshift.ingest.loaders.html import html_to_text
-from dayshift.ingest.loaders.text import read_text, unreadable_error
+from dayshift.ingest.loaders.text import read_text
 from dayshift.types import Block, Document, Metadata, MetaValue, make_doc_id
-
-log = logging.getLogger(__name__)
 
 Row = dict[str, object]  # column -> cell: str from CSV, JSON values, SQLite values
 
-_SAMPLE_ROWS = 1000
+SAMPLE_ROWS = 1000  # rows that column roles are inferred from
 _TEXT_MIN_MEAN_CHARS = 30
 _META_MAX_MEAN_CHARS = 100
 _MOSTLY = 0.9
 _CSV_FIELD_LIMIT = 2**31 - 1  # the largest a C long holds on every platform
 _ID_NAMES = ("id", "_id", "pk")
 _TITLE_NAMES = ("title", "name", "subject")
-_ROWID = "__rowid__"
 _NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
 _LEADING_ZERO = re.compile(r"[+-]?0\d")  # "02134" is a code, not a number
 _DATE = re.compile(
@@ -102,7 +93,7 @@ def plan_columns(
     """Pick id, title, text and metadata columns; named ones must exist."""
     _check_named(columns, options, path=path, where=where)
     kinds = {c: _column_kind([row.get(c) for row in sample]) for c in columns}
-    id_col = options.id_column or preferred_id or _by_name(columns, _ID_NAMES)
+    id_col = options.id_column or preferred_id or named_id_column(columns)
     title = options.title_column or _by_name(columns, _TITLE_NAMES)
     named_meta = set(options.metadata_columns or ())
     free = [c for c in columns if c != id_col and c not in named_meta]
@@ -135,6 +126,11 @@ def _check_named(columns: Sequence[str], options: LoadOptions, *, path: Path, wh
         if where:
             fix += "; to read other tables only, name them with tables=..."
         raise MalformedFileError(str(path), f"{where}no column named {', '.join(map(repr, missing))}", fix)
+
+
+def named_id_column(columns: Sequence[str]) -> str | None:
+    """The first of id, _id, pk that names a column, in any case."""
+    return _by_name(columns, _ID_NAMES)
 
 
 def _by_name(columns: Sequence[str], names: Sequence[str]) -> str | None:
@@ -270,7 +266,7 @@ def _file_documents(
     """CSV and JSONL: every Document built before any is yielded, so a bad row fails the file."""
     if not rows:
         raise EmptyFileError(str(path), "the file has no data rows", "export the rows, not only the header")
-    plan = plan_columns(columns, rows[:_SAMPLE_ROWS], options=options, path=path)
+    plan = plan_columns(columns, rows[:SAMPLE_ROWS], options=options, path=path)
     docs = list(rows_to_documents(rows, plan, source=source, label=path.stem, path=path, counter=counter))
     if not docs:
         raise EmptyFileError(
@@ -391,123 +387,3 @@ def read_jsonl_rows(path: Path) -> list[Row]:
             )
         rows.append(value)
     return rows
-
-
-# --- SQLite -----------------------------------------------------------------
-
-
-class SqliteLoader:
-    """SQLite databases, opened read-only; each chosen table's rows become Documents."""
-
-    extensions: tuple[str, ...] = (".sqlite", ".sqlite3", ".db")
-
-    def __init__(self) -> None:
-        self.skipped_rows = 0
-        self.skipped_tables: list[str] = []  # tables without any text column
-
-    def load(self, path: Path, *, source: str, options: LoadOptions) -> Iterator[Document]:
-        _check_sqlite_header(path)
-        self.skipped_rows, self.skipped_tables = 0, []
-        connection, counter, produced = _connect_read_only(path), [0], 0
-        try:
-            for table in _chosen_tables(connection, options=options, path=path):
-                for doc in self._table_documents(
-                    connection, table, source=source, options=options, path=path, counter=counter
-                ):
-                    produced += 1
-                    self.skipped_rows = counter[0]
-                    yield doc
-            self.skipped_rows = counter[0]
-            if not produced:
-                raise EmptyFileError(
-                    str(path),
-                    "no table row has text",
-                    "name the text columns with text_columns and the tables with tables",
-                )
-        except sqlite3.DatabaseError as exc:
-            raise MalformedFileError(str(path), f"SQLite cannot read it: {exc}") from exc
-        finally:
-            connection.close()
-
-    def _table_documents(
-        self,
-        connection: sqlite3.Connection,
-        table: str,
-        *,
-        source: str,
-        options: LoadOptions,
-        path: Path,
-        counter: list[int],
-    ) -> Iterator[Document]:
-        cursor, columns, primary_key = _select_rows(connection, table)
-        names = [d[0] for d in cursor.description]
-        head = cursor.fetchmany(_SAMPLE_ROWS)
-        sample = [dict(zip(names, r, strict=True)) for r in head]
-        preferred = primary_key or _by_name(columns, _ID_NAMES) or (_ROWID if _ROWID in names else None)
-        plan = plan_columns(
-            columns, sample, options=options, path=path, where=f"table {table!r}: ", preferred_id=preferred
-        )
-        if not plan.text_columns:
-            log.info("%s: table %s has no text column; skipped (name some with text_columns)", path, table)
-            self.skipped_tables.append(table)
-            return
-        rows = (dict(zip(names, r, strict=True)) for r in chain(head, cursor))
-        for doc in rows_to_documents(
-            rows, plan, source=source, label=table, key_prefix=f"{table}/", path=path, counter=counter
-        ):
-            doc.metadata.setdefault("table", table)
-            yield doc
-
-
-def _check_sqlite_header(path: Path) -> None:
-    try:
-        with path.open("rb") as handle:
-            magic = handle.read(16)
-    except OSError as exc:
-        raise unreadable_error(path, exc) from exc
-    if not magic:
-        raise EmptyFileError(str(path), "the file is empty", "export the database again")
-    if magic != b"SQLite format 3\x00":
-        raise MalformedFileError(
-            str(path),
-            "not an SQLite database (wrong file header)",
-            "rename it to its real extension, or re-export it from SQLite",
-        )
-
-
-def _connect_read_only(path: Path) -> sqlite3.Connection:
-    uri = f"file:{quote(str(path.resolve()))}?mode=ro"
-    try:
-        return sqlite3.connect(uri, uri=True)
-    except sqlite3.Error as exc:
-        raise MalformedFileError(str(path), f"SQLite cannot open it: {exc}") from exc
-
-
-def _chosen_tables(connection: sqlite3.Connection, *, options: LoadOptions, path: Path) -> list[str]:
-    tables = [
-        name
-        for (name,) in connection.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' "
-            "ORDER BY rowid"
-        )
-    ]
-    if options.tables is None:
-        return tables
-    missing = [t for t in options.tables if t not in tables]
-    if missing:
-        raise MalformedFileError(
-            str(path), f"no table named {', '.join(map(repr, missing))}", f"use one of the tables: {', '.join(tables)}"
-        )
-    return list(options.tables)
-
-
-def _select_rows(connection: sqlite3.Connection, table: str) -> tuple[sqlite3.Cursor, list[str], str | None]:
-    """(cursor with the rowid first when the table has one, columns, single-column primary key)."""
-    quoted = '"' + table.replace('"', '""') + '"'
-    info = connection.execute(f"PRAGMA table_info({quoted})").fetchall()  # (cid, name, type, notnull, default, pk)
-    keys = [row[1] for row in info if row[5]]
-    columns, primary_key = [row[1] for row in info], keys[0] if len(keys) == 1 else None
-    try:
-        return connection.execute(f'SELECT rowid AS "{_ROWID}", * FROM {quoted}'), columns, primary_key
-    except sqlite3.OperationalError:  # WITHOUT ROWID tables
-        return connection.execute(f"SELECT * FROM {quoted}"), columns, primary_key

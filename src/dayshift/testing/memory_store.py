@@ -1,0 +1,191 @@
+"""An honest in-memory store for tests: dicts, exact BM25, exact cosine.
+
+    chunk row id (int) -> Chunk, unit vector (dim,) float32, analysed terms
+
+`MemoryStore` implements the whole `dayshift.store.base.Store` protocol and
+passes the same contract suite as every real backend
+(`dayshift.testing.store_contract`). BM25 comes from the shared
+`dayshift.store.keyword.KeywordIndex` over `dayshift.analysis` terms, so its
+keyword scores are those of the embedded store; dense scores are the dot
+product of unit vectors (their cosine). Filters follow the embedded store's
+SQL semantics (`dayshift.store.sql_filters`), evaluated in Python.
+
+Left out: persistence, processes, concurrency beyond one lock, and HNSW.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import operator
+import threading
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from dayshift.analysis import analyze
+from dayshift.errors import QueryError, StoreError
+from dayshift.store.base import StoreStats
+from dayshift.store.keyword import KeywordIndex
+from dayshift.types import Chunk, Condition, Hit, MetaValue
+
+_COLUMNS = frozenset({"source", "doc_id", "doc_version", "title", "page", "chunk_id"})
+_ORDER: dict[str, Callable[[object, object], bool]] = {
+    ">": operator.gt,
+    ">=": operator.ge,
+    "<": operator.lt,
+    "<=": operator.le,
+}
+
+
+class MemoryStore:
+    """Dict-based store; `space` and `dim` are checked like a real store's."""
+
+    def __init__(self, *, space: str, dim: int) -> None:
+        self.space, self.dim = space, dim
+        self._lock = threading.RLock()
+        self._chunks: dict[int, Chunk] = {}  # row id -> chunk
+        self._vectors: dict[int, np.ndarray] = {}  # row id -> (dim,) float32
+        self._docs: dict[str, list[int]] = {}  # doc_id -> row ids
+        self._keyword = KeywordIndex()
+        self._next_row = 1
+
+    # -- writing ----------------------------------------------------------
+
+    def replace_document(self, doc_id: str, chunks: Sequence[Chunk], vectors: np.ndarray) -> None:
+        vectors = np.asarray(vectors, dtype=np.float32)
+        if len(chunks) != len(vectors):
+            raise StoreError(f"{doc_id}: {len(chunks)} chunks but {len(vectors)} vectors")
+        if len(chunks) and (vectors.ndim != 2 or vectors.shape[1] != self.dim):
+            raise StoreError(
+                f"{doc_id}: vectors of shape {vectors.shape}, expected (n, {self.dim}); check the embedder's dim"
+            )
+        with self._lock:
+            self._delete(doc_id)
+            rows = list(range(self._next_row, self._next_row + len(chunks)))
+            self._next_row += len(chunks)
+            for row, chunk, vector in zip(rows, chunks, vectors):
+                self._chunks[row], self._vectors[row] = chunk, vector.copy()
+            if rows:
+                self._docs[doc_id] = rows
+                self._keyword.add(rows, [analyze(c.indexed_text) for c in chunks])
+
+    def delete_documents(self, doc_ids: Sequence[str]) -> int:
+        with self._lock:
+            return sum(self._delete(doc_id) for doc_id in doc_ids)
+
+    def _delete(self, doc_id: str) -> int:
+        rows = self._docs.pop(doc_id, [])
+        for row in rows:
+            del self._chunks[row], self._vectors[row]
+        self._keyword.remove(rows)
+        return len(rows)
+
+    # -- searching --------------------------------------------------------
+
+    def keyword_search(self, terms: Sequence[str], *, k: int, where: Sequence[Condition] = ()) -> list[Hit]:
+        with self._lock:
+            allowed = None if not where else np.array(self._allowed(where), dtype=np.int64)
+            ids, scores = self._keyword.search(terms, k=k, allowed=allowed)
+            return [Hit(self._chunks[i], float(s), "keyword") for i, s in zip(ids.tolist(), scores.tolist())]
+
+    def dense_search(self, vector: np.ndarray, *, k: int, where: Sequence[Condition] = ()) -> list[Hit]:
+        with self._lock:
+            rows = self._allowed(where) if where else list(self._chunks)
+            if not rows or k <= 0:
+                return []
+            scores = np.stack([self._vectors[r] for r in rows]) @ np.asarray(vector, dtype=np.float32)
+            order = np.argsort(-scores, kind="stable")[:k]
+            return [Hit(self._chunks[rows[i]], float(scores[i]), "dense") for i in order.tolist()]
+
+    def _allowed(self, where: Sequence[Condition]) -> list[int]:
+        for cond in where:
+            _check_field(cond.field)
+        return [row for row, chunk in self._chunks.items() if all(_matches(chunk, cond) for cond in where)]
+
+    # -- information ------------------------------------------------------
+
+    def stats(self) -> StoreStats:
+        with self._lock:
+            empty = not self._chunks
+            return StoreStats(
+                documents=len(self._docs),
+                chunks=len(self._chunks),
+                space=None if empty else self.space,
+                dim=None if empty else self.dim,
+                size_bytes=sum(v.nbytes for v in self._vectors.values()),
+            )
+
+    def document_versions(self) -> dict[str, str]:
+        with self._lock:
+            return {doc_id: min(self._chunks[r].doc_version for r in rows) for doc_id, rows in self._docs.items()}
+
+    def flush(self) -> None:
+        """Nothing is derived, so nothing to persist."""
+
+    def close(self) -> None:
+        pass
+
+
+# -- filters: the SQL semantics of dayshift.store.sql_filters, in Python ----
+
+
+def _matches(chunk: Chunk, cond: Condition) -> bool:
+    if cond.field == "section":
+        found = any(s == cond.value or fnmatch.fnmatchcase(s, str(cond.value)) for s in chunk.section)
+        return found if cond.op == "=" else (not found if cond.op == "!=" else False)
+    value = _field(chunk, cond.field)
+    if cond.op in ("=", "!="):
+        equal = value is not None and _equal(cond.field, value, cond.value)
+        return equal if cond.op == "=" else not equal  # a missing key is "not equal"
+    if value is None:
+        return False
+    if isinstance(cond.value, int | float) and not isinstance(cond.value, bool):
+        return _ORDER[cond.op](_as_real(value), cond.value)
+    return _ORDER[cond.op](_sql_key(value), _sql_key(cond.value))
+
+
+def _check_field(field: str) -> None:
+    if field in _COLUMNS or field == "section":
+        return
+    if not field or not all(ch.isascii() and (ch.isalnum() or ch in "_.-") for ch in field):
+        raise QueryError(f'bad filter field "{field}": use letters, digits, "_", "-" or "."')
+
+
+def _field(chunk: Chunk, field: str) -> MetaValue | None:
+    if field in _COLUMNS:
+        return getattr(chunk, field)  # type: ignore[no-any-return]
+    return chunk.metadata.get(field)
+
+
+def _equal(field: str, have: MetaValue, want: MetaValue) -> bool:
+    if isinstance(want, str) and any(ch in want for ch in "*?["):
+        return fnmatch.fnmatchcase(_sql_text(have), want)
+    if field == "source" and isinstance(want, str):
+        have = str(have)  # the whole path, or a path component, starts with it
+        return have.startswith(want) or f"/{want}" in have
+    if isinstance(want, int | float) and not isinstance(want, bool):
+        return _sql_key(have) == _sql_key(want) or have == str(want)
+    return _sql_key(have) == _sql_key(want)
+
+
+def _sql_text(value: MetaValue) -> str:
+    return str(int(value)) if isinstance(value, bool) else str(value)
+
+
+def _sql_key(value: MetaValue) -> tuple[int, float | str]:
+    """SQLite's order across types: numbers (bools are 0/1) before text."""
+    if isinstance(value, bool | int | float):
+        return (0, float(value))
+    return (1, value)
+
+
+def _as_real(value: MetaValue) -> float:
+    """CAST(value AS REAL): text becomes its leading number, or 0.0."""
+    if isinstance(value, bool | int | float):
+        return float(value)
+    for end in range(len(value), 0, -1):
+        try:
+            return float(value[:end])
+        except ValueError:
+            continue
+    return 0.0
