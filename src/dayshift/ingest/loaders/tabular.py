@@ -102,6 +102,8 @@ def plan_columns(
         text = tuple(options.text_columns)
     else:
         text = tuple(c for c in free if kinds[c] == "text")
+        if title in text and len(text) > 1:  # already the Document title and every chunk's header
+            text = tuple(c for c in text if c != title)
         if not text:
             key_values = True
             text = tuple(c for c in free if kinds[c] == "string")
