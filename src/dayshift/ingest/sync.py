@@ -107,11 +107,12 @@ class Ingestor:
         run = self.catalog.start_run(root_key)
         state = _RunState(self, report, progress)
         progress.start("files", total=len(files))
+        # Deletions first, so a renamed file is an add (from the cache), not a duplicate of itself.
+        state.delete_missing_sources(root_key, seen={source for _, source in files})
         for path, source in files:
             state.sync_file(path, source, root_key=root_key)
             progress.advance("files")
         state.flush()
-        state.delete_missing_sources(root_key, seen={source for _, source in files})
         state.revisit_orphaned_duplicates(dict((s, p) for p, s in files), root_key=root_key)
         state.flush()
         self.store.flush()
@@ -126,9 +127,10 @@ class Ingestor:
         prefix = name or root.name
         for path in sorted(root.rglob("*")):
             relative = path.relative_to(root)
-            if any(_excluded(part, self.settings.exclude) for part in relative.parts) or not path.is_file():
+            if any(_excluded(part, self.settings.exclude) for part in relative.parts):
                 continue
-            yield path, f"{prefix}/{relative.as_posix()}"
+            if path.is_file() or (path.is_symlink() and not path.exists()):  # a dangling link is reported
+                yield path, f"{prefix}/{relative.as_posix()}"
 
 
 def _excluded(part: str, patterns: Sequence[str]) -> bool:
@@ -180,7 +182,7 @@ class _RunState:
                 return
             if stat.st_size > self.ing.settings.max_file_mb * 1_000_000:
                 raise FileTooLargeError(
-                    source, f"{stat.st_size / 1e6:.1f} MB is over the {self.ing.settings.max_file_mb:g} MB limit"
+                    source, f"{stat.st_size / 1e6:.3g} MB is over the {self.ing.settings.max_file_mb:g} MB limit"
                 )
             digest = file_hash(path)
             if not force and known is not None and known.status == "ok" and known.file_hash == digest:
@@ -226,9 +228,9 @@ class _RunState:
         self._delete_docs([doc_id for doc_id in previous if doc_id not in {d.doc_id for d in cleaned}])
         for doc in cleaned:
             self._sync_document(doc, previous.get(doc.doc_id))
-        self.pending.sources.append(record)
-        if self.pending.chunks >= EMBED_WINDOW:
-            self.flush()
+            if self.pending.chunks >= EMBED_WINDOW:
+                self.flush()  # a large file (a wiki dump) is stored as it goes
+        self.pending.sources.append(record)  # the file's row waits for its last document
 
     # -- documents ----------------------------------------------------------
 
@@ -301,15 +303,22 @@ class _RunState:
                 self.ing.catalog.delete_source(source.path)
 
     def revisit_orphaned_duplicates(self, paths: dict[str, Path], *, root_key: str) -> None:
-        """Duplicates whose original is gone are loaded again, so their text stays searchable."""
+        """Duplicates whose original changed or went away are loaded again, so their text stays searchable."""
         indexed = {d.doc_id for d in self.ing.catalog.documents(status="indexed")}
-        orphans = {d.source for d in self.ing.catalog.documents(status="duplicate") if d.duplicate_of not in indexed}
+        changed = set(self.report.updated) | set(self.report.deleted)
+        orphans = {
+            d.source
+            for d in self.ing.catalog.documents(status="duplicate")
+            if d.duplicate_of not in indexed or d.duplicate_of in changed
+        }
+        unchanged = self.report.unchanged  # the revisited files' other documents were counted already
         for source in sorted(orphans):
             if source in paths:
                 self.ing.catalog.delete_documents(
                     [d.doc_id for d in self.ing.catalog.documents(source=source, status="duplicate")]
                 )
                 self.sync_file(paths[source], source, root_key=root_key, force=True)
+        self.report.unchanged = unchanged
 
 
 def _with(record: SourceRecord, **changes: object) -> SourceRecord:

@@ -60,6 +60,7 @@ class Retriever:
             with _timed(timings, "dense"):
                 lists.append(self.store.dense_search(vector, k=depth, where=where))
         keep = max(k, self.settings.rerank_candidates) if self.reranker else k
+        lists = latest_versions_only(lists)
         with _timed(timings, "fuse"):
             hits = self._fuse(lists, k=keep) if mode == "hybrid" else lists[0][:keep]
         if self.reranker and hits:
@@ -73,6 +74,21 @@ class Retriever:
         if s.fusion == "weighted":
             return weighted_fusion(lists, k=k, weights=[1.0 - s.dense_weight, s.dense_weight])
         return reciprocal_rank_fusion(lists, k=k, rrf_k=s.rrf_k)
+
+
+def latest_versions_only(lists: list[list[Hit]]) -> list[list[Hit]]:
+    """Drop hits of a document version that a newer one replaced between two reads.
+
+    Keyword and dense lists are read one after the other; if an ingest commits
+    in between, they can hold different versions of one document. Only the
+    newer version (later `ingested_at`) stays, in every list, before fusion.
+    """
+    newest: dict[str, tuple[float, str]] = {}
+    for hit in (h for hits in lists for h in hits):
+        c = hit.chunk
+        if c.doc_id not in newest or c.ingested_at > newest[c.doc_id][0]:
+            newest[c.doc_id] = (c.ingested_at, c.doc_version)
+    return [[h for h in hits if h.chunk.doc_version == newest[h.chunk.doc_id][1]] for hits in lists]
 
 
 class _timed:

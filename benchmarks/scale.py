@@ -1,0 +1,115 @@
+"""Hybrid retrieval at 100,000+ chunks: query latency, memory and quality at scale.
+
+    python benchmarks/scale.py [--chunk-tokens 48] [--json]
+
+Builds one index from every real corpus in the shared data -- the Wikipedia
+excerpt, the Rust book, the NIST and other PDFs, the beer.stackexchange posts
+and SciFact -- chunked small so the collection passes 100,000 chunks, through
+the whole ingest pipeline. Then, in a fresh process (so its memory is its
+own), it runs the 300 SciFact test queries in each mode and reports p50/p99
+latency, nDCG@10 on SciFact inside the large index, and peak RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+sys.path.insert(0, str(Path(__file__).parent))
+
+from _beir import doc_ranking, load_corpus, load_qrels, load_queries, median_ms, ndcg_at, percentile_ms  # noqa: E402
+
+from dayshift.assemble import open_embedder, open_ingestor, open_retriever  # noqa: E402
+from dayshift.settings import load_settings  # noqa: E402
+
+SOURCES = ("wiki_mediawiki", "markdown_rust_book/src", "pdfs", "tabular/beer_stackexchange/posts.csv")
+
+
+def build(data: Path, work: Path, *, chunk_tokens: int) -> dict[str, object]:
+    export = work / "scifact"
+    export.mkdir(parents=True, exist_ok=True)
+    corpus = load_corpus(data / "beir" / "scifact")
+    (export / "corpus.jsonl").write_text("".join(json.dumps(d) + "\n" for d in corpus), encoding="utf-8")
+    settings = load_settings(data_dir=work / "index", ingest={"chunk_tokens": chunk_tokens, "chunk_overlap_tokens": 0})
+    ingestor = open_ingestor(settings, embedder=open_embedder(settings))
+    started = time.perf_counter()
+    chunks = 0
+    for source in (*SOURCES, None):
+        root = data / source if source else export
+        report = ingestor.sync(root)
+        chunks += report.chunks_written
+        print(f"  {root.name}: {report.counts()}", file=sys.stderr, flush=True)
+    stats = ingestor.store.stats()
+    return {
+        "chunks": stats.chunks,
+        "documents": stats.documents,
+        "ingest_s": round(time.perf_counter() - started, 1),
+        "index_mb": round(stats.size_bytes / 1e6, 1),
+        "ingest_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }
+
+
+def query(data: Path, work: Path) -> dict[str, object]:
+    """Runs in its own process: open the big index, run the SciFact test queries."""
+    dataset = data / "beir" / "scifact"
+    queries, qrels = load_queries(dataset), load_qrels(dataset)
+    settings = load_settings(data_dir=work / "index")
+    started = time.perf_counter()
+    retriever = open_retriever(settings)
+    retriever.search("warm up", k=10)  # loads the indexes
+    results: dict[str, object] = {"open_s": round(time.perf_counter() - started, 2)}
+    for mode in ("keyword", "dense", "hybrid"):
+        latencies, ndcgs = [], []
+        for query_id, relevant in qrels.items():
+            t0 = time.perf_counter()
+            hits = retriever.search(queries[query_id], k=100, mode=mode).hits  # type: ignore[arg-type]
+            latencies.append(time.perf_counter() - t0)
+            ranked = doc_ranking(h.chunk.doc_id.rsplit("#", 1)[-1] for h in hits if h.chunk.source.startswith("scifact/"))
+            ndcgs.append(ndcg_at(ranked, relevant))
+        results[mode] = {
+            "p50_ms": round(median_ms(latencies), 2),
+            "p99_ms": round(percentile_ms(latencies, 99), 2),
+            "scifact_ndcg_at_10": round(sum(ndcgs) / len(ndcgs), 4),
+        }
+    results["query_peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=Path("../shared/data"))
+    parser.add_argument("--chunk-tokens", type=int, default=48)
+    parser.add_argument("--work", type=Path, default=None, help="reuse an index built earlier here")
+    parser.add_argument("--query-only", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    if args.query_only:
+        print(json.dumps(query(args.data, args.work)))
+        return
+    work = args.work or Path(tempfile.mkdtemp(prefix="dayshift-scale-"))
+    results: dict[str, object] = {"work": str(work)}
+    if not (work / "index" / "index.sqlite").exists():
+        results.update(build(args.data, work, chunk_tokens=args.chunk_tokens))
+    out = subprocess.run(
+        [sys.executable, __file__, "--query-only", "--data", str(args.data), "--work", str(work)],
+        check=True, capture_output=True, text=True,
+    )
+    results.update(json.loads(out.stdout.strip().splitlines()[-1]))
+    if args.json:
+        print(json.dumps(results, indent=2))
+        return
+    for key, value in results.items():
+        print(f"{key:<22}{value}")
+
+
+if __name__ == "__main__":
+    main()
