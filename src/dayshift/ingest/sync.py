@@ -32,6 +32,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+import numpy as np
+
 from dayshift.embed.base import Embedder
 from dayshift.embed.cache import EmbeddingCache, embed_cached
 from dayshift.errors import ConfigError, EmptyFileError, FileTooLargeError, LoadError, UnreadableFileError
@@ -45,7 +47,8 @@ from dayshift.settings import IngestSettings
 from dayshift.store.base import Store
 from dayshift.types import Chunk, Document
 
-EMBED_WINDOW = 512  # chunks gathered before embedding: long enough to batch by length
+EMBED_WINDOW = 2048  # chunks gathered before embedding: long enough to batch by length
+PROGRESS_SLICE = 256  # chunks embedded between two progress updates
 
 
 class Progress(Protocol):
@@ -267,12 +270,7 @@ class _RunState:
         """Embed what is pending, then store each document and record each finished file."""
         pending, self.pending = self.pending, _Pending()
         chunks = [c for _, doc_chunks, _, _ in pending.docs for c in doc_chunks]
-        vectors, computed = embed_cached(
-            self.ing.embedder, self.ing.cache, [c.indexed_text for c in chunks], [c.content_hash for c in chunks]
-        )
-        self.report.chunks_embedded += computed
-        self.report.chunks_cached += len(chunks) - computed
-        self.progress.advance("embeddings", len(chunks))
+        vectors = self._embed(chunks)
         offset = 0
         for doc, doc_chunks, record, is_update in pending.docs:
             self.ing.store.replace_document(doc.doc_id, doc_chunks, vectors[offset : offset + len(doc_chunks)])
@@ -283,6 +281,22 @@ class _RunState:
             self.report.chunks_written += len(doc_chunks)
         for source in pending.sources:
             self.ing.catalog.put_source(source)
+
+    def _embed(self, chunks: list[Chunk]) -> np.ndarray:
+        """Vectors for `chunks`, in slices of similar length so the progress bar moves."""
+        texts = [c.indexed_text for c in chunks]
+        order = sorted(range(len(chunks)), key=lambda i: len(texts[i]), reverse=True)
+        vectors = np.empty((len(chunks), self.ing.embedder.dim), dtype=np.float32)
+        for start in range(0, len(order), PROGRESS_SLICE):
+            idx = order[start : start + PROGRESS_SLICE]
+            part, computed = embed_cached(
+                self.ing.embedder, self.ing.cache, [texts[i] for i in idx], [chunks[i].content_hash for i in idx]
+            )
+            vectors[idx] = part
+            self.report.chunks_embedded += computed
+            self.report.chunks_cached += len(idx) - computed
+            self.progress.advance("embeddings", len(idx))
+        return vectors
 
     # -- deletions ----------------------------------------------------------
 
