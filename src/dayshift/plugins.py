@@ -46,5 +46,5 @@ def load(group: Group, name: str) -> Any:
     except ImportError as exc:
         raise PluginError(
             f'the {group[:-1]} "{name}" needs a missing dependency ({exc.name}): '
-            f'pip install "dayshift[{name}]"'
+            f"install it (pip install {exc.name}) or the dayshift extra that provides it"
         ) from exc

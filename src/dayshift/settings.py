@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -26,6 +26,8 @@ DEFAULT_EXCLUDES = (".git", ".dayshift", "__pycache__", ".venv", "node_modules",
 
 
 class IngestSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     max_file_mb: float = Field(100.0, gt=0)
     exclude: list[str] = Field(default_factory=lambda: list(DEFAULT_EXCLUDES))
     chunk_tokens: int = Field(256, ge=16, le=8192)  # in the embedding model's tokens
@@ -51,6 +53,8 @@ class IngestSettings(BaseModel):
 
 
 class EmbedSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     backend: str = "local"  # entry point in "dayshift.embedders"
     runtime: Literal["auto", "torch", "onnx"] = "auto"
     precision: Literal["auto", "fp32", "bf16"] = "auto"
@@ -63,11 +67,15 @@ class EmbedSettings(BaseModel):
 
 
 class StoreSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     backend: str = "embedded"  # entry point in "dayshift.stores"
     url: str | None = Field(None, repr=False)
 
 
 class RetrieveSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     mode: Literal["hybrid", "keyword", "dense"] = "hybrid"
     fusion: Literal["rrf", "weighted"] = "rrf"
     rrf_k: int = Field(60, ge=1)

@@ -13,6 +13,10 @@ A document's blocks are packed into chunks in reading order:
   falls inside a block; paragraphs that end cleanly need none.
 * Sizes count the tokens the embedder sees, including the context header
   (title and section path) that `Chunk.indexed_text` puts in front of every chunk.
+  The one exception: the body always gets at least 32 tokens, so a context
+  header longer than `chunk_tokens - 32` makes its chunks that much longer.
+* Keeping blocks whole means a larger `chunk_tokens` can occasionally give
+  more chunks, not fewer, when blocks pack differently.
 
 Each chunk's text is an exact slice of `Document.text` (plus a repeated table
 header), and `char_start`/`char_end` locate it there.
@@ -60,14 +64,28 @@ class _TokenIndex:
         spans = tokenizer.token_spans(text)
         self.starts = [s for s, _ in spans]
         self.ends = [e for _, e in spans]
+        # A token starts a word when nothing but a gap precedes it (not a "##" piece).
+        self.word_start = [i == 0 or self.ends[i - 1] < s or not text[s - 1].isalnum() for i, s in enumerate(self.starts)]
 
     def count(self, start: int, end: int) -> int:
         return bisect.bisect_left(self.starts, end) - bisect.bisect_left(self.starts, start)
 
     def cut_points(self, start: int, end: int, *, max_tokens: int) -> list[int]:
-        """Character offsets that cut [start, end) into pieces of <= max_tokens tokens."""
+        """Character offsets that cut [start, end) into pieces of <= max_tokens tokens.
+
+        Cuts fall where a word starts, so no piece re-tokenises longer than
+        counted; a single word longer than `max_tokens` is cut inside it.
+        """
         first, last = bisect.bisect_left(self.starts, start), bisect.bisect_left(self.starts, end)
-        return [self.starts[i] for i in range(first + max_tokens, last, max_tokens)]
+        cuts, at = [], first
+        while last - at > max_tokens:
+            cut = at + max_tokens
+            while cut > at + 1 and not self.word_start[cut]:
+                cut -= 1
+            cut = cut if self.word_start[cut] else at + max_tokens
+            cuts.append(self.starts[cut])
+            at = cut
+        return cuts
 
 
 def chunk_document(
@@ -84,7 +102,7 @@ def chunk_document(
     for run in _section_runs(doc.blocks):
         section = doc.blocks[run[0]].section
         header_tokens = tokenizer.count(context_header(doc.title, section)) if doc.title or section else 0
-        budget = max(policy.chunk_tokens - header_tokens, _MIN_BODY_TOKENS)
+        budget = max(policy.chunk_tokens - header_tokens, min(_MIN_BODY_TOKENS, policy.chunk_tokens))
         units = [u for i in run for u in _units(doc.blocks[i], i, offsets[i], tokens, budget=budget)]
         for group in _pack(units, budget=budget, overlap=policy.overlap_tokens):
             chunks.append(_make_chunk(doc, group, text, offsets, ordinal=len(chunks), ingested_at=ingested_at))
@@ -123,6 +141,11 @@ def _units(block: Block, index: int, offset: int, tokens: _TokenIndex, *, budget
         pieces = _sentences(block.text)
     header_tokens = tokens.count(offset, offset + len(header)) if header else 0
     units: list[_Unit] = []
+    if header and header_tokens > budget // 2:
+        # Too wide to repeat and still leave room for rows: its lines are rows like any other.
+        pieces, header, header_tokens = _lines(block.text), "", 0
+    elif header:
+        units.append(_Unit(offset, offset + len(header), header_tokens, index))  # counted where it stands
     for start, stop in pieces:
         s, e = offset + start, offset + stop
         n = tokens.count(s, e)
@@ -196,7 +219,8 @@ def _overlap_tail(previous: list[_Unit], nxt: _Unit, *, budget: int, overlap: in
             break
         tail.insert(0, unit)
         total += unit.tokens
-    return tail if total + nxt.tokens <= budget else []
+    first = tail[0] if tail else nxt
+    return tail if total + nxt.tokens + _header_cost(first) <= budget else []
 
 
 def _make_chunk(

@@ -15,6 +15,7 @@ from dayshift.errors import QueryError
 from dayshift.types import Condition, FilterOp, MetaValue
 
 _EXPR = re.compile(r"^\s*([A-Za-z0-9_.\-]+)\s*(!=|>=|<=|=|>|<)\s*(.*?)\s*$")
+_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 
 
 def parse_filter(expr: str) -> Condition:
@@ -25,6 +26,8 @@ def parse_filter(expr: str) -> Condition:
             "(for example source=nist or page>=3)"
         )
     field, op, raw = match.groups()
+    if raw[0] in "=<>!":
+        raise QueryError(f'cannot read the operator in "{expr}": use one of = != > >= < <= (for example page>=3)')
     return Condition(field=field, op=op, value=_value(raw))  # type: ignore[arg-type]
 
 
@@ -37,11 +40,8 @@ def _value(raw: str) -> MetaValue:
         return raw[1:-1]
     if raw.lower() in ("true", "false"):
         return raw.lower() == "true"
-    for kind in (int, float):
-        try:
-            return kind(raw)
-        except ValueError:
-            pass
+    if _NUMBER.match(raw):  # not float(): it would read "nan" and "Infinity" as numbers
+        return int(raw) if raw.lstrip("+-").isdigit() else float(raw)
     return raw
 
 

@@ -31,7 +31,7 @@ def weighted_fusion(ranked_lists: Sequence[Sequence[Hit]], *, k: int, weights: S
     scores: dict[str, float] = {}
     chunks: dict[str, Chunk] = {}
     for hits, weight in zip(ranked_lists, weights):
-        if not hits:
+        if not hits or weight == 0:  # a zero weight must not add its chunks at score 0
             continue
         values = [h.score for h in hits]
         low, high = min(values), max(values)

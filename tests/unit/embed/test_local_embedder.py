@@ -95,18 +95,13 @@ def test_document_and_query_runtimes_agree(embedder: LocalEmbedder, document_vec
     assert ((queries @ document_vectors.T).argmax(axis=1) == np.arange(len(SENTENCES))).all()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="FINDING embed/local.py LocalEmbedder docstring: 'Their vectors agree at cosine >= 0.999' does not "
-    "hold for very short texts: torch vs int8 ONNX gives 0.9965 for 'OK', 0.9983 for 'Hi' and 'x' (bf16 "
-    "and fp32 alike), and 8 of 200 sampled chunks of the shared data fall to 0.9986-0.999. The bound "
-    "needs to be 0.995, or the claim narrowed to ordinary sentences.",
-)
-def test_runtimes_agree_on_very_short_texts(embedder: LocalEmbedder) -> None:
+def test_runtimes_agree_less_closely_on_bare_words_as_documented(embedder: LocalEmbedder) -> None:
     short = ["OK", "Hi", "x"]
     documents = embedder.embed(short)
     queries = np.stack([embedder.embed([t], kind="query")[0] for t in short])
-    assert cosine_rows(documents, queries).min() >= 0.999
+    agreement = cosine_rows(documents, queries)
+    assert agreement.min() >= 0.995  # the LocalEmbedder docstring's figure for a bare word
+    assert agreement.min() < 0.999
 
 
 def test_order_is_preserved_across_length_sorted_batches(onnx_embedder: LocalEmbedder) -> None:

@@ -125,14 +125,6 @@ def test_real_chunks_without_tables_fit_the_token_budget(real_chunks, tok: MiniL
     assert over == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG chunk.py: split tables overflow chunk_tokens. _pack() never counts the table's header "
-    "rows when a chunk starting in an earlier block runs into a split table (the header lies inside the "
-    "slice but in no _Unit), and _overlap_tail() checks `total + nxt.tokens <= budget` without the header "
-    "it will repeat. At the default policy: appendix-02-operators.md:1 has 284 tokens, "
-    "ca_edd_warn_report...pdf:15 has 306, nist_cswp...pdf:117 has 285 (26 chunks in all).",
-)
 def test_real_chunks_fit_the_token_budget(real_chunks, tok: MiniLMTokenizer) -> None:
     over = [(d.doc_id, *o) for d, chunks in real_chunks[256] for o in over_budget(chunks, tok, 256)]
     assert over == []
@@ -189,22 +181,6 @@ def test_real_chunks_cover_every_block(real_chunks) -> None:
     for doc, chunks in real_chunks[256]:
         seen = {i for c in chunks for i in covered_blocks(doc, c)}
         assert seen == set(range(len(doc.blocks))), doc.doc_id
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="FINDING chunk.py _pack(): next-fit packing keeps a block whole whenever it fits the budget, so a "
-    "bigger chunk_tokens can give MORE chunks: ch07-02-defining-modules-to-control-scope-and-privacy.md "
-    "gives 8, 5, 6 chunks at 256, 384, 512 (its 461-token list fits whole at 512 but not after the "
-    "82 tokens before it, so it opens a chunk of its own).",
-)
-def test_real_chunk_count_is_monotone_in_chunk_tokens(real_docs, tok: MiniLMTokenizer) -> None:
-    for doc in real_docs[:112]:  # the Markdown book
-        counts = [len(chunk(doc, tok, size, 32)) for size in (256, 384, 512)]
-        assert counts == sorted(counts, reverse=True), (doc.doc_id, counts)
-
-
-# -- paragraphs: sentences and overlap ------------------------------------------------------------------
 
 
 def test_hand_made_sentences_are_ten_tokens_each(tok: MiniLMTokenizer) -> None:
@@ -333,25 +309,12 @@ def test_table_rows_overlap_in_whole_rows(tok: MiniLMTokenizer) -> None:
     assert over_budget(chunks, tok, 64) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG chunk.py _pack() (the `cost = unit.tokens + (_header_cost(unit) if not current else 0)` "
-    "line): a chunk that starts with a paragraph and runs into a table that had to be split takes the "
-    "table's header and separator rows in its slice, but their tokens are never counted "
-    "(75 tokens at chunk_tokens=64 here).",
-)
 def test_table_after_a_paragraph_stays_within_budget(tok: MiniLMTokenizer) -> None:
     doc = make_doc(Block("Fruit stock levels are below."), Block(fruit_table(30), kind="table"))
     chunks = chunk(doc, tok, 64, 0)
     assert over_budget(chunks, tok, 64) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG chunk.py _overlap_tail(): `return tail if total + nxt.tokens <= budget` ignores the table "
-    "header the next chunk repeats, so header + overlap row + next row exceeds chunk_tokens "
-    "(rows of 30 tokens, header 14, budget 64: second chunk has 74 tokens).",
-)
 def test_table_overlap_with_repeated_header_stays_within_budget(tok: MiniLMTokenizer) -> None:
     words = (
         "red green blue cat dog sun moon star tree leaf rock sand sea sky rain snow wind fire ice gold iron salt "
@@ -364,13 +327,6 @@ def test_table_overlap_with_repeated_header_stays_within_budget(tok: MiniLMToken
     assert over_budget(chunks, tok, 64) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG chunk.py _units(): when a table's header alone exceeds the body budget, rows are cut into "
-    "`max(budget - header_tokens, 1)` = 1-token pieces and every chunk is the whole header plus one "
-    "token, over budget: here a 142-token header and 4 rows give 164 chunks of 143 tokens at "
-    "chunk_tokens=64 (the NICS PDF at chunk_tokens=128 does the same).",
-)
 def test_table_with_a_header_wider_than_the_budget_stays_within_budget(tok: MiniLMTokenizer) -> None:
     cols = 20
     header = "| " + " | ".join(f"col{i}" for i in range(cols)) + " |\n" + "|" + " --- |" * cols
@@ -431,13 +387,6 @@ def test_unpunctuated_run_is_cut_at_token_boundaries_within_budget(tok: MiniLMTo
     assert " ".join(c.text.strip() for c in chunks) == text
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG chunk.py _TokenIndex.cut_points(): the last-resort cut may fall between WordPiece pieces of "
-    "one word ('token|ization'); the piece then starts with 'ization', which re-tokenises to 2 tokens, so "
-    "the chunk is over budget (34 at chunk_tokens=33; SUMMARY.md gives 65 at 64). Cutting only at word "
-    "starts (a token whose start != the previous token's end) fixes it.",
-)
 def test_token_cuts_inside_words_stay_within_budget(tok: MiniLMTokenizer) -> None:
     text = " ".join(["tokenization"] * 50)
     assert tok.count(text) == 100
@@ -445,12 +394,6 @@ def test_token_cuts_inside_words_stay_within_budget(tok: MiniLMTokenizer) -> Non
     assert over_budget(chunks, tok, 33) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG chunk.py chunk_document(): `budget = max(chunk_tokens - header_tokens, _MIN_BODY_TOKENS)` "
-    "floors every body at 32 tokens, undocumented, while settings allow ingest.chunk_tokens down to 16: "
-    "chunk_tokens=16 silently yields 30-token chunks (three 10-token sentences).",
-)
 def test_small_chunk_tokens_are_honoured(tok: MiniLMTokenizer) -> None:
     chunks = chunk(make_doc(Block(" ".join(sentence(i) for i in range(1, 11)))), tok, 16, 0)
     assert over_budget(chunks, tok, 16) == []

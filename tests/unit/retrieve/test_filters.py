@@ -90,23 +90,11 @@ def test_parse_filters_raises_for_the_bad_one() -> None:
         parse_filters(["source=nist", "page>"])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG retrieve/filters.py _value(): float() accepts 'nan', 'inf', 'Infinity', so author=Nan "
-    "becomes float('nan') (matches nothing, not even itself) and code=inf becomes float('inf'); only "
-    "values that look like numbers should convert (e.g. a regex for [+-]digits[.digits][e...]).",
-)
 @pytest.mark.parametrize(("expr", "value"), [("author=Nan", "Nan"), ("code=inf", "inf"), ("word=Infinity", "Infinity")])
 def test_words_that_python_reads_as_floats_stay_strings(expr: str, value: str) -> None:
     assert parse_filter(expr).value == value
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="FINDING retrieve/filters.py _EXPR: a mistyped operator is read as '=' plus a value starting with "
-    "the rest, so page==3 and page=>3 silently filter on the strings '=3' and '>3' and match nothing, "
-    "instead of raising QueryError.",
-)
 @pytest.mark.parametrize("expr", ["page==3", "page=>3", "page=<3"])
 def test_mistyped_operators_are_rejected(expr: str) -> None:
     with pytest.raises(QueryError):

@@ -125,14 +125,6 @@ def test_weights_zero_and_one_follow_one_list(weights: list[float], only: list[H
     assert all(scores[h.chunk.chunk_id] == pytest.approx((h.score - low) / (high - low)) for h in only)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG retrieve/fusion.py weighted_fusion(): with weights (0, 1) a chunk found only by the weight-0 "
-    "list scores 0.0, the same as the weight-1 list's last hit after min-max normalisation, and wins the "
-    "tie because the weight-0 list is read first: top-3 of dense [a, b, c] comes out [a, b, x]. "
-    "Retriever uses (1 - dense_weight, dense_weight), so dense_weight=1.0 is not pure dense ranking. "
-    "Fix: skip lists whose weight is 0 (or break ties by the weighted list's rank).",
-)
 def test_weight_zero_list_cannot_displace_the_other_lists_hits() -> None:
     keyword = hits([("x", 9.0), ("a", 5.0)])
     dense = hits([("a", 0.9), ("b", 0.8), ("c", 0.7)], "dense")
