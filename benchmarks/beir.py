@@ -65,13 +65,11 @@ def run(dataset: Path, *, limit: int | None, baseline: bool, log: bool) -> dict[
     assert report.ok and len(report.added) == len(corpus), report.counts()
 
     store = ingestor.store
-    chunk_texts = [row[0] for row in store._db.execute("SELECT title || '\n' || text FROM chunks")]  # noqa: SLF001
     texts = _indexed_texts(store)
     say(log, f"raw embed of {len(texts)} chunks ...")
     started = time.perf_counter()
     embedder.embed(texts)
     raw_s = time.perf_counter() - started
-    del chunk_texts
 
     results: dict[str, object] = {}
     if baseline:

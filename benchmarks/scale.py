@@ -88,7 +88,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=Path("../shared/data"))
     parser.add_argument("--chunk-tokens", type=int, default=48)
-    parser.add_argument("--work", type=Path, default=None, help="reuse an index built earlier here")
+    parser.add_argument("--work", type=Path, default=None, help="build (or finish building, incrementally) here")
     parser.add_argument("--query-only", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
@@ -97,8 +97,7 @@ def main() -> None:
         return
     work = args.work or Path(tempfile.mkdtemp(prefix="dayshift-scale-"))
     results: dict[str, object] = {"work": str(work)}
-    if not (work / "index" / "index.sqlite").exists():
-        results.update(build(args.data, work, chunk_tokens=args.chunk_tokens))
+    results.update(build(args.data, work, chunk_tokens=args.chunk_tokens))  # incremental: a re-run only checks
     out = subprocess.run(
         [sys.executable, __file__, "--query-only", "--data", str(args.data), "--work", str(work)],
         check=True, capture_output=True, text=True,

@@ -9,23 +9,20 @@ per 384-dim chunk) and `dayshift cache clear` empties it.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from dayshift.embed.base import Embedder
+from dayshift.sqlite import open_database
 
 _CHUNK = 500  # SQLite host-parameter batches
 
 
 class EmbeddingCache:
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, timeout=60.0, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode = WAL")
-        self._db.execute("PRAGMA synchronous = NORMAL")
+        self._db = open_database(path)
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS vectors (space TEXT NOT NULL, hash TEXT NOT NULL, vector BLOB NOT NULL, "
             "PRIMARY KEY (space, hash)) WITHOUT ROWID"

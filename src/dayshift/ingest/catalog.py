@@ -15,11 +15,12 @@ the embedding cache) work that was already done, never skip any.
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+
+from dayshift.sqlite import open_database
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS sources (
@@ -76,10 +77,7 @@ class DocumentRecord:
 
 class Catalog:
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, timeout=60.0, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode = WAL")
-        self._db.execute("PRAGMA synchronous = NORMAL")
+        self._db = open_database(path)
         self._db.executescript(SCHEMA)
 
     # -- sources ----------------------------------------------------------

@@ -17,6 +17,7 @@ from typing import Protocol
 
 import numpy as np
 
+from dayshift.errors import StoreError
 from dayshift.types import Chunk, Condition, Hit
 
 
@@ -65,3 +66,13 @@ class Store(ChunkWriter, ChunkSearcher, StoreInfo, Protocol):
     space: str  # the vector space this store was opened for
 
     def close(self) -> None: ...
+
+
+def checked_vectors(doc_id: str, chunks: Sequence[Chunk], vectors: np.ndarray, *, dim: int, space: str) -> np.ndarray:
+    """`vectors` as float32, or StoreError if they do not fit `chunks` and this store's space."""
+    vectors = np.asarray(vectors, dtype=np.float32)
+    if len(chunks) != len(vectors):
+        raise StoreError(f"{doc_id}: {len(chunks)} chunks but {len(vectors)} vectors")
+    if len(chunks) and (vectors.ndim != 2 or vectors.shape[1] != dim):
+        raise StoreError(f"{doc_id}: vectors of shape {vectors.shape}, but this index holds {dim}-dim vectors of {space}")
+    return vectors

@@ -29,7 +29,8 @@ import numpy as np
 
 from dayshift.errors import StoreError
 from dayshift.analysis import analyze
-from dayshift.store.base import StoreStats
+from dayshift.sqlite import open_database
+from dayshift.store.base import StoreStats, checked_vectors
 from dayshift.store.dense import DenseIndex
 from dayshift.store.keyword import KeywordIndex
 from dayshift.store.sql_filters import compile_where
@@ -84,9 +85,7 @@ class EmbeddedStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
         try:
-            self._db = sqlite3.connect(self.path, timeout=busy_timeout_s, check_same_thread=False, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode = WAL")
-            self._db.execute("PRAGMA synchronous = NORMAL")
+            self._db = open_database(self.path, busy_timeout_s=busy_timeout_s)
             self._db.executescript(SCHEMA)
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"cannot open the index at {self.path}: {exc}; move it aside and re-ingest") from exc
@@ -99,13 +98,7 @@ class EmbeddedStore:
     # -- writing ----------------------------------------------------------
 
     def replace_document(self, doc_id: str, chunks: Sequence[Chunk], vectors: np.ndarray) -> None:
-        vectors = np.asarray(vectors, dtype=np.float32)
-        if len(chunks) != len(vectors):
-            raise StoreError(f"{doc_id}: {len(chunks)} chunks but {len(vectors)} vectors")
-        if len(chunks) and (vectors.ndim != 2 or vectors.shape[1] != self.dim):
-            raise StoreError(
-                f"{doc_id}: vectors of shape {vectors.shape}, but this index holds {self.dim}-dim vectors of {self.space}"
-            )
+        vectors = checked_vectors(doc_id, chunks, vectors, dim=self.dim, space=self.space)
         rows = [_chunk_row(c, v) for c, v in zip(chunks, vectors)]
         with self._lock, self._transaction() as db:
             self._delete_ids(db, [r[0] for r in db.execute("SELECT id FROM chunks WHERE doc_id = ?", (doc_id,))])

@@ -23,8 +23,8 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from dayshift.analysis import analyze
-from dayshift.errors import QueryError, StoreError
-from dayshift.store.base import StoreStats
+from dayshift.errors import QueryError
+from dayshift.store.base import StoreStats, checked_vectors
 from dayshift.store.keyword import KeywordIndex
 from dayshift.types import Chunk, Condition, Hit, MetaValue
 
@@ -52,13 +52,7 @@ class MemoryStore:
     # -- writing ----------------------------------------------------------
 
     def replace_document(self, doc_id: str, chunks: Sequence[Chunk], vectors: np.ndarray) -> None:
-        vectors = np.asarray(vectors, dtype=np.float32)
-        if len(chunks) != len(vectors):
-            raise StoreError(f"{doc_id}: {len(chunks)} chunks but {len(vectors)} vectors")
-        if len(chunks) and (vectors.ndim != 2 or vectors.shape[1] != self.dim):
-            raise StoreError(
-                f"{doc_id}: vectors of shape {vectors.shape}, expected (n, {self.dim}); check the embedder's dim"
-            )
+        vectors = checked_vectors(doc_id, chunks, vectors, dim=self.dim, space=self.space)
         with self._lock:
             self._delete(doc_id)
             rows = list(range(self._next_row, self._next_row + len(chunks)))
