@@ -1,4 +1,3 @@
-#!/usr/bin/env python
 """Measure embedded (zero-setup, single-machine) search-store candidates for dayshift.
 
 Evidence for docs/decisions/0002-embedded-store.md. Self-contained: no dayshift
@@ -14,8 +13,10 @@ Sections
   keyword  BM25 quality (nDCG@10, binary qrels) and latency on BEIR SciFact for
            (a) FTS5 porter, (b) FTS5 over dayshift's own analysis, (c) tantivy,
            (d) LanceDB native FTS, (e) numpy/scipy sparse BM25 (+ bm25s if
-           importable, e.g. PYTHONPATH=/tmp/bm25s), then a variant grid
-           (analysis, k1/b, BM25 flavour, title weight).
+           importable, e.g. PYTHONPATH=/tmp/bm25s), (f) term ids stored in SQLite
+           with an in-memory BM25 scored at query time; then a variant grid
+           (analysis, k1/b, BM25 flavour, title weight), tuned on the train
+           split and reported on test with a paired randomisation test.
   dense    random unit vectors (dim 384): exact numpy vs hnswlib vs LanceDB,
            recall@10 against exact search, single-query p50/p99.
            hnswlib graphs are cached in --cache-dir (100k x M=32 takes ~4-5 min
@@ -30,12 +31,18 @@ Sections
 
 Timings: every latency figure is the median over --reps repetitions of the
 per-repetition p50/p99; the machine is shared, so expect noise.
+
+Wall time on the 2-core reference box (load average 2-5 from other work):
+keyword ~2.5 min, scale ~2.5 min, ops ~4 min, dense 10k ~1.5 min; dense 100k
+is 3.5-9.5 min per distribution when the hnswlib graphs are not cached, so run
+the sections separately, with --workdir shared between scale and ops.
 """
 
 from __future__ import annotations
 
 import argparse
 import gzip
+import importlib.util
 import json
 import math
 import os
@@ -56,13 +63,18 @@ import scipy.sparse as sp
 K = 10
 DIM = 384
 
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
 # Lucene's classic English stop set (also bm25s "en").
-STOP_LUCENE = frozenset(
+STOP_LUCENE = _words(
     "a an and are as at be but by for if in into is it no not of on or such that the "
-    "their then there these they this to was will with".split()
+    "their then there these they this to was will with"
 )
 # NLTK English stop list (179 words; bm25s "en_plus").
-STOP_NLTK = frozenset(
+STOP_NLTK = _words(
     """a about above after again against ain all am an and any are aren aren't as at be
     because been before being below between both but by can couldn couldn't d did didn
     didn't do does doesn doesn't doing don don't down during each few for from further had
@@ -74,7 +86,7 @@ STOP_NLTK = frozenset(
     them themselves then there these they this those through to too under until up ve
     very was wasn wasn't we were weren weren't what when where which while who whom why
     will with won won't wouldn wouldn't y you you'd you'll you're you've your yours
-    yourself yourselves""".split()
+    yourself yourselves"""
 )
 STOPLISTS = {"none": frozenset(), "lucene33": STOP_LUCENE, "nltk179": STOP_NLTK}
 # Unicode letters/digits (\w without "_", i.e. the same token characters as FTS5 unicode61 and tantivy's
@@ -91,9 +103,10 @@ def now() -> float:
 def peak_rss_mb() -> float:
     """Peak RSS of this process (VmHWM; unlike ru_maxrss it is not inherited from the forking parent)."""
     try:
-        for line in open("/proc/self/status"):
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024.0
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
     except OSError:
         pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
@@ -136,7 +149,9 @@ def load_beir(path: Path, split: str = "test"):
     """(docs, queries, qrels) for a split; queries come from queries_<split>.jsonl or queries.jsonl."""
     corpus = path / "corpus.jsonl.gz"
     docs = []
-    with (gzip.open(corpus, "rt", encoding="utf-8") if corpus.exists() else (path / "corpus.jsonl").open(encoding="utf-8")) as f:
+    with (
+        gzip.open(corpus, "rt", encoding="utf-8") if corpus.exists() else (path / "corpus.jsonl").open(encoding="utf-8")
+    ) as f:
         for line in f:
             d = json.loads(line)
             docs.append((d["_id"], d.get("title") or "", d.get("text") or ""))
@@ -285,16 +300,20 @@ class Fts5:
         con = sqlite3.connect(path)
         con.execute("PRAGMA journal_mode=WAL")
         con.execute("PRAGMA synchronous=NORMAL")
-        con.execute(
-            "CREATE TABLE chunks(id INTEGER PRIMARY KEY, doc_id TEXT, source TEXT, title TEXT, body TEXT)"
-        )
+        con.execute("CREATE TABLE chunks(id INTEGER PRIMARY KEY, doc_id TEXT, source TEXT, title TEXT, body TEXT)")
         con.execute("CREATE INDEX chunks_doc ON chunks(doc_id)")
         con.execute("CREATE INDEX chunks_source ON chunks(source)")
         with con:
             con.executemany(
                 "INSERT INTO chunks VALUES(?,?,?,?,?)",
                 (
-                    (r["id"], r["doc_id"], r["source"], r["title"], (r["title"] + "\n" + r["text"]) if r["title"] else r["text"])
+                    (
+                        r["id"],
+                        r["doc_id"],
+                        r["source"],
+                        r["title"],
+                        (r["title"] + "\n" + r["text"]) if r["title"] else r["text"],
+                    )
                     for r in rows
                 ),
             )
@@ -510,8 +529,9 @@ class CountIndex:
 class SparseBM25:
     """Eager BM25 (like bm25s): per-(doc, term) scores precomputed, CSC by term."""
 
-    def __init__(self, counts: CountIndex, k1=1.2, b=0.75, method="lucene", title_weight=1.0, delta=None,
-                 title_in_length=True):
+    def __init__(
+        self, counts: CountIndex, k1=1.2, b=0.75, method="lucene", title_weight=1.0, delta=None, title_in_length=True
+    ):
         # title_in_length=True: the title counts w times in tf AND in the length (= title repeated w times);
         # False: w times in tf only, length unweighted (how FTS5 applies bm25() column weights).
         self.k1, self.b, self.method, self.tw, self.til = k1, b, method, title_weight, title_in_length
@@ -597,8 +617,13 @@ class SparseBM25:
 
     def save(self, path):
         os.makedirs(path, exist_ok=True)
-        np.savez(Path(path) / "bm25.npz", data=self.S.data, indices=self.S.indices, indptr=self.S.indptr,
-                 shape=np.array(self.S.shape))
+        np.savez(
+            Path(path) / "bm25.npz",
+            data=self.S.data,
+            indices=self.S.indices,
+            indptr=self.S.indptr,
+            shape=np.array(self.S.shape),
+        )
         terms = [None] * len(self.vocab)
         for t, i in self.vocab.items():
             terms[i] = t
@@ -637,8 +662,19 @@ class TermStoreBM25:
         with con:
             con.executemany(
                 "INSERT INTO terms VALUES(?,?)",
-                ((r["id"], np.fromiter((vocab.setdefault(t, len(vocab)) for t in an((r["title"] + "\n" + r["text"]) if r["title"] else r["text"])),
-                                       np.uint32).tobytes()) for r in rows),
+                (
+                    (
+                        r["id"],
+                        np.fromiter(
+                            (
+                                vocab.setdefault(t, len(vocab))
+                                for t in an((r["title"] + "\n" + r["text"]) if r["title"] else r["text"])
+                            ),
+                            np.uint32,
+                        ).tobytes(),
+                    )
+                    for r in rows
+                ),
             )
             con.executemany("INSERT INTO vocab VALUES(?,?)", ((i, t) for t, i in vocab.items()))
         con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -834,8 +870,17 @@ def section_keyword(args, docs, queries, qrels, train=None):
         te = per["test"]
         p = paired_p(te, ref["test"]) if ref else 1.0
         tr = f"{per['train'].mean():.4f}" if "train" in per else "-"
-        grid.append([dim, what, scoring, f"{te.mean():.4f}", f"{te.mean() - ref['test'].mean():+.4f}" if ref else "+0.0000",
-                     f"{p:.3f}" if ref else "-", tr])
+        grid.append(
+            [
+                dim,
+                what,
+                scoring,
+                f"{te.mean():.4f}",
+                f"{te.mean() - ref['test'].mean():+.4f}" if ref else "+0.0000",
+                f"{p:.3f}" if ref else "-",
+                tr,
+            ]
+        )
 
     counts = {}
     for pat, stop, stem in [
@@ -862,27 +907,46 @@ def section_keyword(args, docs, queries, qrels, train=None):
     for tw in [0.0, 2.0, 3.0]:
         row("title x w (tf+len)", base_an, f"lucene 1.2/0.75 title x{tw:g}", sparse(title_weight=tw))
     for tw in [2.0, 3.0, 5.0]:
-        row("title x w (tf only)", base_an, f"lucene 1.2/0.75 title x{tw:g}", sparse(title_weight=tw, title_in_length=False))
+        row(
+            "title x w (tf only)",
+            base_an,
+            f"lucene 1.2/0.75 title x{tw:g}",
+            sparse(title_weight=tw, title_in_length=False),
+        )
     if tq:
         best, best_train = None, -1.0
         for k1 in [0.6, 0.9, 1.2, 1.5, 2.0]:
             for b in [0.3, 0.5, 0.75, 0.9, 1.0]:
                 for tw in [1.0, 2.0, 3.0, 5.0]:
-                    for til in ([True, False] if tw != 1.0 else [True]):
+                    for til in [True, False] if tw != 1.0 else [True]:
                         e = SparseBM25(counts[base_an], k1=k1, b=b, title_weight=tw, title_in_length=til)
                         res = {qid: e.search(text) for qid, text in tq}
                         v = ndcg10(to_docids(res, rows), tqrels)
                         if v > best_train:
                             best, best_train = (k1, b, tw, til), v
         k1, b, tw, til = best
-        row("tuned on train", base_an, f"lucene k1={k1} b={b} title x{tw:g}{'' if til else ' (tf only)'}",
-            sparse(k1=k1, b=b, title_weight=tw, title_in_length=til))
+        row(
+            "tuned on train",
+            base_an,
+            f"lucene k1={k1} b={b} title x{tw:g}{'' if til else ' (tf only)'}",
+            sparse(k1=k1, b=b, title_weight=tw, title_in_length=til),
+        )
         row("tuned on train", base_an, f"lucene k1={k1} b={b} title x1", sparse(k1=k1, b=b))
-        row("fixed 1.2/0.75", base_an, "robertson_floor 1.2/0.75 title x3 (tf only) = FTS5 w=3",
-            sparse(method="robertson_floor", title_weight=3.0, title_in_length=False))
+        row(
+            "fixed 1.2/0.75",
+            base_an,
+            "robertson_floor 1.2/0.75 title x3 (tf only) = FTS5 w=3",
+            sparse(method="robertson_floor", title_weight=3.0, title_in_length=False),
+        )
     # title handling inside the actual stores (FTS5 bm25() has k1=1.2, b=0.75 hard-wired)
-    stores = [Fts5("stems", an), Fts5("stems", an, title_weight=2.0), Fts5("stems", an, title_weight=3.0),
-              Fts5("stems", an, title_weight=5.0), Fts5("porter", title_weight=3.0), Fts5("stems", an, detail="column")]
+    stores = [
+        Fts5("stems", an),
+        Fts5("stems", an, title_weight=2.0),
+        Fts5("stems", an, title_weight=3.0),
+        Fts5("stems", an, title_weight=5.0),
+        Fts5("porter", title_weight=3.0),
+        Fts5("stems", an, detail="column"),
+    ]
     for eng in stores:
         p = work / f"tw_{len(grid)}.db"
         eng.build(rows, str(p))
@@ -937,139 +1001,194 @@ def blas_limit(n):
 
 
 def section_dense(args):
-    out = []
+    out: list[list] = []
     cache = Path(args.cache_dir)
     cache.mkdir(parents=True, exist_ok=True)
-    nq = 200
-    gen = {"random": random_unit, "lowrank": lowrank_unit}
     for dist in args.dense_dist:
         for n in args.dense_sizes:
-            X = gen[dist](n, DIM, seed=0)
-            Q = gen[dist](nq, DIM, seed=1)
-            gt = np.argsort(-(Q @ X.T), axis=1)[:, :K]
-            tag = f"{n} {dist}"
-
-            def measure(fn, reps=args.reps):
-                p50s, p99s = [], []
-                got = None
-                for _ in range(reps):
-                    lat = []
-                    got = []
-                    for q in Q:
-                        t = now()
-                        got.append(fn(q))
-                        lat.append((now() - t) * 1000)
-                    a, b_ = pct(lat)
-                    p50s.append(a)
-                    p99s.append(b_)
-                rec = float(np.mean([len(set(map(int, g)) & set(t.tolist())) / K for g, t in zip(got, gt)]))
-                return rec, statistics.median(p50s), statistics.median(p99s)
-
-            def exact(q):
-                s = X @ q
-                top = np.argpartition(-s, K)[:K]
-                return top[np.argsort(-s[top])]
-
-            for threads, label in [(1, "1 BLAS thread"), (None, "default BLAS threads")]:
-                with blas_limit(threads) if threads else blas_limit(os.cpu_count()):
-                    rec, p50, p99 = measure(exact)
-                out.append([tag, f"exact numpy matmul float32, {label}", "-", f"{rec:.3f}", f"{p50:.2f}", f"{p99:.2f}", f"{X.nbytes / 1e6:.0f} (raw)"])
-            t = now()
-            for i in range(0, nq, 50):
-                s_ = Q[i : i + 50] @ X.T
-                np.argpartition(-s_, K, axis=1)
-            out.append([tag, "exact numpy, batches of 50 queries", "-", "1.000", f"{(now() - t) * 1000 / nq:.2f} (per q)", "-", "-"])
-            note(f"dense {tag}: exact p50={p50:.2f}ms")
-            try:
-                import hnswlib
-
-                for M in args.hnsw_m:
-                    f = cache / f"hnsw_{dist}_n{n}_M{M}_ef200.bin"
-                    meta = cache / f"hnsw_{dist}_n{n}_M{M}_ef200.json"
-                    p = hnswlib.Index(space="ip", dim=DIM)
-                    if f.exists() and meta.exists():
-                        t = now()
-                        p.load_index(str(f), max_elements=n)
-                        load_s = now() - t
-                        build_s = json.loads(meta.read_text())["build_s"]
-                        note(f"hnswlib {tag} M={M} loaded from cache ({load_s:.1f}s); build time from cache meta")
-                    else:
-                        note(f"hnswlib {tag} M={M}: building ...")
-                        p.init_index(max_elements=n, ef_construction=200, M=M, random_seed=0)
-                        p.set_num_threads(2)
-                        t = now()
-                        p.add_items(X, np.arange(n))
-                        build_s = now() - t
-                        p.save_index(str(f))
-                        meta.write_text(json.dumps({"build_s": build_s}))
-                        t = now()
-                        p2 = hnswlib.Index(space="ip", dim=DIM)
-                        p2.load_index(str(f), max_elements=n)
-                        load_s = now() - t
-                        del p2
-                    p.set_num_threads(1)
-                    for ef in args.hnsw_ef:
-                        p.set_ef(ef)
-                        rec, p50, p99 = measure(lambda q: p.knn_query(q, k=K, num_threads=1)[0][0])
-                        out.append([tag, f"hnswlib M={M} efC=200 ef={ef}", f"{build_s:.1f} (2 thr)", f"{rec:.3f}", f"{p50:.3f}", f"{p99:.3f}",
-                                    f"{du(f) / 1e6:.0f} (load {load_s:.2f}s)"])
-                        note(f"hnswlib {tag} M={M} ef={ef}: recall={rec:.3f} p50={p50:.3f}ms")
-                    del p
-            except ImportError:
-                note("hnswlib missing: skipped")
-            if args.skip_lance_ann:
-                continue
-            try:
-                import lancedb
-                import pyarrow as pa
-
-                d = Path(tempfile.mkdtemp(prefix="lv_", dir=args.workdir))
-                db = lancedb.connect(str(d))
-                tbl = db.create_table(
-                    "v",
-                    data=pa.table({"id": pa.array(np.arange(n)), "vector": pa.FixedSizeListArray.from_arrays(pa.array(X.reshape(-1)), DIM)}),
-                )
-
-                def lsearch(q, **kw):
-                    s_ = tbl.search(q).distance_type("dot").limit(K).select(["id", "_distance"])
-                    for k_, v in kw.items():
-                        s_ = getattr(s_, k_)(v)
-                    return s_.to_arrow()["id"].to_numpy()
-
-                flat_reps = args.reps if n < 50_000 else 1  # ~0.2 s/query at 100k: one pass is enough
-                rec, p50, p99 = measure(lambda q: lsearch(q), reps=flat_reps)
-                out.append([tag, f"LanceDB flat (no index){'' if flat_reps == args.reps else ', 1 rep'}", "-", f"{rec:.3f}", f"{p50:.2f}", f"{p99:.2f}", f"{du(d) / 1e6:.0f}"])
-                parts = max(1, int(round(math.sqrt(n))))
-                for itype, extra, qkw_list in [
-                    ("IVF_PQ", {"num_sub_vectors": 48}, [{"nprobes": 20}, {"nprobes": 20, "refine_factor": 10}]),
-                    ("IVF_HNSW_SQ", {}, [{"nprobes": 20}]),
-                ]:
-                    t = now()
-                    try:
-                        tbl.create_index(metric="dot", index_type=itype, num_partitions=parts, replace=True, **extra)
-                    except Exception as e:  # noqa: BLE001
-                        note(f"lancedb {itype} failed: {e}")
-                        continue
-                    bs = now() - t
-                    for qkw in qkw_list:
-                        rec, p50, p99 = measure(lambda q: lsearch(q, **qkw))
-                        out.append([tag, f"LanceDB {itype} parts={parts} " + " ".join(f"{a}={b}" for a, b in qkw.items()), f"{bs:.1f}",
-                                    f"{rec:.3f}", f"{p50:.2f}", f"{p99:.2f}", f"{du(d) / 1e6:.0f}"])
-                        note(f"lance {itype} {tag} {qkw}: recall={rec:.3f} p50={p50:.2f}ms")
-                shutil.rmtree(d, ignore_errors=True)
-            except ImportError:
-                note("lancedb missing: skipped")
+            dense_one(args, dist, n, cache, out)
     print_table(
-        f"Dense ANN, unit vectors dim {DIM}, {nq} queries, single-query latency, recall@10 vs exact "
+        f"Dense ANN, unit vectors dim {DIM}, 200 queries, single-query latency, recall@10 vs exact "
         "(random = uniform on the sphere, worst case; lowrank = rank-32 + noise, embedding-like)",
         ["N dist", "method", "build s", "recall@10", "p50 ms", "p99 ms", "disk MB"],
         out,
     )
 
 
+def dense_one(args, dist: str, n: int, cache: Path, out: list[list], nq: int = 200) -> None:
+    gen = {"random": random_unit, "lowrank": lowrank_unit}[dist]
+    X = gen(n, DIM, seed=0)
+    Q = gen(nq, DIM, seed=1)
+    gt = np.argsort(-(Q @ X.T), axis=1)[:, :K]
+    tag = f"{n} {dist}"
+
+    def measure(fn, reps=args.reps):
+        p50s, p99s = [], []
+        got = None
+        for _ in range(reps):
+            lat = []
+            got = []
+            for q in Q:
+                t = now()
+                got.append(fn(q))
+                lat.append((now() - t) * 1000)
+            a, b_ = pct(lat)
+            p50s.append(a)
+            p99s.append(b_)
+        rec = float(np.mean([len(set(map(int, g)) & set(t.tolist())) / K for g, t in zip(got, gt)]))
+        return rec, statistics.median(p50s), statistics.median(p99s)
+
+    def exact(q):
+        s = X @ q
+        top = np.argpartition(-s, K)[:K]
+        return top[np.argsort(-s[top])]
+
+    for threads, label in [(1, "1 BLAS thread"), (os.cpu_count(), "default BLAS threads")]:
+        with blas_limit(threads):
+            rec, p50, p99 = measure(exact)
+        out.append(
+            [
+                tag,
+                f"exact numpy matmul float32, {label}",
+                "-",
+                f"{rec:.3f}",
+                f"{p50:.2f}",
+                f"{p99:.2f}",
+                f"{X.nbytes / 1e6:.0f} (raw)",
+            ]
+        )
+    t = now()
+    for i in range(0, nq, 50):
+        s_ = Q[i : i + 50] @ X.T
+        np.argpartition(-s_, K, axis=1)
+    out.append(
+        [tag, "exact numpy, batches of 50 queries", "-", "1.000", f"{(now() - t) * 1000 / nq:.2f} (per q)", "-", "-"]
+    )
+    note(f"dense {tag}: exact p50={p50:.2f}ms")
+    if importlib.util.find_spec("hnswlib") is None:
+        note("hnswlib missing: skipped")
+    else:
+        for M in args.hnsw_m:
+            index, build_s, load_s, f = hnsw_cached(cache, dist, n, M, X)
+            index.set_num_threads(1)
+            for ef in args.hnsw_ef:
+                index.set_ef(ef)
+                rec, p50, p99 = measure(lambda q, index=index: index.knn_query(q, k=K, num_threads=1)[0][0])
+                out.append(
+                    [
+                        tag,
+                        f"hnswlib M={M} efC=200 ef={ef}",
+                        f"{build_s:.1f} (2 thr)",
+                        f"{rec:.3f}",
+                        f"{p50:.3f}",
+                        f"{p99:.3f}",
+                        f"{du(f) / 1e6:.0f} (load {load_s:.2f}s)",
+                    ]
+                )
+                note(f"hnswlib {tag} M={M} ef={ef}: recall={rec:.3f} p50={p50:.3f}ms")
+    if args.skip_lance_ann:
+        return
+    try:
+        import lancedb
+        import pyarrow as pa
+    except ImportError:
+        note("lancedb missing: skipped")
+        return
+    d = Path(tempfile.mkdtemp(prefix="lv_", dir=args.workdir))
+    tbl = lancedb.connect(str(d)).create_table(
+        "v",
+        data=pa.table(
+            {"id": pa.array(np.arange(n)), "vector": pa.FixedSizeListArray.from_arrays(pa.array(X.reshape(-1)), DIM)}
+        ),
+    )
+
+    def lsearch(q, **kw):
+        s_ = tbl.search(q).distance_type("dot").limit(K).select(["id", "_distance"])
+        for k_, v in kw.items():
+            s_ = getattr(s_, k_)(v)
+        return s_.to_arrow()["id"].to_numpy()
+
+    flat_reps = args.reps if n < 50_000 else 1  # ~0.2 s/query at 100k: one pass is enough
+    rec, p50, p99 = measure(lsearch, reps=flat_reps)
+    out.append(
+        [
+            tag,
+            f"LanceDB flat (no index){'' if flat_reps == args.reps else ', 1 rep'}",
+            "-",
+            f"{rec:.3f}",
+            f"{p50:.2f}",
+            f"{p99:.2f}",
+            f"{du(d) / 1e6:.0f}",
+        ]
+    )
+    parts = max(1, round(math.sqrt(n)))
+    for itype, extra, qkw_list in [
+        ("IVF_PQ", {"num_sub_vectors": 48}, [{"nprobes": 20}, {"nprobes": 20, "refine_factor": 10}]),
+        ("IVF_HNSW_SQ", {}, [{"nprobes": 20}]),
+    ]:
+        t = now()
+        try:
+            tbl.create_index(metric="dot", index_type=itype, num_partitions=parts, replace=True, **extra)
+        except Exception as e:  # noqa: BLE001
+            note(f"lancedb {itype} failed: {e}")
+            continue
+        bs = now() - t
+        for qkw in qkw_list:
+            rec, p50, p99 = measure(lambda q, qkw=qkw: lsearch(q, **qkw))
+            out.append(
+                [
+                    tag,
+                    f"LanceDB {itype} parts={parts} " + " ".join(f"{a}={b}" for a, b in qkw.items()),
+                    f"{bs:.1f}",
+                    f"{rec:.3f}",
+                    f"{p50:.2f}",
+                    f"{p99:.2f}",
+                    f"{du(d) / 1e6:.0f}",
+                ]
+            )
+            note(f"lance {itype} {tag} {qkw}: recall={rec:.3f} p50={p50:.2f}ms")
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def hnsw_cached(cache: Path, dist: str, n: int, M: int, X: np.ndarray):
+    """hnswlib graph (efC=200) for X, from --cache-dir when built before: (index, build_s, load_s, file)."""
+    import hnswlib
+
+    f = cache / f"hnsw_{dist}_n{n}_M{M}_ef200.bin"
+    meta = cache / f"hnsw_{dist}_n{n}_M{M}_ef200.json"
+    index = hnswlib.Index(space="ip", dim=DIM)
+    if f.exists() and meta.exists():
+        t = now()
+        index.load_index(str(f), max_elements=n)
+        load_s = now() - t
+        note(f"hnswlib {dist} n={n} M={M} loaded from cache ({load_s:.1f}s); build time from cache meta")
+        return index, json.loads(meta.read_text())["build_s"], load_s, f
+    note(f"hnswlib {dist} n={n} M={M}: building ...")
+    index.init_index(max_elements=n, ef_construction=200, M=M, random_seed=0)
+    index.set_num_threads(2)
+    t = now()
+    index.add_items(X, np.arange(n))
+    build_s = now() - t
+    index.save_index(str(f))
+    meta.write_text(json.dumps({"build_s": build_s}))
+    t = now()
+    hnswlib.Index(space="ip", dim=DIM).load_index(str(f), max_elements=n)
+    return index, build_s, now() - t, f
+
+
 # --------------------------------------------------------------------------- scale section (children)
 
-SCALE_ENGINES = ["fts5_porter", "fts5_stems", "fts5_stems_col", "termstore_lazy", "tantivy", "lancedb", "sparse_numpy", "sparse_numpy_rebuild", "bm25s"]
+SCALE_ENGINES = [
+    "fts5_porter",
+    "fts5_stems",
+    "fts5_stems_col",
+    "termstore_lazy",
+    "tantivy",
+    "lancedb",
+    "sparse_numpy",
+    "sparse_numpy_rebuild",
+    "bm25s",
+]
 
 
 def engine_for(name):
@@ -1090,8 +1209,15 @@ def engine_for(name):
 
 
 def store_path(work, name):
-    return str(Path(work) / {"fts5_porter": "porter.db", "fts5_stems": "stems.db", "fts5_stems_col": "stems_col.db",
-                                "termstore_lazy": "terms.db"}.get(name, name))
+    return str(
+        Path(work)
+        / {
+            "fts5_porter": "porter.db",
+            "fts5_stems": "stems.db",
+            "fts5_stems_col": "stems_col.db",
+            "termstore_lazy": "terms.db",
+        }.get(name, name)
+    )
 
 
 def load_rows(work):
@@ -1125,7 +1251,13 @@ def child_build(name, work):
         size_note = f"{mb(size)} (chunks {mb(e.base_bytes)} + FTS {mb(size - e.base_bytes)})"
     else:
         size_note = mb(size)
-    return {"build_s": build_s, "peak_rss_mb": peak_rss_mb(), "rss_before_mb": base_rss, "bytes": size, "size": size_note}
+    return {
+        "build_s": build_s,
+        "peak_rss_mb": peak_rss_mb(),
+        "rss_before_mb": base_rss,
+        "bytes": size,
+        "size": size_note,
+    }
 
 
 def child_query(name, work, reps):
@@ -1162,13 +1294,20 @@ def child_query(name, work, reps):
     e.search(queries[0][1])
     first_ms = (now() - t) * 1000
     _, p50, p99 = time_queries(e.search, queries, reps)
-    return {"import_s": import_s, "open_s": open_s, "first_ms": first_ms, "p50": p50, "p99": p99,
-            "peak_rss_mb": peak_rss_mb(), "rss_start_mb": rss0}
+    return {
+        "import_s": import_s,
+        "open_s": open_s,
+        "first_ms": first_ms,
+        "p50": p50,
+        "p99": p99,
+        "peak_rss_mb": peak_rss_mb(),
+        "rss_start_mb": rss0,
+    }
 
 
 def run_child(args, *cargs, timeout=600):
     cmd = [sys.executable, os.path.abspath(__file__), "--_child", *map(str, cargs)]
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
     if r.returncode != 0:
         raise RuntimeError(f"child {cargs} failed:\n{r.stderr[-3000:]}")
     return json.loads(r.stdout.strip().splitlines()[-1])
@@ -1213,13 +1352,36 @@ def section_scale(args, docs, queries):
             b = run_child(args, "build", name, work)
         note(f"scale: querying {name} ...")
         qr = run_child(args, "query", name, work, args.reps)
-        out.append([name, f"{b['build_s']:.1f}", f"{b['peak_rss_mb']:.0f}", b.get("size", "-"), f"{qr['import_s']:.2f}",
-                    f"{qr['open_s']:.3f}", f"{qr['first_ms']:.1f}", f"{qr['p50']:.2f}", f"{qr['p99']:.2f}", f"{qr['peak_rss_mb']:.0f}"])
+        out.append(
+            [
+                name,
+                f"{b['build_s']:.1f}",
+                f"{b['peak_rss_mb']:.0f}",
+                b.get("size", "-"),
+                f"{qr['import_s']:.2f}",
+                f"{qr['open_s']:.3f}",
+                f"{qr['first_ms']:.1f}",
+                f"{qr['p50']:.2f}",
+                f"{qr['p99']:.2f}",
+                f"{qr['peak_rss_mb']:.0f}",
+            ]
+        )
     base = run_child(args, "baseline")
     print_table(
         f"Keyword at scale: {len(rows)} chunks (~{words:.0f} words each), {len(queries)} queries; each row = fresh processes "
         f"(python+numpy baseline RSS {base['peak_rss_mb']:.0f} MB)",
-        ["engine", "build s", "build peak RSS MB", "disk MB", "import s", "open s", "1st query ms", "p50 ms", "p99 ms", "query peak RSS MB"],
+        [
+            "engine",
+            "build s",
+            "build peak RSS MB",
+            "disk MB",
+            "import s",
+            "open s",
+            "1st query ms",
+            "p50 ms",
+            "p99 ms",
+            "query peak RSS MB",
+        ],
         out,
     )
 
@@ -1229,7 +1391,6 @@ def section_scale(args, docs, queries):
 
 def child_conc(kind, role, path, duration, seed):
     """One participant of a concurrency experiment; prints a JSON summary."""
-    rng = np.random.default_rng(int(seed))
     duration = float(duration)
     lat, errors, seen = [], {}, []
     queries = ["vitamin deficiency", "cancer cell proliferation", "insulin resistance obesity", "gene expression"]
@@ -1237,7 +1398,7 @@ def child_conc(kind, role, path, duration, seed):
     start = now()
     ops = 0
     if kind.startswith("sqlite"):
-        journal = kind.split("_")[1]  # wal | delete
+        # the journal mode (wal | delete) was set on the file by the parent
         timeout = 0.0 if kind.endswith("nowait") else 5.0
         con = sqlite3.connect(path, timeout=timeout, isolation_level=None)
         con.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
@@ -1265,8 +1426,10 @@ def child_conc(kind, role, path, duration, seed):
                     for j in range(5):
                         # words that the reader's queries do not match, so its result sets stay the same size
                         text = f"zqxnew{ops} chunk{j} written by writer{seed} during the concurrency experiment"
-                        rid = con.execute("INSERT INTO chunks(doc_id, source, title, body) VALUES(?,?,?,?)",
-                                          (f"w{seed}-{ops}", "srcW", "", text)).lastrowid
+                        rid = con.execute(
+                            "INSERT INTO chunks(doc_id, source, title, body) VALUES(?,?,?,?)",
+                            (f"w{seed}-{ops}", "srcW", "", text),
+                        ).lastrowid
                         con.execute("INSERT INTO fts(rowid, body) VALUES(?,?)", (rid, " ".join(an(text))))
                     con.execute("COMMIT")
                     lat.append((now() - t) * 1000)
@@ -1276,9 +1439,15 @@ def child_conc(kind, role, path, duration, seed):
                         con.execute("ROLLBACK")
                     time.sleep(0.001)  # an application would back off before retrying
                 ops += 1
-        return {"ops": ops, "ok": len(lat), "errors": errors, "p50": pct(lat)[0] if lat else None,
-                "p99": pct(lat)[1] if lat else None, "max_ms": max(lat) if lat else None,
-                "rows_seen_growth": (seen[-1] - seen[0]) if seen else None}
+        return {
+            "ops": ops,
+            "ok": len(lat),
+            "errors": errors,
+            "p50": pct(lat)[0] if lat else None,
+            "p99": pct(lat)[1] if lat else None,
+            "max_ms": max(lat) if lat else None,
+            "rows_seen_growth": (seen[-1] - seen[0]) if seen else None,
+        }
     if kind == "lancedb":
         import datetime
 
@@ -1291,7 +1460,9 @@ def child_conc(kind, role, path, duration, seed):
             while now() - start < duration:
                 t = now()
                 try:
-                    tbl.search(queries[ops % len(queries)], query_type="fts").limit(10).select(["id", "_score"]).to_arrow()
+                    tbl.search(queries[ops % len(queries)], query_type="fts").limit(10).select(
+                        ["id", "_score"]
+                    ).to_arrow()
                     seen.append(tbl.count_rows())
                     versions.add(tbl.version)
                     lat.append((now() - t) * 1000)
@@ -1303,15 +1474,31 @@ def child_conc(kind, role, path, duration, seed):
             while now() - start < duration:
                 t = now()
                 try:
-                    tbl.add([{"id": base + ops * 5 + j, "doc_id": f"w{seed}-{ops}", "source": "srcW",
-                              "body": f"zqxnew{ops} chunk{j} written by writer{seed}"} for j in range(5)])
+                    tbl.add(
+                        [
+                            {
+                                "id": base + ops * 5 + j,
+                                "doc_id": f"w{seed}-{ops}",
+                                "source": "srcW",
+                                "body": f"zqxnew{ops} chunk{j} written by writer{seed}",
+                            }
+                            for j in range(5)
+                        ]
+                    )
                     lat.append((now() - t) * 1000)
                 except Exception as e:  # noqa: BLE001
                     errors[str(e)[:120]] = errors.get(str(e)[:120], 0) + 1
                 ops += 1
-        return {"ops": ops, "ok": len(lat), "errors": errors, "p50": pct(lat)[0] if lat else None,
-                "p99": pct(lat)[1] if lat else None, "max_ms": max(lat) if lat else None,
-                "rows_seen_growth": (seen[-1] - seen[0]) if seen else None, "versions_seen": len(versions)}
+        return {
+            "ops": ops,
+            "ok": len(lat),
+            "errors": errors,
+            "p50": pct(lat)[0] if lat else None,
+            "p99": pct(lat)[1] if lat else None,
+            "max_ms": max(lat) if lat else None,
+            "rows_seen_growth": (seen[-1] - seen[0]) if seen else None,
+            "versions_seen": len(versions),
+        }
     if kind == "tantivy":
         import tantivy
 
@@ -1320,11 +1507,20 @@ def child_conc(kind, role, path, duration, seed):
             w = idx.writer(heap_size=50_000_000, num_threads=1)
             while now() - start < duration:
                 t = now()
-                w.add_document(tantivy.Document(id=20_000_000 + ops, doc_id=f"t{ops}", source="srcW", body=f"zqxnew{ops} chunk"))
+                w.add_document(
+                    tantivy.Document(id=20_000_000 + ops, doc_id=f"t{ops}", source="srcW", body=f"zqxnew{ops} chunk")
+                )
                 w.commit()
                 lat.append((now() - t) * 1000)
                 ops += 1
-            return {"ops": ops, "ok": len(lat), "errors": errors, "p50": pct(lat)[0], "p99": pct(lat)[1], "max_ms": max(lat)}
+            return {
+                "ops": ops,
+                "ok": len(lat),
+                "errors": errors,
+                "p50": pct(lat)[0],
+                "p99": pct(lat)[1],
+                "max_ms": max(lat),
+            }
         if role == "writer2":
             time.sleep(1.0)
             try:
@@ -1340,15 +1536,32 @@ def child_conc(kind, role, path, duration, seed):
             s.search(idx.parse_query("vitamin deficiency", ["body"]), 10, count=False)
             lat.append((now() - t) * 1000)
             ops += 1
-        return {"ops": ops, "ok": len(lat), "errors": errors, "p50": pct(lat)[0], "p99": pct(lat)[1], "max_ms": max(lat),
-                "rows_seen_growth": seen[-1] - seen[0]}
+        return {
+            "ops": ops,
+            "ok": len(lat),
+            "errors": errors,
+            "p50": pct(lat)[0],
+            "p99": pct(lat)[1],
+            "max_ms": max(lat),
+            "rows_seen_growth": seen[-1] - seen[0],
+        }
     raise ValueError(kind)
 
 
 def conc_experiment(args, kind, path, roles, duration=4.0):
     procs = []
     for i, role in enumerate(roles):
-        cmd = [sys.executable, os.path.abspath(__file__), "--_child", "conc", kind, role, str(path), str(duration), str(i)]
+        cmd = [
+            sys.executable,
+            os.path.abspath(__file__),
+            "--_child",
+            "conc",
+            kind,
+            role,
+            str(path),
+            str(duration),
+            str(i),
+        ]
         procs.append(subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
     res = []
     for role, p in zip(roles, procs):
@@ -1366,7 +1579,11 @@ def fmt_conc(r):
     if "second_writer" in r:
         return "second writer: " + r["second_writer"]
     errs = sum(r["errors"].values())
-    s = f"{r['ok']}/{r['ops']} ok, p50 {r['p50']:.1f} ms, p99 {r['p99']:.1f} ms, max {r['max_ms']:.0f} ms" if r["ok"] else f"0/{r['ops']} ok"
+    s = (
+        f"{r['ok']}/{r['ops']} ok, p50 {r['p50']:.1f} ms, p99 {r['p99']:.1f} ms, max {r['max_ms']:.0f} ms"
+        if r["ok"]
+        else f"0/{r['ops']} ok"
+    )
     if errs:
         s += f"; {errs} errors ({'; '.join(f'{k}: {v}' for k, v in list(r['errors'].items())[:2])})"
     if r.get("rows_seen_growth") is not None:
@@ -1386,8 +1603,7 @@ def med_ms(fn, n):
 
 
 def section_ops(args, docs, queries):
-    import importlib.util
-
+    Path(args.cache_dir).mkdir(parents=True, exist_ok=True)
     has = {m: importlib.util.find_spec(m) is not None for m in ["tantivy", "lancedb", "hnswlib"]}
     an = Analyzer("nltk179", "english", "w1")
     tmp = Path(tempfile.mkdtemp(prefix="ops_", dir=args.workdir))
@@ -1395,7 +1611,7 @@ def section_ops(args, docs, queries):
 
     # ---- (1) concurrent readers and writers, small store (SciFact docs) so contention is visible
     rows_small = doc_rows(docs)
-    for journal in (["wal", "delete"] if "conc" in args.ops_parts else []):
+    for journal in ["wal", "delete"] if "conc" in args.ops_parts else []:
         p = tmp / f"conc_{journal}.db"
         e = Fts5("stems", an)
         e.build(rows_small, str(p))
@@ -1407,7 +1623,13 @@ def section_ops(args, docs, queries):
             kind = f"sqlite_{journal}_{wait}"
             res = conc_experiment(args, kind, p, ["reader", "writer", "writer"])
             for role, r in res:
-                conc_rows.append([f"SQLite journal={journal.upper()} busy_timeout={'0' if wait == 'nowait' else '5s'}", role, fmt_conc(r)])
+                conc_rows.append(
+                    [
+                        f"SQLite journal={journal.upper()} busy_timeout={'0' if wait == 'nowait' else '5s'}",
+                        role,
+                        fmt_conc(r),
+                    ]
+                )
     if has["lancedb"] and "conc" in args.ops_parts:
         p = tmp / "conc_lance"
         Lance().build(rows_small, str(p))
@@ -1420,16 +1642,27 @@ def section_ops(args, docs, queries):
         frag = st.get("fragment_stats", {}).get("num_fragments") if isinstance(st, dict) else None
         t = now()
         tbl.optimize()
-        conc_rows.append(["LanceDB after writes", "-", f"{len(tbl.list_versions())} versions, {frag} fragments; optimize() {now() - t:.2f}s; "
-                          f"unindexed rows before optimize are brute-force scanned"])
+        conc_rows.append(
+            [
+                "LanceDB after writes",
+                "-",
+                (
+                    f"{len(tbl.list_versions())} versions, {frag} fragments; "
+                    f"optimize() {now() - t:.2f}s; unindexed rows before optimize are brute-force scanned"
+                ),
+            ]
+        )
     if has["tantivy"] and "conc" in args.ops_parts:
         p = tmp / "conc_tantivy"
         Tantivy("en_stem").build(rows_small, str(p))
         for role, r in conc_experiment(args, "tantivy", p, ["reader", "writer", "writer2"]):
             conc_rows.append(["tantivy", role, fmt_conc(r)])
     if conc_rows:
-        print_table("Ops (1): one reader + two writers in separate processes for 4 s (5 chunks per write txn)",
-                    ["store", "process", "result"], conc_rows)
+        print_table(
+            "Ops (1): one reader + two writers in separate processes for 4 s (5 chunks per write txn)",
+            ["store", "process", "result"],
+            conc_rows,
+        )
     if "scale" not in args.ops_parts:
         shutil.rmtree(tmp, ignore_errors=True)
         return
@@ -1447,7 +1680,7 @@ def section_ops(args, docs, queries):
     docs_by_id: dict[str, list[int]] = {}
     for r in rows:
         docs_by_id.setdefault(r["doc_id"], []).append(r["id"])
-    victims = [d for d in list(docs_by_id)[1000:1000 + 20 * 97:97]]
+    victims = [d for d in list(docs_by_id)[1000 : 1000 + 20 * 97 : 97]]
     qtexts = [t for _, t in queries]
     ops = []
 
@@ -1464,7 +1697,13 @@ def section_ops(args, docs, queries):
     con.executemany("INSERT INTO vec VALUES(?,?)", ((i, V[i].tobytes()) for i in range(n)))
     con.execute("COMMIT")
     con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    ops.append(["vectors", "SQLite BLOB table, float32", f"insert {n} vectors {now() - t:.1f}s; +{mb(os.path.getsize(dbp) - size0)} MB on disk"])
+    ops.append(
+        [
+            "vectors",
+            "SQLite BLOB table, float32",
+            f"insert {n} vectors {now() - t:.1f}s; +{mb(os.path.getsize(dbp) - size0)} MB on disk",
+        ]
+    )
     for rep in range(2):
         t = now()
         c2 = sqlite3.connect(dbp)
@@ -1485,7 +1724,13 @@ def section_ops(args, docs, queries):
         con.execute("COMMIT")
 
     m, mx = med_ms(sql_delete, len(victims))
-    ops.append(["(2) delete doc", "SQLite (b): chunks + FTS5 + vec rows, 1 txn", f"median {m:.2f} ms, max {mx:.1f} ms ({len(docs_by_id[victims[0]])} chunks/doc)"])
+    ops.append(
+        [
+            "(2) delete doc",
+            "SQLite (b): chunks + FTS5 + vec rows, 1 txn",
+            f"median {m:.2f} ms, max {mx:.1f} ms ({len(docs_by_id[victims[0]])} chunks/doc)",
+        ]
+    )
     pcon = sqlite3.connect(store_path(work, "fts5_porter"), isolation_level=None)
 
     def sql_delete_ext(i):
@@ -1496,7 +1741,9 @@ def section_ops(args, docs, queries):
         pcon.execute("COMMIT")
 
     m, mx = med_ms(sql_delete_ext, len(victims))
-    ops.append(["(2) delete doc", "SQLite (a): external-content FTS5 'delete' + chunks", f"median {m:.2f} ms, max {mx:.1f} ms"])
+    ops.append(
+        ["(2) delete doc", "SQLite (a): external-content FTS5 'delete' + chunks", f"median {m:.2f} ms, max {mx:.1f} ms"]
+    )
     if has["tantivy"]:
         tv = Tantivy("en_stem")
         tv.open(store_path(work, "tantivy"))
@@ -1507,7 +1754,9 @@ def section_ops(args, docs, queries):
             w.commit()
 
         m, mx = med_ms(tv_delete, len(victims))
-        ops.append(["(2) delete doc", "tantivy delete_documents_by_term + commit", f"median {m:.1f} ms, max {mx:.1f} ms"])
+        ops.append(
+            ["(2) delete doc", "tantivy delete_documents_by_term + commit", f"median {m:.1f} ms, max {mx:.1f} ms"]
+        )
     lance_tbl = None
     if has["lancedb"]:
         lp = tmp / "lance_ops"
@@ -1522,7 +1771,13 @@ def section_ops(args, docs, queries):
             lance_tbl.delete(f"doc_id = '{victims[i]}'")
 
         m, mx = med_ms(lance_delete, len(victims))
-        ops.append(["(2) delete doc", "LanceDB table.delete(doc_id = X)", f"median {m:.1f} ms, max {mx:.1f} ms (each = new version)"])
+        ops.append(
+            [
+                "(2) delete doc",
+                "LanceDB table.delete(doc_id = X)",
+                f"median {m:.1f} ms, max {mx:.1f} ms (each = new version)",
+            ]
+        )
     hnsw = None
     if has["hnswlib"]:
         import hnswlib
@@ -1532,7 +1787,9 @@ def section_ops(args, docs, queries):
         if f.exists():
             t = now()
             hnsw.load_index(str(f), max_elements=n + 1000, allow_replace_deleted=False)
-            ops.append(["startup", f"hnswlib load_index N={n} M=16", f"{now() - t:.2f}s, file {mb(f.stat().st_size)} MB"])
+            ops.append(
+                ["startup", f"hnswlib load_index N={n} M=16", f"{now() - t:.2f}s, file {mb(f.stat().st_size)} MB"]
+            )
         else:
             note(f"ops: no cached hnswlib graph for n={n}; building M=16 (slow; run --sections dense first)")
             hnsw.init_index(max_elements=n + 1000, ef_construction=200, M=16, random_seed=0)
@@ -1565,7 +1822,13 @@ def section_ops(args, docs, queries):
     t = now()
     SparseBM25(counts)
     rebuild = now() - t
-    ops.append(["(2) delete doc", "numpy sparse: tombstone mask (idf/avgdl stale)", f"median {m:.3f} ms; exact removal = rebuild scores {rebuild:.2f}s (from cached counts)"])
+    ops.append(
+        [
+            "(2) delete doc",
+            "numpy sparse: tombstone mask (idf/avgdl stale)",
+            f"median {m:.3f} ms; exact removal = rebuild scores {rebuild:.2f}s (from cached counts)",
+        ]
+    )
 
     # (3) incremental add of one document (5 chunks)
     new_texts = [rows[i]["text"] for i in range(5)]
@@ -1581,36 +1844,76 @@ def section_ops(args, docs, queries):
         con.execute("COMMIT")
 
     m, mx = med_ms(sql_add, 20)
-    ops.append(["(3) add doc", "SQLite (b): analyse + chunks + FTS5 + vec, 1 txn", f"median {m:.2f} ms, max {mx:.1f} ms"])
+    ops.append(
+        ["(3) add doc", "SQLite (b): analyse + chunks + FTS5 + vec, 1 txn", f"median {m:.2f} ms, max {mx:.1f} ms"]
+    )
     if has["tantivy"]:
         import tantivy
 
         def tv_add(i):
             for j, text in enumerate(new_texts):
-                w.add_document(tantivy.Document(id=60_000_000 + i * 10 + j, doc_id=f"new{i}", source="src01", body=text))
+                w.add_document(
+                    tantivy.Document(id=60_000_000 + i * 10 + j, doc_id=f"new{i}", source="src01", body=text)
+                )
             w.commit()
 
         m, mx = med_ms(tv_add, 20)
         tv.index.reload()
-        ops.append(["(3) add doc", "tantivy add 5 + commit", f"median {m:.1f} ms, max {mx:.1f} ms; segments now {tv.index.searcher().num_segments}"])
+        ops.append(
+            [
+                "(3) add doc",
+                "tantivy add 5 + commit",
+                f"median {m:.1f} ms, max {mx:.1f} ms; segments now {tv.index.searcher().num_segments}",
+            ]
+        )
     if lance_tbl is not None:
+
         def lance_add(i):
-            lance_tbl.add([{"id": 70_000_000 + i * 10 + j, "doc_id": f"new{i}", "source": "src01", "body": text, "vector": V[j]}
-                           for j, text in enumerate(new_texts)])
+            lance_tbl.add(
+                [
+                    {
+                        "id": 70_000_000 + i * 10 + j,
+                        "doc_id": f"new{i}",
+                        "source": "src01",
+                        "body": text,
+                        "vector": V[j],
+                    }
+                    for j, text in enumerate(new_texts)
+                ]
+            )
 
         m, mx = med_ms(lance_add, 20)
-        _, p50_before, _ = time_queries(lambda q, k: lance_tbl.search(q.replace('"', " "), query_type="fts").limit(k).select(["id", "_score"]).to_arrow(),
-                                        [(str(i), t) for i, t in enumerate(qtexts[:100])], 1)
+        _, p50_before, _ = time_queries(
+            lambda q, k: (
+                lance_tbl.search(q.replace('"', " "), query_type="fts").limit(k).select(["id", "_score"]).to_arrow()
+            ),
+            [(str(i), t) for i, t in enumerate(qtexts[:100])],
+            1,
+        )
         t = now()
         lance_tbl.optimize()
         opt = now() - t
-        _, p50_after, _ = time_queries(lambda q, k: lance_tbl.search(q.replace('"', " "), query_type="fts").limit(k).select(["id", "_score"]).to_arrow(),
-                                       [(str(i), t) for i, t in enumerate(qtexts[:100])], 1)
-        ops.append(["(3) add doc", "LanceDB table.add(5 rows)", f"median {m:.1f} ms, max {mx:.1f} ms; FTS p50 {p50_before:.1f} ms with 100 unindexed rows "
-                    f"-> optimize() {opt:.1f}s -> {p50_after:.1f} ms"])
+        _, p50_after, _ = time_queries(
+            lambda q, k: (
+                lance_tbl.search(q.replace('"', " "), query_type="fts").limit(k).select(["id", "_score"]).to_arrow()
+            ),
+            [(str(i), t) for i, t in enumerate(qtexts[:100])],
+            1,
+        )
+        ops.append(
+            [
+                "(3) add doc",
+                "LanceDB table.add(5 rows)",
+                (
+                    f"median {m:.1f} ms, max {mx:.1f} ms; FTS p50 {p50_before:.1f} ms "
+                    f"with 100 unindexed rows -> optimize() {opt:.1f}s -> {p50_after:.1f} ms"
+                ),
+            ]
+        )
     if hnsw is not None:
+
         def hn_add(i):
-            hnsw.add_items(V[i * 5:(i + 1) * 5], np.arange(n + i * 5, n + (i + 1) * 5))
+            hnsw.add_items(V[i * 5 : (i + 1) * 5], np.arange(n + i * 5, n + (i + 1) * 5))
 
         m, mx = med_ms(hn_add, 20)
         ops.append(["(3) add doc", "hnswlib add_items(5 vectors), M=16 efC=200", f"median {m:.2f} ms, max {mx:.1f} ms"])
@@ -1618,14 +1921,22 @@ def section_ops(args, docs, queries):
         f2 = tmp / "h.bin"
         hnsw.save_index(str(f2))
         ops.append(["persist", "hnswlib save_index (full rewrite)", f"{now() - t:.2f}s, {mb(f2.stat().st_size)} MB"])
-    ops.append(["(3) add doc", "numpy sparse: no incremental add; rebuild", f"analyse+count+score all {n} chunks {full_build:.1f}s; scores only {rebuild:.2f}s"])
+    ops.append(
+        [
+            "(3) add doc",
+            "numpy sparse: no incremental add; rebuild",
+            f"analyse+count+score all {n} chunks {full_build:.1f}s; scores only {rebuild:.2f}s",
+        ]
+    )
 
     # (4) metadata filter: source = X (~1% of chunks) for keyword and dense
     fl = []
     fq = [(str(i), t) for i, t in enumerate(qtexts)]
     sql_unf = "SELECT rowid FROM fts WHERE fts MATCH ? ORDER BY rank LIMIT ?"
-    sql_f = ("SELECT fts.rowid FROM fts JOIN chunks ON chunks.id = fts.rowid WHERE fts MATCH ? AND chunks.source = ? "
-             "ORDER BY rank LIMIT ?")
+    sql_f = (
+        "SELECT fts.rowid FROM fts JOIN chunks ON chunks.id = fts.rowid WHERE fts MATCH ? AND chunks.source = ? "
+        "ORDER BY rank LIMIT ?"
+    )
 
     def fts_s(text, k, filt=None):
         q = fts_or_query(an(text))
@@ -1659,7 +1970,9 @@ def section_ops(args, docs, queries):
             q = tv.parse(text)
             if q is None:
                 return []
-            qq = tq.boolean_query([(tantivy.Occur.Must, tq.term_query(tv.index.schema, "source", "src07")), (tantivy.Occur.Must, q)])
+            qq = tq.boolean_query(
+                [(tantivy.Occur.Must, tq.term_query(tv.index.schema, "source", "src07")), (tantivy.Occur.Must, q)]
+            )
             return tv.search(text, k, query=qq)
 
         for label, fn in [("none", tv.search), ("source=src07 (~1%)", tv_f)]:
@@ -1667,7 +1980,10 @@ def section_ops(args, docs, queries):
             fl.append(["tantivy", label, f"{p50:.2f}", f"{p99:.2f}", ""])
     if lance_tbl is not None:
         le.tbl = lance_tbl
-        for label, fn in [("none", le.search), ("source=src07 (~1%)", lambda t, k: le.search(t, k, where="source = 'src07'"))]:
+        for label, fn in [
+            ("none", le.search),
+            ("source=src07 (~1%)", lambda t, k: le.search(t, k, where="source = 'src07'")),
+        ]:
             res, p50, p99 = time_queries(fn, fq, args.reps)
             fl.append(["LanceDB FTS (prefilter)", label, f"{p50:.2f}", f"{p99:.2f}", ""])
     # dense filters
@@ -1689,7 +2005,9 @@ def section_ops(args, docs, queries):
 
     def sql_exact_f(i, k):
         q = Qv[i]
-        ids, blobs = zip(*con.execute("SELECT c.id, v.v FROM chunks c JOIN vec v ON v.id = c.id WHERE c.source = ?", ("src07",)))
+        ids, blobs = zip(
+            *con.execute("SELECT c.id, v.v FROM chunks c JOIN vec v ON v.id = c.id WHERE c.source = ?", ("src07",))
+        )
         sub = np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(ids), DIM)
         s = sub @ q
         top = np.argpartition(-s, k)[:k]
@@ -1699,21 +2017,41 @@ def section_ops(args, docs, queries):
         _, p50, p99 = time_queries(fn, dq, args.reps)
         fl.append(["dense exact numpy (in-memory matrix, mask)", label, f"{p50:.2f}", f"{p99:.2f}", ""])
     _, p50, p99 = time_queries(sql_exact_f, dq, args.reps)
-    fl.append(["dense exact, vectors read from SQLite per query", "source=src07 (~1%)", f"{p50:.2f}", f"{p99:.2f}", f"{len(sel_ids)} candidates"])
+    fl.append(
+        [
+            "dense exact, vectors read from SQLite per query",
+            "source=src07 (~1%)",
+            f"{p50:.2f}",
+            f"{p99:.2f}",
+            f"{len(sel_ids)} candidates",
+        ]
+    )
     if hnsw is not None:
         allowed = set(sel_ids.tolist())
         gt = [set(exact_f(i, K, True)) for i in range(len(Qv))]
         for ef in [64, 512]:
             hnsw.set_ef(ef)
-            res, p50, p99 = time_queries(lambda i, k: hnsw.knn_query(Qv[i], k=k, num_threads=1, filter=lambda x: x in allowed)[0][0].tolist(),
-                                         dq, 1)
+            res, p50, p99 = time_queries(
+                lambda i, k: hnsw.knn_query(Qv[i], k=k, num_threads=1, filter=lambda x: x in allowed)[0][0].tolist(),
+                dq,
+                1,
+            )
             rec = np.mean([len(set(res[str(i)]) & gt[i]) / K for i in range(len(Qv))])
-            fl.append([f"hnswlib filter=callable ef={ef}, 1 rep", "source=src07 (~1%)", f"{p50:.2f}", f"{p99:.2f}", f"recall@10 {rec:.3f}"])
+            fl.append(
+                [
+                    f"hnswlib filter=callable ef={ef}, 1 rep",
+                    "source=src07 (~1%)",
+                    f"{p50:.2f}",
+                    f"{p99:.2f}",
+                    f"recall@10 {rec:.3f}",
+                ]
+            )
         hnsw.set_ef(64)
         _, p50, p99 = time_queries(lambda i, k: hnsw.knn_query(Qv[i], k=k, num_threads=1), dq, args.reps)
         fl.append(["hnswlib ef=64", "none", f"{p50:.2f}", f"{p99:.2f}", ""])
     if lance_tbl is not None:
         for label, where in [("none", None), ("source=src07 (~1%)", "source = 'src07'")]:
+
             def lv(i, k, where=where):
                 s = lance_tbl.search(Qv[i]).distance_type("dot").limit(k).select(["id"])
                 if where:
@@ -1723,8 +2061,16 @@ def section_ops(args, docs, queries):
             _, p50, p99 = time_queries(lv, dq, 1)
             fl.append(["LanceDB vector flat (prefilter), 1 rep", label, f"{p50:.2f}", f"{p99:.2f}", ""])
     con.close()
-    print_table(f"Ops (2)(3)(5)(6): {n} chunks, one document = {len(docs_by_id[victims[0]])} chunks", ["op", "store", "result"], ops)
-    print_table(f"Ops (4): metadata filter cost, {n} chunks, {len(fq)} keyword / {len(dq)} dense queries", ["store", "filter", "p50 ms", "p99 ms", "note"], fl)
+    print_table(
+        f"Ops (2)(3)(5)(6): {n} chunks, one document = {len(docs_by_id[victims[0]])} chunks",
+        ["op", "store", "result"],
+        ops,
+    )
+    print_table(
+        f"Ops (4): metadata filter cost, {n} chunks, {len(fq)} keyword / {len(dq)} dense queries",
+        ["store", "filter", "p50 ms", "p99 ms", "note"],
+        fl,
+    )
     shutil.rmtree(tmp, ignore_errors=True)
 
 
@@ -1771,15 +2117,19 @@ def main():
     os.makedirs(args.workdir, exist_ok=True)
     sections = args.sections.split(",")
     t0 = now()
-    print(f"# dayshift embedded-store candidates  (python {sys.version.split()[0]}, sqlite {sqlite3.sqlite_version}, "
-          f"numpy {np.__version__}, {os.cpu_count()} cpus)")
+    print(
+        f"# dayshift embedded-store candidates  (python {sys.version.split()[0]}, sqlite {sqlite3.sqlite_version}, "
+        f"numpy {np.__version__}, {os.cpu_count()} cpus)"
+    )
     for mod in ["tantivy", "lancedb", "hnswlib", "bm25s"]:
         try:
             m = __import__(mod)
             print(f"#   {mod} {getattr(m, '__version__', '?')}")
         except ImportError:
             print(f"#   {mod} not installed")
-    print(f"#   load average at start: {' '.join(f'{x:.1f}' for x in os.getloadavg())} (other processes share the machine)")
+    print(
+        f"#   load average at start: {' '.join(f'{x:.1f}' for x in os.getloadavg())} (other processes share the machine)"
+    )
     docs, queries, qrels = load_beir(args.dataset)
     try:
         for s in sections:
@@ -1795,7 +2145,9 @@ def main():
                 section_ops(args, docs, queries)
             else:
                 raise SystemExit(f"unknown section {s}")
-            print(f"\n(section {s}: {now() - ts:.0f}s; load average now {' '.join(f'{x:.1f}' for x in os.getloadavg())})")
+            print(
+                f"\n(section {s}: {now() - ts:.0f}s; load average now {' '.join(f'{x:.1f}' for x in os.getloadavg())})"
+            )
     finally:
         if own_workdir:
             shutil.rmtree(args.workdir, ignore_errors=True)

@@ -70,13 +70,16 @@ class DenseIndex:
             return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
         if allowed is None and len(self._pos) >= self.hnsw_min_rows:
             return self._search_hnsw(vector, k=k)
-        if allowed is None:
-            positions = np.flatnonzero(self._live[: self._size])
-        else:
-            positions = np.array([p for i in np.asarray(allowed).tolist() if (p := self._pos.get(i)) is not None])
-            if len(positions) == 0:
-                return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
-        scores = self._matrix[positions] @ vector.astype(np.float32)
+        vector = vector.astype(np.float32)
+        if allowed is None:  # score the matrix in place; copying it would cost more than the product
+            scores = self._matrix[: self._size] @ vector
+            scores[~self._live[: self._size]] = -np.inf
+            top = _top_k(scores, min(k, len(self._pos)))
+            return self._ids[top], scores[top]
+        positions = np.array([p for i in np.asarray(allowed).tolist() if (p := self._pos.get(i)) is not None])
+        if len(positions) == 0:
+            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
+        scores = self._matrix[positions] @ vector
         top = _top_k(scores, k)
         return self._ids[positions[top]], scores[top]
 
