@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-HNSW_M = 32
+HNSW_M = 16  # 0.96 recall at 0.6 ms on 100k embedding-like vectors; M=32 builds 2-3x slower (ADR 0002)
 HNSW_EF_CONSTRUCTION = 200
 HNSW_EF_SEARCH = 128
 
