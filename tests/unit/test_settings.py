@@ -44,7 +44,7 @@ def test_defaults() -> None:
     assert (s.store.backend, s.store.url) == ("embedded", None)
     r = s.retrieve
     assert (r.mode, r.fusion, r.rrf_k, r.dense_weight, r.candidates, r.rerank, r.rerank_candidates) == (
-        "hybrid", "rrf", 60, 0.5, 100, None, 50,
+        "hybrid", "weighted", 60, 0.5, 100, None, 50,
     )  # fmt: skip
 
 

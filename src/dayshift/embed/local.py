@@ -174,7 +174,7 @@ class LocalEmbedder:
         *,
         runtime: Literal["auto", "torch", "onnx"] = "auto",
         precision: Literal["auto", "fp32", "bf16"] = "auto",
-        batch_size: int = 64,
+        batch_size: int = 32,
         threads: int | None = None,
         **_: object,
     ) -> None:

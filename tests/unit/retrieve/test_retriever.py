@@ -108,6 +108,7 @@ def test_dense_mode_ranks_by_cosine_of_the_query_vector(retriever: Retriever, st
 
 
 def test_hybrid_contains_the_best_of_both_lists_with_rrf_scores(retriever: Retriever) -> None:
+    retriever = Retriever(retriever.store, retriever.embedder, settings=RetrieveSettings(fusion="rrf"))
     keyword = retriever.search(HYBRID_QUERY, k=100, mode="keyword").hits
     dense = retriever.search(HYBRID_QUERY, k=100, mode="dense").hits
     assert ids(keyword) == ["finance/q3.md:1"] and ids(dense)[0] == "pets/cats.md:0"  # they disagree
@@ -285,3 +286,18 @@ def test_retriever_keeps_only_the_newer_version_of_a_document(embedder: LocalEmb
     assert cats == {("pets/cats.md:0", "v2"), ("pets/cats.md:1", "v2")}  # every v1 hit dropped
     assert len(ids(hits)) == len(set(ids(hits))) == len(ALL_IDS)
     assert "finance/q3.md:1" in ids(hits)  # other documents untouched
+
+
+def test_default_hybrid_is_weighted_fusion_of_min_max_normalised_scores(retriever: Retriever) -> None:
+    keyword = retriever.search(HYBRID_QUERY, k=100, mode="keyword").hits
+    dense = retriever.search(HYBRID_QUERY, k=100, mode="dense").hits
+    expected: dict[str, float] = {}
+    for hits in (keyword, dense):
+        low, high = min(h.score for h in hits), max(h.score for h in hits)
+        for hit in hits:
+            share = (hit.score - low) / ((high - low) or 1.0)
+            expected[hit.chunk.chunk_id] = expected.get(hit.chunk.chunk_id, 0.0) + 0.5 * share
+    best = sorted(expected, key=expected.__getitem__, reverse=True)[:3]
+    hybrid = retriever.search(HYBRID_QUERY, k=3, mode="hybrid").hits
+    assert ids(hybrid) == best
+    assert [h.score for h in hybrid] == pytest.approx([expected[c] for c in best])
