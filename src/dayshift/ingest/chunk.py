@@ -191,21 +191,17 @@ def _pack(units: Sequence[_Unit], *, budget: int, overlap: int) -> list[list[_Un
     current: list[_Unit] = []
     used = 0
     for unit in units:
-        cost = unit.tokens + (_header_cost(unit) if not current else 0)
+        cost = unit.tokens + (unit.header_tokens if not current else 0)
         if current and used + unit.tokens > budget:
             groups.append(current)
             current = _overlap_tail(current, unit, budget=budget, overlap=overlap)
-            used = sum(u.tokens for u in current) + (_header_cost(current[0]) if current else 0)
-            cost = unit.tokens + (_header_cost(unit) if not current else 0)
+            used = sum(u.tokens for u in current) + (current[0].header_tokens if current else 0)
+            cost = unit.tokens + (unit.header_tokens if not current else 0)
         current.append(unit)
         used += cost
     if current:
         groups.append(current)
     return groups
-
-
-def _header_cost(unit: _Unit) -> int:
-    return unit.header_tokens
 
 
 def _overlap_tail(previous: list[_Unit], nxt: _Unit, *, budget: int, overlap: int) -> list[_Unit]:
@@ -220,7 +216,7 @@ def _overlap_tail(previous: list[_Unit], nxt: _Unit, *, budget: int, overlap: in
         tail.insert(0, unit)
         total += unit.tokens
     first = tail[0] if tail else nxt
-    return tail if total + nxt.tokens + _header_cost(first) <= budget else []
+    return tail if total + nxt.tokens + first.header_tokens <= budget else []
 
 
 def _make_chunk(

@@ -28,7 +28,7 @@ import fnmatch
 import hashlib
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -189,22 +189,22 @@ class _RunState:
                 )
             digest = file_hash(path)
             if not force and known is not None and known.status == "ok" and known.file_hash == digest:
-                catalog.put_source(_with(record, file_hash=digest))
+                catalog.put_source(replace(record, file_hash=digest))
                 self.report.unchanged += len(catalog.documents(source=source))
                 return
             docs = list(loader.load(path, source=source, options=self.ing.options))
         except LoadError as exc:
-            self._fail(source, root_key, exc.kind, exc.reason, exc.fix, record_path=str(path))
+            self._fail(source, root_key, exc.kind, exc.reason, exc.fix)
             return
         except OSError as exc:
             err = UnreadableFileError(source, f"cannot read the file ({exc.strerror or exc})")
-            self._fail(source, root_key, err.kind, err.reason, err.fix, record_path=str(path))
+            self._fail(source, root_key, err.kind, err.reason, err.fix)
             return
         except Exception as exc:  # a loader bug must not stop the batch
             self._fail(source, root_key, "internal", f"unexpected {type(exc).__name__}: {exc}",
-                       "please report this file to the dayshift maintainers", record_path=str(path))
+                       "please report this file to the dayshift maintainers")
             return
-        self._sync_documents(source, docs, _with(record, file_hash=digest))
+        self._sync_documents(source, docs, replace(record, file_hash=digest))
 
     @staticmethod
     def _unchanged(known: SourceRecord | None, now: SourceRecord) -> bool:
@@ -216,7 +216,7 @@ class _RunState:
             and known.file_hash is not None
         )
 
-    def _fail(self, source: str, root_key: str, kind: str, reason: str, fix: str, *, record_path: str) -> None:
+    def _fail(self, source: str, root_key: str, kind: str, reason: str, fix: str) -> None:
         self.report.failed.append(FileFailure(source=source, kind=kind, reason=reason, fix=fix))
         self._delete_docs([d.doc_id for d in self.ing.catalog.documents(source=source)])
         self.ing.catalog.put_source(SourceRecord(source, root_key, None, None, None, "failed", kind, reason, fix))
@@ -225,7 +225,7 @@ class _RunState:
         cleaned = [c for c in (clean_document(d) for d in docs) if c is not None]
         if not cleaned:
             err = EmptyFileError(source, "no text left after extraction and cleaning")
-            self._fail(source, record.root, err.kind, err.reason, err.fix, record_path=source)
+            self._fail(source, record.root, err.kind, err.reason, err.fix)
             return
         previous = {d.doc_id: d for d in self.ing.catalog.documents(source=source)}
         self._delete_docs([doc_id for doc_id in previous if doc_id not in {d.doc_id for d in cleaned}])
@@ -335,7 +335,3 @@ class _RunState:
         self.report.unchanged = unchanged
 
 
-def _with(record: SourceRecord, **changes: object) -> SourceRecord:
-    from dataclasses import replace
-
-    return replace(record, **changes)  # type: ignore[arg-type]

@@ -401,7 +401,7 @@ def test_rename_is_not_reported_as_a_duplicate(make_lab: Callable[..., Lab]) -> 
     (lab.root / "guide.md").rename(lab.root / "field-guide.md")
     report = lab.sync()
     assert report.added == ["docs/field-guide.md"]
-    assert report.duplicates == []  # actually [Duplicate('docs/field-guide.md', 'docs/guide.md', 'exact', 1.0)]
+    assert report.duplicates == []
 
 
 # -- bad input --------------------------------------------------------------------------------------
