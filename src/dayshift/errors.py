@@ -13,7 +13,20 @@ DayshiftError
  │    └── UnsupportedFileError   no loader for this extension
  ├── EmbeddingError              embedding backend failed
  ├── StoreError                  the index cannot be read or written
- └── QueryError                  a malformed search request (filter syntax, k)
+ ├── QueryError                  a malformed search request (filter syntax, k)
+ └── LLMError                    a language-model call failed
+      ├── LLMTimeoutError        connect, read (silence) or total time ran out   [retried]
+      ├── LLMConnectionError     refused, reset or dropped connection            [retried]
+      ├── LLMRateLimitError      429; carries retry_after_s                      [retried]
+      ├── LLMServerError         5xx                                             [retried]
+      ├── LLMProtocolError       malformed body or a stream cut short            [retried]
+      ├── LLMRequestError        other 4xx: bad key, bad request, unknown model
+      ├── LLMCancelledError      the caller cancelled
+      ├── CircuitOpenError       the model failed repeatedly and is resting
+      ├── LLMUnavailableError    every model in the fallback chain failed
+      ├── StructuredOutputError  no valid JSON after the bounded re-asks
+      ├── RedactionError         PII redaction failed, so the call was not sent
+      └── BudgetExceededError    a request or tenant budget would be exceeded
 
 Vendor exceptions are converted at the adapter boundary: `raise X(...) from exc`.
 """
@@ -90,4 +103,71 @@ class StoreError(DayshiftError):
 
 
 class QueryError(DayshiftError):
+    pass
+
+
+class LLMError(DayshiftError):
+    retryable = False
+
+
+class LLMTimeoutError(LLMError):
+    retryable = True
+
+
+class LLMConnectionError(LLMError):
+    retryable = True
+
+
+class LLMRateLimitError(LLMError):
+    retryable = True
+
+    def __init__(self, message: str, *, retry_after_s: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class LLMServerError(LLMError):
+    retryable = True
+
+    def __init__(self, message: str, *, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class LLMProtocolError(LLMError):
+    retryable = True
+
+
+class LLMRequestError(LLMError):
+    pass
+
+
+class LLMCancelledError(LLMError):
+    pass
+
+
+class CircuitOpenError(LLMError):
+    pass
+
+
+class LLMUnavailableError(LLMError):
+    """Every model in the chain failed; `failures` holds (model, error) per attempt."""
+
+    def __init__(self, message: str, *, failures: list[tuple[str, LLMError]]) -> None:
+        super().__init__(message)
+        self.failures = failures
+
+
+class StructuredOutputError(LLMError):
+    def __init__(self, message: str, *, last_output: str, validation_error: str) -> None:
+        super().__init__(message)
+        self.last_output = last_output
+        self.validation_error = validation_error
+
+
+class RedactionError(LLMError):
+    pass
+
+
+class BudgetExceededError(LLMError):
     pass

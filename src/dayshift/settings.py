@@ -88,6 +88,52 @@ class RetrieveSettings(BaseModel):
     rerank_candidates: int = Field(50, ge=1)
 
 
+class ModelSettings(BaseModel):
+    """One model of the LLM fallback chain."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    backend: str = "local"  # entry point in "dayshift.llms"
+    model: str | None = None  # server-side model name; for "local", a .gguf path (default: the bundled SmolLM2)
+    base_url: str | None = None  # OpenAI-compatible servers, e.g. http://127.0.0.1:8000/v1
+    api_key: str | None = Field(None, repr=False)
+    context_window: int | None = Field(None, ge=256)  # tokens; None: the backend's own figure
+    # Whether prompts stay on this machine. None: "local" is, every server is not,
+    # so PII is redacted before any server call unless this is set to True.
+    is_local: bool | None = None
+
+
+class LLMSettings(ModelSettings):
+    fallbacks: list[ModelSettings] = Field(default_factory=list)  # tried in order when this model fails
+    connect_timeout_s: float = Field(5.0, gt=0)
+    read_timeout_s: float = Field(60.0, gt=0)  # longest silence between two pieces of a response
+    total_timeout_s: float = Field(300.0, gt=0)  # the whole call: retries and fallbacks included
+    max_retries: int = Field(2, ge=0)  # per model, after the first attempt
+    backoff_base_s: float = Field(0.5, ge=0)
+    backoff_max_s: float = Field(20.0, ge=0)
+    breaker_failures: int = Field(5, ge=1)  # consecutive failures that open a model's circuit
+    breaker_reset_s: float = Field(30.0, gt=0)  # how long an open circuit rests before one trial call
+    redact_pii: Literal["auto", "always", "never"] = "auto"  # auto: before every non-local model
+    prices_file: Path | None = None  # TOML price table; None: the one shipped with dayshift
+    request_budget_usd: float | None = Field(None, ge=0)
+    tenant_daily_budget_usd: float | None = Field(None, ge=0)
+    threads: int = Field(1, ge=1)  # local model; one thread measured fastest on two cores
+    n_ctx: int = Field(2048, ge=256)  # local model's context window
+
+
+class AnswerSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    prompt: str = "answer"  # prompt template name
+    prompt_dir: Path | None = None  # extra folder searched before the shipped prompts
+    k: int = Field(5, ge=1)  # chunks offered to the model as sources
+    max_answer_tokens: int = Field(192, ge=16)
+    # Confidence below this abstains. None: data_dir/calibration.json from
+    # `dayshift calibrate`, else the shipped default.
+    abstain_threshold: float | None = Field(None, ge=0.0, le=1.0)
+    support_check: bool = True
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="DAYSHIFT_",
@@ -101,6 +147,8 @@ class Settings(BaseSettings):
     embed: EmbedSettings = Field(default_factory=EmbedSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
     retrieve: RetrieveSettings = Field(default_factory=RetrieveSettings)
+    llm: LLMSettings = Field(default_factory=LLMSettings)
+    answer: AnswerSettings = Field(default_factory=AnswerSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -1,0 +1,148 @@
+"""The LLM layer's typed values and the small protocols every part agrees on.
+
+A backend turns one `ChatRequest` into a stream of `TextDelta`s closed by one
+`StreamEnd`; it does one attempt and raises a typed `LLMError` on failure.
+Everything around the attempt -- timeouts budgets, retries, fallback, circuit
+breaking, cancellation, PII redaction, accounting -- lives once, in
+`dayshift.llm.client.LLMClient`, which every call goes through.
+
+Left out: tool/function calling and images (text chat only).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol, runtime_checkable
+
+Role = Literal["system", "user", "assistant"]
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    role: Role
+    content: str
+
+
+@dataclass(frozen=True, slots=True)
+class ChatRequest:
+    messages: tuple[Message, ...]
+    max_tokens: int = 512
+    temperature: float = 0.0
+    stop: tuple[str, ...] = ()
+    # A JSON schema the output must satisfy. Backends that can constrain decoding
+    # (llama.cpp grammars, `response_format` on servers that support it) do so.
+    json_schema: Mapping[str, Any] | None = None
+    seed: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    input_tokens: int
+    output_tokens: int
+    # "backend": the backend's usage report; "tokenizer": counted by dayshift with
+    # the model's tokenizer because the backend reported none.
+    source: Literal["backend", "tokenizer"] = "backend"
+
+
+@dataclass(frozen=True, slots=True)
+class TextDelta:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class StreamEnd:
+    finish_reason: str  # "stop", "length", ...
+    usage: Usage | None  # None when the backend reported no usage
+    model: str = ""
+
+
+StreamEvent = TextDelta | StreamEnd
+
+
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    connect_s: float = 5.0
+    read_s: float = 60.0  # longest silence between two bytes (or tokens) of a response
+    total_s: float = 300.0  # whole call, retries and fallbacks included
+
+
+class CancelToken:
+    """Set from any thread to stop a call: between tokens, between retries, during backoff."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def cancel(self) -> None:
+        self._event.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._event.is_set()
+
+    def wait(self, seconds: float) -> bool:
+        """Sleep up to `seconds`; True if cancelled meanwhile."""
+        return self._event.wait(seconds)
+
+
+@runtime_checkable
+class LLMBackend(Protocol):
+    """One model behind one endpoint. `stream` makes exactly one attempt."""
+
+    model: str  # the name used in price tables, traces and fallback chains
+    is_local: bool  # False: prompts leave this process, so PII is redacted first
+    context_window: int  # tokens, prompt and output together
+
+    def stream(
+        self, request: ChatRequest, *, timeouts: Timeouts, cancel: CancelToken | None = None
+    ) -> Iterator[StreamEvent]: ...
+
+    def count_tokens(self, text: str) -> int: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    """A finished call, as the caller sees it (placeholders already restored)."""
+
+    text: str
+    model: str  # the backend that answered (may be a fallback)
+    usage: Usage
+    finish_reason: str
+    cost_usd: float = 0.0
+    attempts: int = 1
+    redactions: int = 0  # PII entities replaced before the call left the process
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+class PlaceholderRestorer(Protocol):
+    """Puts the original values back into model output, streamed piece by piece."""
+
+    def feed(self, text: str) -> str: ...  # returns what is safe to show now (may hold back a partial placeholder)
+
+    def flush(self) -> str: ...  # the rest, at the end of the stream
+
+
+class Redactor(Protocol):
+    """Replaces PII with placeholders before a prompt leaves the process.
+
+    `redact` returns the redacted messages, how many entities it replaced, and a
+    restorer for the response. It raises RedactionError on any failure: the
+    caller then does not send the call (fail closed).
+    """
+
+    def redact(self, messages: tuple[Message, ...]) -> tuple[tuple[Message, ...], int, PlaceholderRestorer]: ...
+
+
+class Meter(Protocol):
+    """Token and cost accounting, and the budgets that stop a call."""
+
+    def check(self, backend: LLMBackend, request: ChatRequest, *, tenant: str | None) -> None:
+        """Raise BudgetExceededError if this call could exceed a request or tenant budget."""
+        ...
+
+    def record(
+        self, backend: LLMBackend, request: ChatRequest, *, output_text: str, usage: Usage | None, tenant: str | None
+    ) -> tuple[Usage, float]:
+        """Fill in usage the backend did not report (its tokenizer), price it, book it: (usage, cost_usd)."""
+        ...
