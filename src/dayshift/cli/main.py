@@ -13,7 +13,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from dayshift.cli import ingest, search, status
+from dayshift.cli import ingest, search, status, usage
 from dayshift.errors import DayshiftError
 from dayshift.settings import load_settings
 
@@ -41,6 +41,7 @@ def _root(
 app.command("ingest")(ingest.ingest)
 app.command("search")(search.search)
 app.command("status")(status.status)
+app.command("usage")(usage.usage)
 
 
 def main() -> None:

@@ -1,0 +1,415 @@
+"""Token and cost accounting for LLM calls, and the budgets that stop one.
+
+    PriceTable   model -> USD per million input and output tokens, read from a TOML
+                 file (the shipped llm/prices.toml unless llm.prices_file names one)
+    Ledger       <data_dir>/usage.sqlite, one row per call:
+                   calls(at_s, tenant, model, input_tokens, output_tokens,
+                         usage_source, cost_usd, cost_known, request_id)
+    UsageMeter   the `Meter` that LLMClient calls: `check` before a call (its
+                 worst-case cost against the request budget and the tenant's
+                 daily budget), `record` after it (usage the backend did not
+                 report is counted with its tokenizer, priced, and booked)
+
+A model missing from the price table costs $0, is logged once, and its rows are
+booked with cost_known = 0 so `dayshift usage` can flag them. Days are UTC days.
+
+Left out:
+- Reservations. `check` reads what a tenant has booked so far; calls still in
+  flight are not counted, so concurrent calls can together overshoot a daily
+  budget by up to their own estimates.
+- Cached-input, batch and tiered prices: a model has one input and one output price.
+- Budgets for unpriced models: they cost $0, so no budget stops them.
+- Tokenizer counts cover the message text, not the chat template's framing tokens.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import logging
+import math
+import re
+import sqlite3
+import threading
+import time
+import tomllib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Self
+
+from dayshift.errors import BudgetExceededError, ConfigError
+from dayshift.llm.base import ChatRequest, LLMBackend, Usage
+from dayshift.settings import Settings
+from dayshift.sqlite import open_database
+
+log = logging.getLogger(__name__)
+
+LEDGER_FILE = "usage.sqlite"  # in Settings.data_dir
+NO_TENANT = "-"  # the ledger's tenant for calls made without one
+PER_MESSAGE_OVERHEAD_TOKENS = 4  # role and separator tokens a chat template wraps each message in
+REPLY_PRIMING_TOKENS = 3  # the assistant header the template opens the reply with
+PRICES_SETTING = "DAYSHIFT_LLM__PRICES_FILE"
+_PRICE_FIELDS = ("input_usd_per_mtok", "output_usd_per_mtok")
+# "-2024-07-18", "-20250514", "-0125", "-latest": snapshot names of one priced model
+_DATED_SUFFIX = re.compile(r"-(?:\d{4}-\d{2}-\d{2}|\d{8}|\d{4}|latest)$")
+
+
+@dataclass(frozen=True, slots=True)
+class ModelPrice:
+    model: str
+    input_usd_per_mtok: float
+    output_usd_per_mtok: float
+
+    def cost_usd(self, usage: Usage) -> float:
+        return (usage.input_tokens * self.input_usd_per_mtok + usage.output_tokens * self.output_usd_per_mtok) / 1e6
+
+
+class PriceTable:
+    """Prices by model name, looked up case-insensitively (see `price_for`)."""
+
+    def __init__(
+        self, prices: Mapping[str, ModelPrice], *, aliases: Mapping[str, str] | None = None, source: str = "<memory>"
+    ) -> None:
+        self._prices = {name.lower(): price for name, price in prices.items()}
+        self._aliases = {alias.lower(): model.lower() for alias, model in (aliases or {}).items()}
+        self.source = source
+        self._warned: set[str] = set()
+        self._lock = threading.Lock()
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> PriceTable:
+        """Read a price file; None reads the one shipped with dayshift."""
+        if path is None:
+            text = (importlib.resources.files("dayshift.llm") / "prices.toml").read_text(encoding="utf-8")
+            return cls.parse(text, source="dayshift/llm/prices.toml (shipped)")
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(
+                f"price file {path} cannot be read ({exc}): point {PRICES_SETTING} at a readable UTF-8 TOML file"
+            ) from exc
+        return cls.parse(text, source=str(path))
+
+    @classmethod
+    def parse(cls, text: str, *, source: str) -> PriceTable:
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"price file {source} is not valid TOML ({exc}): fix the file or {PRICES_SETTING}") from exc
+        models = data.get("models")
+        if set(data) - {"models"} or not isinstance(models, dict) or not models:
+            raise ConfigError(
+                f'price file {source} must hold only [models."NAME"] tables: add one per model, e.g. '
+                '[models."gpt-4o-mini"] with input_usd_per_mtok = 0.15 and output_usd_per_mtok = 0.60'
+            )
+        prices: dict[str, ModelPrice] = {}
+        owner: dict[str, str] = {}  # lower-cased name or alias -> the model that claimed it
+        aliases: dict[str, str] = {}
+        for name, entry in models.items():
+            price, names = _parse_entry(source, name, entry)
+            prices[name] = price
+            for claimed in (name, *names):
+                other = owner.setdefault(claimed.lower(), name)
+                if other != name:
+                    raise ConfigError(
+                        f'price file {source}, model "{name}": name or alias "{claimed}" is already used by '
+                        f'model "{other}"; give each name to one model only'
+                    )
+            aliases.update({alias: name for alias in names})
+        return cls(prices, aliases=aliases, source=source)
+
+    @property
+    def models(self) -> list[str]:
+        return sorted(price.model for price in self._prices.values())
+
+    def price_for(self, model: str) -> ModelPrice | None:
+        """Exact name, alias, name less a dated suffix, then the part after the last "/"."""
+        for candidate in _candidates(model):
+            price = self._prices.get(self._aliases.get(candidate, candidate))
+            if price is not None:
+                return price
+        return None
+
+    def cost_known(self, model: str) -> bool:
+        return self.price_for(model) is not None
+
+    def cost_usd(self, model: str, usage: Usage) -> float:
+        """What `usage` of `model` costs; $0, with one warning per model, when it has no price."""
+        price = self.price_for(model)
+        if price is None:
+            self._warn_unpriced(model)
+            return 0.0
+        return price.cost_usd(usage)
+
+    def _warn_unpriced(self, model: str) -> None:
+        with self._lock:
+            if model in self._warned:
+                return
+            self._warned.add(model)
+        log.warning(
+            'no price for model "%s" in %s, so its calls are booked at $0: add [models."%s"] with '
+            "input_usd_per_mtok and output_usd_per_mtok to a price file and point %s at it "
+            "(start from a copy of the shipped llm/prices.toml)",
+            model, self.source, model, PRICES_SETTING,
+        )
+
+
+def _candidates(model: str) -> Iterator[str]:
+    name = model.strip().lower()
+    tail = name.rsplit("/", 1)[-1]
+    seen: set[str] = set()
+    for candidate in (name, _DATED_SUFFIX.sub("", name), tail, _DATED_SUFFIX.sub("", tail)):
+        if candidate and candidate not in seen:
+            seen.add(candidate)
+            yield candidate
+
+
+def _parse_entry(source: str, name: str, entry: Any) -> tuple[ModelPrice, list[str]]:
+    where = f'price file {source}, model "{name}"'
+    if not isinstance(entry, dict):
+        raise ConfigError(f'{where}: expected a table [models."{name}"] with input_usd_per_mtok and output_usd_per_mtok')
+    unknown = sorted(set(entry) - {*_PRICE_FIELDS, "aliases"})
+    if unknown:
+        raise ConfigError(
+            f"{where}: unknown field {', '.join(unknown)}; the fields are input_usd_per_mtok, "
+            "output_usd_per_mtok and aliases"
+        )
+    values: list[float] = []
+    for field in _PRICE_FIELDS:
+        if field not in entry:
+            raise ConfigError(f"{where}: missing field {field}: add {field} = <USD per million tokens>, e.g. 0.0")
+        value = entry[field]
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+            raise ConfigError(f"{where}: field {field} must be a number >= 0 (USD per million tokens), not {value!r}")
+        values.append(float(value))
+    aliases = entry.get("aliases", [])
+    if not isinstance(aliases, list) or not all(isinstance(a, str) and a.strip() for a in aliases):
+        raise ConfigError(f'{where}: field aliases must be a list of model names, e.g. aliases = ["{name}-2024-07-18"]')
+    return ModelPrice(name, values[0], values[1]), aliases
+
+
+# -- the ledger ---------------------------------------------------------------
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS calls (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at_s REAL NOT NULL,             -- Unix time (UTC) the call was booked
+    tenant TEXT NOT NULL,           -- "-" for calls made without a tenant
+    model TEXT NOT NULL,
+    input_tokens INTEGER NOT NULL,
+    output_tokens INTEGER NOT NULL,
+    usage_source TEXT NOT NULL,     -- backend | tokenizer
+    cost_usd REAL NOT NULL,
+    cost_known INTEGER NOT NULL,    -- 0: the model had no price, so cost_usd is 0
+    request_id TEXT
+);
+CREATE INDEX IF NOT EXISTS calls_tenant_at ON calls (tenant, at_s);
+CREATE INDEX IF NOT EXISTS calls_at ON calls (at_s);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class UsageRow:
+    """One tenant's use of one model over a period."""
+
+    tenant: str
+    model: str
+    calls: int
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float
+    cost_known: bool  # False: some calls were of a model with no price, booked at $0
+
+
+class Ledger:
+    """Append-only record of LLM calls. Each write is one short transaction, so
+    several processes can book into one file; a writer waits up to busy_timeout_s
+    for another's lock."""
+
+    def __init__(self, path: Path, *, busy_timeout_s: float = 30.0) -> None:
+        self.path = path
+        self._db = open_database(path, busy_timeout_s=busy_timeout_s)
+        self._lock = threading.Lock()  # one connection, shared by this process's threads
+        with self._lock:
+            self._db.executescript(SCHEMA)
+
+    def append(
+        self,
+        *,
+        model: str,
+        usage: Usage,
+        cost_usd: float,
+        tenant: str | None = None,
+        cost_known: bool = True,
+        request_id: str | None = None,
+        at: datetime | None = None,
+    ) -> None:
+        at_s = time.time() if at is None else _as_utc(at).timestamp()
+        row = (at_s, tenant or NO_TENANT, model, usage.input_tokens, usage.output_tokens, usage.source,
+               cost_usd, int(cost_known), request_id)
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO calls (at_s, tenant, model, input_tokens, output_tokens, usage_source, cost_usd,"
+                " cost_known, request_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                row,
+            )
+
+    def spent_usd(self, tenant: str | None, *, since: datetime) -> float:
+        with self._lock:
+            (total,) = self._db.execute(
+                "SELECT COALESCE(SUM(cost_usd), 0) FROM calls WHERE tenant = ? AND at_s >= ?",
+                (tenant or NO_TENANT, _as_utc(since).timestamp()),
+            ).fetchone()
+        return float(total)
+
+    def spent_today_usd(self, tenant: str | None) -> float:
+        return self.spent_usd(tenant, since=utc_midnight())
+
+    def summary(self, *, since: datetime | None = None) -> list[UsageRow]:
+        """Calls, tokens and cost per (tenant, model) since a time (None: all), dearest first."""
+        since_s = -math.inf if since is None else _as_utc(since).timestamp()
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT tenant, model, COUNT(*), SUM(input_tokens), SUM(output_tokens), SUM(cost_usd),"
+                " MIN(cost_known) FROM calls WHERE at_s >= ? GROUP BY tenant, model"
+                " ORDER BY SUM(cost_usd) DESC, tenant, model",
+                (since_s,),
+            ).fetchall()
+        return [UsageRow(t, m, int(n), int(i), int(o), float(c), bool(k)) for t, m, n, i, o, c, k in rows]
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def utc_midnight(now: datetime | None = None) -> datetime:
+    """The start of the UTC day holding `now` (default: this moment)."""
+    now = datetime.now(UTC) if now is None else _as_utc(now)
+    return now.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def _as_utc(moment: datetime) -> datetime:
+    """Aware times are converted; naive ones are taken to be UTC already."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+# -- the meter ----------------------------------------------------------------
+
+
+class UsageMeter:
+    """The `Meter` of dayshift.llm.base: budgets before a call, tokens and cost after it.
+
+    `tenant_budgets_usd` gives named tenants their own daily budget in place of
+    `tenant_daily_budget_usd`; calls without a tenant are budgeted as tenant "-".
+    """
+
+    def __init__(
+        self,
+        prices: PriceTable,
+        *,
+        ledger: Ledger | None = None,
+        request_budget_usd: float | None = None,
+        tenant_daily_budget_usd: float | None = None,
+        tenant_budgets_usd: Mapping[str, float] | None = None,
+    ) -> None:
+        self.prices = prices
+        self.ledger = ledger
+        self.request_budget_usd = request_budget_usd
+        self.tenant_daily_budget_usd = tenant_daily_budget_usd
+        self.tenant_budgets_usd = dict(tenant_budgets_usd or {})
+        budgets = [request_budget_usd, tenant_daily_budget_usd, *self.tenant_budgets_usd.values()]
+        if any(b is not None and b < 0 for b in budgets):
+            raise ConfigError(f"budgets must be >= 0 USD, got {budgets}: fix the budget settings")
+        if ledger is None and (tenant_daily_budget_usd is not None or self.tenant_budgets_usd):
+            raise ConfigError(
+                "a tenant daily budget needs a ledger to know what each tenant spent: "
+                f'pass ledger=Ledger(data_dir / "{LEDGER_FILE}")'
+            )
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, tenant_budgets_usd: Mapping[str, float] | None = None) -> UsageMeter:
+        return cls(
+            PriceTable.load(settings.llm.prices_file),
+            ledger=Ledger(settings.data_dir / LEDGER_FILE),
+            request_budget_usd=settings.llm.request_budget_usd,
+            tenant_daily_budget_usd=settings.llm.tenant_daily_budget_usd,
+            tenant_budgets_usd=tenant_budgets_usd,
+        )
+
+    def daily_budget_usd(self, tenant: str | None) -> float | None:
+        return self.tenant_budgets_usd.get(tenant or NO_TENANT, self.tenant_daily_budget_usd)
+
+    def estimate_usd(self, backend: LLMBackend, request: ChatRequest) -> float:
+        """The most this call can cost: its prompt, framing included, and max_tokens of output."""
+        framing = PER_MESSAGE_OVERHEAD_TOKENS * len(request.messages) + REPLY_PRIMING_TOKENS
+        prompt_tokens = sum(backend.count_tokens(m.content) for m in request.messages) + framing
+        return self.prices.cost_usd(backend.model, Usage(prompt_tokens, request.max_tokens))
+
+    def check(self, backend: LLMBackend, request: ChatRequest, *, tenant: str | None) -> None:
+        daily_budget = self.daily_budget_usd(tenant)
+        if self.request_budget_usd is None and daily_budget is None:
+            return
+        estimate = self.estimate_usd(backend, request)
+        if self.request_budget_usd is not None and estimate > self.request_budget_usd:
+            raise BudgetExceededError(
+                f"this request could cost {format_usd(estimate)}, over the request budget of "
+                f"{format_usd(self.request_budget_usd)}: raise DAYSHIFT_LLM__REQUEST_BUDGET_USD or lower max_tokens"
+            )
+        if daily_budget is None or estimate == 0 or self.ledger is None:
+            return  # a call that costs nothing cannot break a budget
+        spent = self.ledger.spent_today_usd(tenant)
+        if spent + estimate > daily_budget:
+            name = tenant or NO_TENANT
+            fix = (
+                f'raise tenant_budgets_usd["{name}"]' if name in self.tenant_budgets_usd
+                else "raise DAYSHIFT_LLM__TENANT_DAILY_BUDGET_USD"
+            )
+            raise BudgetExceededError(
+                f'tenant "{name}" has spent {format_usd(spent)} today (UTC) and this request could cost '
+                f"{format_usd(estimate)} more, over its daily budget of {format_usd(daily_budget)}: "
+                f"{fix}, lower max_tokens, or wait for the next UTC day"
+            )
+
+    def record(
+        self,
+        backend: LLMBackend,
+        request: ChatRequest,
+        *,
+        output_text: str,
+        usage: Usage | None,
+        tenant: str | None,
+        request_id: str | None = None,
+    ) -> tuple[Usage, float]:
+        if usage is None:
+            usage = Usage(
+                input_tokens=sum(backend.count_tokens(m.content) for m in request.messages),
+                output_tokens=backend.count_tokens(output_text),
+                source="tokenizer",
+            )
+        cost_usd = self.prices.cost_usd(backend.model, usage)
+        if self.ledger is not None:
+            try:
+                self.ledger.append(
+                    model=backend.model, usage=usage, cost_usd=cost_usd, tenant=tenant,
+                    cost_known=self.prices.cost_known(backend.model), request_id=request_id,
+                )
+            except sqlite3.Error as exc:
+                # The call is done and paid for: losing its answer over the books would cost twice.
+                log.error(
+                    "could not book a %s call (%s) in %s: check the file is writable and the disk has space",
+                    backend.model, exc, self.ledger.path,
+                )
+        return usage, cost_usd
+
+
+def format_usd(amount: float) -> str:
+    """$0.10, $1,234.50, $0.000123: cents at least, and the digits that small amounts need."""
+    whole, _, fraction = f"{amount:,.6f}".rstrip("0").partition(".")
+    return f"${whole}.{fraction.ljust(2, '0')}"
