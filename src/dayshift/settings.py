@@ -126,7 +126,10 @@ class AnswerSettings(BaseModel):
 
     prompt: str = "answer"  # prompt template name
     prompt_dir: Path | None = None  # extra folder searched before the shipped prompts
-    k: int = Field(5, ge=1)  # chunks offered to the model as sources
+    k: int = Field(5, ge=1)  # chunks retrieved for the answer
+    # Show the model this many excerpts (the sentences that bear on the question)
+    # instead of whole chunks; 0 shows whole chunks, packed within the context window.
+    excerpts: int = Field(3, ge=0)
     max_answer_tokens: int = Field(192, ge=16)
     # Confidence below this abstains. None: data_dir/calibration.json from
     # `dayshift calibrate`, else the shipped default.

@@ -159,6 +159,11 @@ def _units(block: Block, index: int, offset: int, tokens: _TokenIndex, *, budget
     return units
 
 
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each sentence in `text`."""
+    return _sentences(text)
+
+
 def _sentences(text: str) -> list[tuple[int, int]]:
     spans, start = [], 0
     for match in _SENTENCE_END.finditer(text):

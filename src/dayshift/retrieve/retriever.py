@@ -28,6 +28,9 @@ Mode = Literal["hybrid", "keyword", "dense"]
 class SearchResult:
     hits: list[Hit]
     timings_ms: dict[str, float] = field(default_factory=dict)  # stage -> milliseconds
+    # Raw per-retriever scores before fusion (chunk_id -> score): BM25 for
+    # "keyword", cosine for "dense". Absolute evidence for abstention.
+    raw_scores: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 class Retriever:
@@ -61,13 +64,17 @@ class Retriever:
                 lists.append(self.store.dense_search(vector, k=depth, where=where))
         keep = max(k, self.settings.rerank_candidates) if self.reranker else k
         lists = latest_versions_only(lists)
+        raw_scores = {
+            stage: {h.chunk.chunk_id: h.score for h in hits}
+            for stage, hits in zip([m for m in ("keyword", "dense") if mode in (m, "hybrid")], lists)
+        }
         with _timed(timings, "fuse"):
             hits = self._fuse(lists, k=keep) if mode == "hybrid" else lists[0][:keep]
         if self.reranker and hits:
             with _timed(timings, "rerank"):
                 hits = self.reranker.rerank(query, hits, k=k)
         timings["total"] = sum(timings.values())
-        return SearchResult(hits=hits[:k], timings_ms=timings)
+        return SearchResult(hits=hits[:k], timings_ms=timings, raw_scores=raw_scores)
 
     def _fuse(self, lists: list[list[Hit]], *, k: int) -> list[Hit]:
         s = self.settings

@@ -1,0 +1,148 @@
+"""Grounded answering: retrieve, decide, generate with citations, check, decide again.
+
+    question --retrieve--> hits --pack--> numbered sources
+             --evidence (dense_top, coverage)--> upper-bound confidence < threshold?  -> abstain, no LLM call
+             --prompt (template file)--> LLM stream (draft shown as it arrives)
+             --citations [n] -> sources; support check--> confidence < threshold?     -> abstain, draft withdrawn
+             --> Answer(text, citations, confidence)
+
+Left out: multi-turn conversation memory and query rewriting.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from dayshift.answer.abstain import ABSTAIN_TEXT, AbstentionModel, Evidence, question_coverage
+from dayshift.answer.citations import resolve_citations
+from dayshift.answer.excerpts import EmbedQueries, select_excerpts
+from dayshift.answer.prompts import PromptTemplate
+from dayshift.answer.sources import Source, pack_sources
+from dayshift.answer.support import Support, check_support
+from dayshift.llm.base import CancelToken, ChatRequest, Completion
+from dayshift.retrieve.retriever import SearchResult
+from dayshift.settings import AnswerSettings
+from dayshift.types import Condition
+
+
+class Searcher(Protocol):
+    def search(self, query: str, *, k: int = 10, where: Sequence[Condition] = ()) -> SearchResult: ...
+
+
+class LLMCallLike(Protocol):
+    result: Completion | None
+
+    def __iter__(self) -> Iterator[str]: ...
+
+
+class StreamingLLM(Protocol):
+    def stream(self, request: ChatRequest, *, cancel: CancelToken | None = None, tenant: str | None = None) -> LLMCallLike: ...
+
+
+@dataclass(slots=True)
+class Answer:
+    question: str
+    text: str  # what the user sees: the cited answer, or the fixed abstention response with its reason
+    abstained: bool
+    confidence: float
+    evidence: Evidence
+    reason: str = ""  # why it abstained
+    cited: tuple[Source, ...] = ()
+    sources: tuple[Source, ...] = ()  # everything the model was shown
+    draft: str = ""  # the model's text, kept when withdrawn
+    support: Support | None = None
+    completion: Completion | None = None
+    prompt: str = ""  # template name@version
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+
+class AnswerStream:
+    """Iterate for the draft as it is generated; `.answer` holds the verdict once iteration ends."""
+
+    def __init__(self, steps: Generator[str, None, Answer]) -> None:
+        self._steps = steps
+        self.answer: Answer | None = None
+
+    def __iter__(self) -> Iterator[str]:
+        self.answer = yield from self._steps
+
+    def result(self) -> Answer:
+        for _ in self:
+            pass
+        assert self.answer is not None
+        return self.answer
+
+
+class Answerer:
+    def __init__(
+        self, retriever: Searcher, llm: StreamingLLM, *, prompt: PromptTemplate, abstention: AbstentionModel,
+        count_tokens: Callable[[str], int], context_window: int, settings: AnswerSettings | None = None,
+        embed_queries: EmbedQueries | None = None,
+    ) -> None:
+        self.embed_queries = embed_queries
+        self.retriever, self.llm, self.prompt, self.abstention = retriever, llm, prompt, abstention
+        self.count_tokens, self.context_window = count_tokens, context_window
+        self.settings = settings or AnswerSettings()
+        # The template without sources, and room for the answer, come off the window.
+        bare = sum(count_tokens(m.content) + 4 for m in prompt.render(question="", sources=[]))
+        self.source_budget_tokens = context_window - bare - self.settings.max_answer_tokens - 64
+
+    def ask(
+        self, question: str, *, where: Sequence[Condition] = (), tenant: str | None = None,
+        cancel: CancelToken | None = None,
+    ) -> AnswerStream:
+        return AnswerStream(self._answer(question, where, tenant, cancel))
+
+    def _answer(
+        self, question: str, where: Sequence[Condition], tenant: str | None, cancel: CancelToken | None
+    ) -> Generator[str, None, Answer]:
+        found = self.retriever.search(question, k=self.settings.k, where=where)
+        sources = self._sources(question, found)
+        dense = found.raw_scores.get("dense", {})
+        evidence = Evidence(dense_top=max(dense.values(), default=0.0), coverage=question_coverage(question, sources))
+        base = Answer(question=question, text="", abstained=True, confidence=self.abstention.confidence(evidence),
+                      evidence=evidence, sources=tuple(sources), prompt=self.prompt.ref, timings_ms=dict(found.timings_ms))
+        if not sources or base.confidence < self.abstention.threshold:
+            return _abstain(base, "no source is close enough to the question")
+        request = ChatRequest(messages=self.prompt.render(question=question, sources=sources),
+                              max_tokens=self.settings.max_answer_tokens, temperature=0.0)
+        call = self.llm.stream(request, cancel=cancel, tenant=tenant)
+        pieces: list[str] = []
+        for piece in call:
+            pieces.append(piece)
+            yield piece
+        return self._verdict(base, "".join(pieces), call.result, sources)
+
+    def _sources(self, question: str, found: SearchResult) -> list[Source]:
+        if self.embed_queries is not None and self.settings.excerpts > 0:
+            return select_excerpts(question, found.hits, embed=self.embed_queries,
+                                   max_excerpts=self.settings.excerpts, chunks=self.settings.k)
+        return pack_sources(found.hits, budget_tokens=self.source_budget_tokens,
+                            count_tokens=self.count_tokens, max_sources=self.settings.k)
+
+    def _verdict(self, base: Answer, draft: str, completion: Completion | None, sources: list[Source]) -> Answer:
+        citations = resolve_citations(draft.strip(), sources)
+        if citations.text and not citations.cited:
+            # Small models often forget the marker: cite the source that supports the answer best.
+            best = max(sources, key=lambda s: check_support(citations.text, cited=[s], given=[s]).score)
+            citations = resolve_citations(f"{citations.text} [{best.n}]", sources)
+        support = check_support(citations.text, cited=citations.cited, given=sources)
+        evidence = Evidence(base.evidence.dense_top, base.evidence.coverage,
+                            support=support.score if self.settings.support_check else 1.0,
+                            verbatim=float(support.verbatim) if self.settings.support_check else 1.0)
+        base.evidence, base.confidence = evidence, self.abstention.confidence(evidence)
+        base.draft, base.support, base.completion = draft, support, completion
+        if not citations.text:
+            return _abstain(base, "the model returned no answer")
+        if base.confidence < self.abstention.threshold:
+            return _abstain(base, "the draft answer is not supported by the sources it cites")
+        base.abstained, base.text, base.cited = False, citations.text, citations.cited
+        return base
+
+
+def _abstain(answer: Answer, reason: str) -> Answer:
+    answer.abstained, answer.reason = True, reason
+    answer.text = f"{ABSTAIN_TEXT}: {reason} (confidence {answer.confidence:.2f})."
+    return answer
