@@ -6,7 +6,7 @@ built objects and never looks at settings for backend choice.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dayshift import plugins
 from dayshift.embed.base import Embedder
@@ -14,7 +14,10 @@ from dayshift.embed.cache import EmbeddingCache
 from dayshift.errors import ConfigError
 from dayshift.ingest.catalog import Catalog
 from dayshift.ingest.sync import Ingestor
+from dayshift.llm.client import LLMClient
 from dayshift.retrieve.rerank import Reranker
+if TYPE_CHECKING:
+    from dayshift.answer.answerer import Answerer
 from dayshift.retrieve.retriever import Retriever
 from dayshift.settings import Settings
 from dayshift.store.base import Store
@@ -63,4 +66,69 @@ def open_ingestor(settings: Settings, *, embedder: Embedder | None = None, store
         catalog=Catalog(settings.data_dir / "catalog.sqlite"),
         cache=EmbeddingCache(settings.data_dir / "embed_cache.sqlite"),
         settings=settings.ingest,
+    )
+
+
+from dayshift.llm.client import LLMClient  # light: no httpx, no model (lead: move up to the other imports)
+
+
+def open_llm(settings: Settings) -> LLMClient:
+    """The LLMClient over settings.llm and its fallbacks, with a redactor and meter as needed.
+
+    Each model of the chain is its plugin called with its ModelSettings fields
+    (unset ones left to the plugin's defaults); "local" also gets `threads` and
+    `n_ctx`. Presidio is loaded only when some model of the chain needs redaction.
+    """
+    from dayshift.llm.accounting import UsageMeter
+    from dayshift.llm.base import Timeouts
+    from dayshift.llm.resilience import RetryPolicy
+    from dayshift.settings import ModelSettings
+
+    llm = settings.llm
+    chain = []
+    for model in (llm, *llm.fallbacks):
+        kwargs = {k: getattr(model, k) for k in ModelSettings.model_fields if k != "backend"}
+        kwargs = {k: v for k, v in kwargs.items() if v is not None}
+        if model.backend == "local":
+            kwargs.update(threads=llm.threads, n_ctx=llm.n_ctx)
+        chain.append(plugins.load("llms", model.backend)(**kwargs))
+    needs_redaction = llm.redact_pii == "always" or (llm.redact_pii == "auto" and not all(b.is_local for b in chain))
+    redactor = None
+    if needs_redaction:
+        from dayshift.llm.pii import PresidioRedactor
+
+        redactor = PresidioRedactor()
+    return LLMClient(
+        chain,
+        timeouts=Timeouts(connect_s=llm.connect_timeout_s, read_s=llm.read_timeout_s, total_s=llm.total_timeout_s),
+        retry=RetryPolicy(
+            max_retries=llm.max_retries, backoff_base_s=llm.backoff_base_s, backoff_max_s=llm.backoff_max_s
+        ),
+        breaker_failures=llm.breaker_failures,
+        breaker_reset_s=llm.breaker_reset_s,
+        redactor=redactor,
+        redact=llm.redact_pii,
+        meter=UsageMeter.from_settings(settings),
+    )
+
+
+def open_answerer(
+    settings: Settings, *, embedder: Embedder | None = None, store: Store | None = None,
+    llm: LLMClient | None = None, abstain_threshold: float | None = None,
+) -> Answerer:
+    """Retriever + LLM client + prompt file + abstention model (data_dir/calibration.json or the default)."""
+    from dayshift.answer.abstain import load_abstention_model
+    from dayshift.answer.answerer import Answerer
+    from dayshift.answer.prompts import load_prompt
+
+    embedder = embedder or open_embedder(settings)
+    retriever = open_retriever(settings, embedder=embedder, store=store)
+    llm = llm or open_llm(settings)
+    primary = llm.chain[0]
+    threshold = abstain_threshold if abstain_threshold is not None else settings.answer.abstain_threshold
+    return Answerer(
+        retriever, llm, prompt=load_prompt(settings.answer.prompt, prompt_dir=settings.answer.prompt_dir),
+        abstention=load_abstention_model(settings.data_dir, threshold=threshold),
+        count_tokens=primary.count_tokens, context_window=primary.context_window, settings=settings.answer,
+        embed_queries=lambda texts: embedder.embed(list(texts), kind="query"),
     )
