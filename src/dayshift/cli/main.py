@@ -13,13 +13,13 @@ from typing import Annotated, Optional
 
 import typer
 
-from dayshift.cli import ingest, search, status, usage
+from dayshift.cli import ask, calibrate, demo, ingest, search, status, usage
 from dayshift.errors import DayshiftError
 from dayshift.settings import load_settings
 
 app = typer.Typer(
     name="dayshift",
-    help="Ingest documents, search them, and run the retrieval-augmented pipeline.",
+    help="Ingest documents, search them, and answer questions from them with citations.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
@@ -42,6 +42,9 @@ app.command("ingest")(ingest.ingest)
 app.command("search")(search.search)
 app.command("status")(status.status)
 app.command("usage")(usage.usage)
+app.command("ask")(ask.ask)
+app.command("demo")(demo.demo)
+app.command("calibrate")(calibrate.calibrate)
 
 
 def main() -> None:

@@ -1,0 +1,63 @@
+"""Showing answers in the terminal: the draft as it streams, then the verdict and its sources."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from rich.console import Console
+from rich.text import Text
+
+from dayshift.answer.answerer import Answer, AnswerStream
+
+
+def stream_answer(stream: AnswerStream, console: Console, *, show_draft: bool = True) -> Answer:
+    """Print draft pieces as they arrive, then the verdict; returns the Answer."""
+    drafted = False
+    for piece in stream:
+        if show_draft:
+            console.print(piece, end="", style="dim", highlight=False, markup=False)
+            drafted = True
+    if drafted:
+        console.print()
+    answer = stream.answer
+    assert answer is not None
+    show_verdict(answer, console, drafted=drafted)
+    return answer
+
+
+def show_verdict(answer: Answer, console: Console, *, drafted: bool) -> None:
+    if answer.abstained:
+        if drafted and answer.draft:
+            console.print("[yellow]draft withdrawn:[/] it is not supported by the sources.")
+        console.print(f"[bold yellow]{answer.text}[/]", highlight=False)
+    else:
+        console.print(Text(answer.text, style="bold"))
+        for source in answer.cited:
+            console.print(f"  [{source.n}] {source.location}  [dim]{source.chunk.source}[/]", highlight=False)
+    usage = answer.completion.usage if answer.completion else None
+    spent = f", {usage.input_tokens}+{usage.output_tokens} tokens, ${answer.completion.cost_usd:.5f}" if usage else ""
+    console.print(f"[dim]confidence {answer.confidence:.2f}{spent}, prompt {answer.prompt}[/]")
+
+
+def answer_json(answer: Answer) -> dict[str, Any]:
+    c = answer.completion
+    return {
+        "question": answer.question, "answer": answer.text, "abstained": answer.abstained, "reason": answer.reason,
+        "confidence": answer.confidence, "draft": answer.draft, "prompt": answer.prompt,
+        "evidence": {"dense_top": answer.evidence.dense_top, "coverage": answer.evidence.coverage,
+                     "support": answer.evidence.support, "verbatim": answer.evidence.verbatim},
+        "citations": [
+            {"n": s.n, "chunk_id": s.chunk.chunk_id, "doc_id": s.chunk.doc_id, "source": s.chunk.source,
+             "title": s.chunk.title, "section": list(s.chunk.section), "page": s.chunk.page, "where": s.location}
+            for s in answer.cited
+        ],
+        "model": c.model if c else None,
+        "usage": {"input_tokens": c.usage.input_tokens, "output_tokens": c.usage.output_tokens,
+                  "source": c.usage.source} if c else None,
+        "cost_usd": c.cost_usd if c else 0.0,
+    }
+
+
+def print_json(answer: Answer) -> None:
+    print(json.dumps(answer_json(answer), indent=2))

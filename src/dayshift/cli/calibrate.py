@@ -1,0 +1,67 @@
+"""`dayshift calibrate --dataset dev.jsonl`: learn when to abstain from labelled questions.
+
+dev.jsonl holds one question per line: {"question": "...", "answerable": true}
+(`is_impossible` is read too, as its negation). Each question is answered by
+the whole pipeline with abstention off, the evidence is fitted
+(answer/calibrate.py), and the model is saved to data_dir/calibration.json,
+which `ask`, `demo` and the service then use.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import track
+
+from dayshift.answer.calibrate import fit_abstention
+from dayshift.assemble import open_answerer
+from dayshift.errors import ConfigError
+from dayshift.settings import Settings
+
+
+def read_labelled(path: Path) -> list[tuple[str, bool]]:
+    rows: list[tuple[str, bool]] = []
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the dataset ({exc.strerror}); pass an existing JSONL file") from exc
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            answerable = row["answerable"] if "answerable" in row else not row["is_impossible"]
+            rows.append((str(row["question"]), bool(answerable)))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ConfigError(
+                f'{path}:{number}: expected {{"question": ..., "answerable": true|false}} ({exc!r}); fix that line'
+            ) from exc
+    return rows
+
+
+def calibrate(
+    ctx: typer.Context,
+    dataset: Annotated[Path, typer.Option("--dataset", help="JSONL of labelled questions.")],
+    target_false_answer_rate: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Highest share of unanswerable questions that may be answered.")
+    ] = 0.05,
+) -> None:
+    """Fit the abstention threshold and weights, and save them to the data directory."""
+    settings: Settings = ctx.obj
+    labelled = read_labelled(dataset)
+    answerer = open_answerer(settings, abstain_threshold=0.0)  # draft every answer: all evidence is measured
+    evidence = [answerer.ask(q).result().evidence for q, _ in track(labelled, description="answering")]
+    model = fit_abstention(evidence, [a for _, a in labelled], target_false_answer_rate=target_false_answer_rate,
+                           dataset=str(dataset))
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    model.save(settings.data_dir / "calibration.json")
+    f = model.fitted_on
+    Console().print(
+        f"saved {settings.data_dir / 'calibration.json'}: threshold {model.threshold:.3f}, AUROC {f['auroc']:.3f}, "
+        f"false answers {f['false_answer_rate']:.1%}, false abstentions {f['false_abstention_rate']:.1%} "
+        f"on {f['answerable']} answerable and {f['unanswerable']} unanswerable questions"
+    )
