@@ -147,6 +147,7 @@ def test_status_shows_documents_chunks_last_sync_and_failures(
     out = table.stdout
     assert "4 documents" in out and "4 chunks" in out and "3 files ok, 4 failed" in out
     assert "last sync" in out and str(corpus.resolve()) in out
+    assert "document versions indexed" in out and "Recent syncs" in out
     assert "Failing files" in out
     for source, (kind, fix) in BAD.items():
         line = next((row for row in out.splitlines() if source in row), None)
@@ -160,6 +161,7 @@ def test_status_shows_documents_chunks_last_sync_and_failures(
     assert data["space"] == "sentence-transformers/all-MiniLM-L6-v2"
     assert data["last_sync"]["root"] == str(corpus.resolve())
     assert data["last_sync"]["counts"]["failed"] == 4 and data["last_sync"]["finished"]
+    assert data["versions"] >= 4 and data["runs"][0] == data["last_sync"]  # 4 documents added, at least once
     assert {f["source"]: f["kind"] for f in data["failures"]} == {s: k for s, (k, _) in BAD.items()}
     assert all(f["reason"] and f["fix"] for f in data["failures"])
 

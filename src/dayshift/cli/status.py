@@ -10,9 +10,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from dayshift.assemble import open_embedder, open_store
 from dayshift.ingest.catalog import Catalog
 from dayshift.settings import Settings
-from dayshift.store.embedded import EmbeddedStore
 
 
 def status(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
@@ -28,9 +28,16 @@ def status(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] 
         f"  {data['documents']} documents ({data['duplicates']} duplicates skipped), {data['chunks']} chunks, "
         f"{data['sources_ok']} files ok, {data['sources_failed']} failed; {data['size_mb']:.1f} MB; vectors: {data['space']}"
     )
+    console.print(f"  {data['versions']} document versions indexed (every add and update, all syncs)")
     last = data["last_sync"]
     if last:
-        console.print(f"  last sync {last['finished']} of {last['root']}: {last['counts']}")
+        console.print(f"  last sync {last['finished']} of {last['root']}")
+        runs = Table("finished", "root", "added", "updated", "unchanged", "deleted", "failed", title="Recent syncs")
+        for run in data["runs"]:
+            c = run["counts"]
+            runs.add_row(run["finished"], run["root"], *(str(c.get(k, 0)) for k in
+                                                          ("added", "updated", "unchanged", "deleted", "failed")))
+        console.print(runs)
     else:
         console.print("  never synced: run `dayshift ingest PATH`")
     if data["failures"]:
@@ -42,17 +49,14 @@ def status(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] 
 
 def _collect(settings: Settings) -> dict[str, object]:
     catalog = Catalog(settings.data_dir / "catalog.sqlite")
-    index = settings.data_dir / "index.sqlite"
     stats = None
-    if index.exists():
-        import sqlite3
-
-        meta = dict(sqlite3.connect(index).execute("SELECT key, value FROM meta").fetchall())
-        store = EmbeddedStore(data_dir=settings.data_dir, space=meta["space"], dim=int(meta["dim"]))
+    if catalog.last_run() is not None:  # something was synced: open the configured store
+        store = open_store(settings, open_embedder(settings))
         stats = store.stats()
         store.close()
     sources = catalog.sources()
-    last = catalog.last_run()
+    runs = catalog.runs(limit=5)
+    last = runs[0] if runs else None
     return {
         "documents": stats.documents if stats else 0,
         "chunks": stats.chunks if stats else 0,
@@ -61,13 +65,17 @@ def _collect(settings: Settings) -> dict[str, object]:
         "sources_failed": sum(1 for s in sources if s.status == "failed"),
         "size_mb": (stats.size_bytes if stats else 0) / 1e6,
         "space": stats.space if stats else None,
-        "last_sync": None if last is None else {
-            "root": last[0],
-            "finished": dt.datetime.fromtimestamp(last[2] or last[1]).isoformat(timespec="seconds"),
-            "counts": last[3],
-        },
+        "versions": catalog.versions_indexed(),
+        "last_sync": None if last is None else _run(last),
+        "runs": [_run(r) for r in runs],
         "failures": [
             {"source": s.path, "kind": s.error_kind, "reason": s.error_reason, "fix": s.error_fix}
             for s in sources if s.status == "failed"
         ],
     }
+
+
+def _run(run: tuple[str, float, float | None, dict[str, int]]) -> dict[str, object]:
+    root, started, finished, counts = run
+    when = dt.datetime.fromtimestamp(finished or started).isoformat(timespec="seconds")
+    return {"root": root, "finished": when, "counts": counts}

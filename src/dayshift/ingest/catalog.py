@@ -136,12 +136,23 @@ class Catalog:
         )
 
     def last_run(self) -> tuple[str, float, float | None, dict[str, int]] | None:
-        row = self._db.execute(
-            "SELECT root, started_at, finished_at, counts FROM runs ORDER BY id DESC LIMIT 1"
-        ).fetchone()
-        if row is None:
-            return None
-        return row[0], row[1], row[2], json.loads(row[3]) if row[3] else {}
+        runs = self.runs(limit=1)
+        return runs[0] if runs else None
+
+    def runs(self, *, limit: int = 10) -> list[tuple[str, float, float | None, dict[str, int]]]:
+        """The latest sync runs, newest first: (root, started_at, finished_at, counts)."""
+        rows = self._db.execute(
+            "SELECT root, started_at, finished_at, counts FROM runs ORDER BY id DESC LIMIT ?", (limit,)
+        ).fetchall()
+        return [(r[0], r[1], r[2], json.loads(r[3]) if r[3] else {}) for r in rows]
+
+    def versions_indexed(self) -> int:
+        """Document versions written over the whole history: every add and every update."""
+        total = 0
+        for (counts,) in self._db.execute("SELECT counts FROM runs WHERE counts IS NOT NULL"):
+            c = json.loads(counts)
+            total += int(c.get("added", 0)) + int(c.get("updated", 0))
+        return total
 
     def close(self) -> None:
         self._db.close()
