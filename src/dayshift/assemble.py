@@ -122,6 +122,7 @@ def open_answerer(
     from dayshift.answer.prompts import load_prompt
 
     embedder = embedder or open_embedder(settings)
+    store = store or open_store(settings, embedder)
     retriever = open_retriever(settings, embedder=embedder, store=store)
     llm = llm or open_llm(settings)
     primary = llm.chain[0]
@@ -130,5 +131,5 @@ def open_answerer(
         retriever, llm, prompt=load_prompt(settings.answer.prompt, prompt_dir=settings.answer.prompt_dir),
         abstention=load_abstention_model(settings.data_dir, threshold=threshold),
         count_tokens=primary.count_tokens, context_window=primary.context_window, settings=settings.answer,
-        embed_queries=lambda texts: embedder.embed(list(texts), kind="query"),
+        embed_queries=lambda texts: embedder.embed(list(texts), kind="query"), keyword_store=store,
     )

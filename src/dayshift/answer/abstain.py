@@ -1,35 +1,40 @@
 """Abstention: dayshift decides "I don't know" itself, from measured evidence.
 
     evidence (each in [0, 1]):
-      dense_top       best cosine between the question and a source          (retrieval)
-      coverage        share of the question's terms found in the best source (retrieval)
-      support         share of the answer's terms found in what it cites     (support check)
-      verbatim        the answer appears word for word in a source           (support check)
+      dense_top      best cosine between the question and a retrieved chunk        (retrieval)
+      coverage       share of the question's subject terms in the best source      (retrieval)
+      keyword_match  BM25 of the best chunk for the whole question, over the sum of (retrieval)
+                     each term's own best BM25 (a term the corpus lacks counts as rare)
+      known          share of the question's terms found anywhere in the corpus    (retrieval)
+      support        share of the answer's new terms in the source it stands on    (support check)
+      verbatim       the answer appears word for word in a source                  (support check)
+      focus          share of the question's subject terms in that source          (support check)
     confidence = sigmoid(bias + weights . evidence)        answer if confidence >= threshold
 
 Weights and threshold come from `dayshift calibrate` (a logistic regression
 on labelled questions, threshold chosen for a target false-answer rate),
 saved as data_dir/calibration.json; the shipped defaults hold until then.
-Every weight is kept >= 0, so confidence never falls when evidence rises, and
-the confidence with perfect support is an upper bound: when even that is
-below the threshold, dayshift abstains before generating anything.
+Every weight is >= 0, so confidence never falls when evidence rises, and the
+confidence with perfect support is an upper bound: when even that is below
+the threshold, dayshift abstains before generating anything.
 """
 
 from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from dayshift.analysis import analyze
 from dayshift.answer.sources import Source
+from dayshift.answer.support import subject_terms
 from dayshift.errors import ConfigError
+from dayshift.store.base import ChunkSearcher
+from dayshift.types import Condition
 
-FEATURES = ("dense_top", "coverage", "support", "verbatim")
-
-# Words that frame a question without naming its subject.
-_QUESTION_WORDS = frozenset(analyze("how why whose did does do many much name named called kind type year"))
+FEATURES = ("dense_top", "coverage", "keyword_match", "known", "support", "verbatim", "focus")
 
 ABSTAIN_TEXT = "I don't know. The indexed sources do not answer this question"
 
@@ -38,8 +43,11 @@ ABSTAIN_TEXT = "I don't know. The indexed sources do not answer this question"
 class Evidence:
     dense_top: float
     coverage: float
+    keyword_match: float = 0.0
+    known: float = 0.0
     support: float = 1.0  # optimistic until an answer has been checked
     verbatim: float = 1.0
+    focus: float = 1.0
 
     def vector(self) -> list[float]:
         return [getattr(self, name) for name in FEATURES]
@@ -47,10 +55,28 @@ class Evidence:
 
 def question_coverage(question: str, sources: list[Source], *, best_of: int = 3) -> float:
     """Share of the question's subject terms found in one source (the best of the top few)."""
-    terms = {t for t in analyze(question) if t not in _QUESTION_WORDS}
+    terms = subject_terms(question)
     if not terms or not sources:
         return 0.0
     return max(len(terms & set(analyze(s.text))) / len(terms) for s in sources[:best_of])
+
+
+def keyword_evidence(
+    question: str, store: ChunkSearcher, *, where: Sequence[Condition] = ()
+) -> tuple[float, float]:
+    """(keyword_match, known) for `question` against the (filtered) corpus: one search per term."""
+    terms = list(dict.fromkeys(analyze(question)))
+    if not terms:
+        return 0.0, 0.0
+    alone = []
+    for term in terms:
+        hits = store.keyword_search([term], k=1, where=where)
+        alone.append(hits[0].score if hits else 0.0)
+    rare = max(alone) or 1.0  # a term missing from the corpus would have scored like its rarest word
+    best = store.keyword_search(terms, k=1, where=where)
+    denominator = sum(score if score > 0 else rare for score in alone)
+    match = min(best[0].score / denominator, 1.0) if best else 0.0
+    return match, sum(score > 0 for score in alone) / len(terms)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,8 +87,8 @@ class AbstentionModel:
     fitted_on: dict[str, object] = field(default_factory=dict)  # dataset, counts, dev metrics, date
 
     def confidence(self, evidence: Evidence) -> float:
-        z = self.bias + sum(self.weights[name] * getattr(evidence, name) for name in FEATURES)
-        return 1.0 / (1.0 + math.exp(-z))
+        z = self.bias + sum(self.weights.get(name, 0.0) * getattr(evidence, name) for name in FEATURES)
+        return 0.5 * (1.0 + math.tanh(z / 2.0))  # the logistic function, without overflow
 
     def save(self, path: Path) -> None:
         tmp = path.with_suffix(".tmp")
@@ -73,18 +99,23 @@ class AbstentionModel:
     def load(cls, path: Path) -> AbstentionModel:
         try:
             raw = json.loads(path.read_text(encoding="utf-8"))
-            model = cls(weights={k: float(raw["weights"][k]) for k in FEATURES}, bias=float(raw["bias"]),
-                        threshold=float(raw["threshold"]), fitted_on=dict(raw.get("fitted_on", {})))
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise ConfigError(f"{path}: unreadable calibration ({exc}); run `dayshift calibrate` again") from exc
+            weights = {k: float(v) for k, v in dict(raw["weights"]).items() if k in FEATURES}
+            model = cls(weights=weights, bias=float(raw["bias"]), threshold=float(raw["threshold"]),
+                        fitted_on=dict(raw.get("fitted_on", {})))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise ConfigError(f"{path}: unreadable calibration ({exc!r}); run `dayshift calibrate` again") from exc
+        negative = [k for k, v in model.weights.items() if v < 0]
+        if negative:
+            raise ConfigError(f"{path}: negative weights ({', '.join(negative)}); run `dayshift calibrate` again")
         return model
 
 
-# Hand-set until calibrated: a close dense match and most question terms
-# present are needed, and an answer whose words are not in its sources fails.
+# Fitted by `dayshift calibrate`'s method on SQuAD 2.0 dev part A (see ADR 0004),
+# with the false-answer target 5%. Calibrate on your own questions to replace it.
 DEFAULT_MODEL = AbstentionModel(
-    weights={"dense_top": 8.0, "coverage": 4.0, "support": 4.0, "verbatim": 1.0},
-    bias=-11.0, threshold=0.5, fitted_on={"source": "shipped default (not calibrated)"},
+    weights={"dense_top": 11.5, "coverage": 2.3, "keyword_match": 6.9, "known": 1.8, "support": 1.9, "verbatim": 0.0,
+             "focus": 0.3},
+    bias=-10.2, threshold=0.5, fitted_on={"source": "shipped default (provisional)"},
 )
 
 

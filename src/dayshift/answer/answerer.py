@@ -12,10 +12,10 @@ Left out: multi-turn conversation memory and query rewriting.
 from __future__ import annotations
 
 from collections.abc import Callable, Generator, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
-from dayshift.answer.abstain import ABSTAIN_TEXT, AbstentionModel, Evidence, question_coverage
+from dayshift.answer.abstain import ABSTAIN_TEXT, AbstentionModel, Evidence, keyword_evidence, question_coverage
 from dayshift.answer.citations import resolve_citations
 from dayshift.answer.excerpts import EmbedQueries, select_excerpts
 from dayshift.answer.prompts import PromptTemplate
@@ -24,6 +24,7 @@ from dayshift.answer.support import Support, check_support
 from dayshift.llm.base import CancelToken, ChatRequest, Completion
 from dayshift.retrieve.retriever import SearchResult
 from dayshift.settings import AnswerSettings
+from dayshift.store.base import ChunkSearcher
 from dayshift.types import Condition
 
 
@@ -69,8 +70,10 @@ class AnswerStream:
         self.answer = yield from self._steps
 
     def result(self) -> Answer:
-        for _ in self:
-            pass
+        """The verdict, consuming whatever of the stream is left."""
+        if self.answer is None:
+            for _ in self:
+                pass
         assert self.answer is not None
         return self.answer
 
@@ -79,9 +82,10 @@ class Answerer:
     def __init__(
         self, retriever: Searcher, llm: StreamingLLM, *, prompt: PromptTemplate, abstention: AbstentionModel,
         count_tokens: Callable[[str], int], context_window: int, settings: AnswerSettings | None = None,
-        embed_queries: EmbedQueries | None = None,
+        embed_queries: EmbedQueries | None = None, keyword_store: ChunkSearcher | None = None,
     ) -> None:
         self.embed_queries = embed_queries
+        self.keyword_store = keyword_store  # for the keyword evidence; None leaves it at 0
         self.retriever, self.llm, self.prompt, self.abstention = retriever, llm, prompt, abstention
         self.count_tokens, self.context_window = count_tokens, context_window
         self.settings = settings or AnswerSettings()
@@ -100,20 +104,38 @@ class Answerer:
     ) -> Generator[str, None, Answer]:
         found = self.retriever.search(question, k=self.settings.k, where=where)
         sources = self._sources(question, found)
-        dense = found.raw_scores.get("dense", {})
-        evidence = Evidence(dense_top=max(dense.values(), default=0.0), coverage=question_coverage(question, sources))
+        evidence = self._retrieval_evidence(question, found, sources, where)
         base = Answer(question=question, text="", abstained=True, confidence=self.abstention.confidence(evidence),
                       evidence=evidence, sources=tuple(sources), prompt=self.prompt.ref, timings_ms=dict(found.timings_ms))
         if not sources or base.confidence < self.abstention.threshold:
             return _abstain(base, "no source is close enough to the question")
-        request = ChatRequest(messages=self.prompt.render(question=question, sources=sources),
-                              max_tokens=self.settings.max_answer_tokens, temperature=0.0)
+        params = self.prompt.params
+        request = ChatRequest(
+            messages=self.prompt.render(question=question, sources=sources),
+            max_tokens=min(params.get("max_tokens", self.settings.max_answer_tokens), self.settings.max_answer_tokens),
+            temperature=float(params.get("temperature", 0.0)), stop=tuple(params.get("stop", ())),
+        )
         call = self.llm.stream(request, cancel=cancel, tenant=tenant)
         pieces: list[str] = []
         for piece in call:
             pieces.append(piece)
             yield piece
         return self._verdict(base, "".join(pieces), call.result, sources)
+
+    def _retrieval_evidence(
+        self, question: str, found: SearchResult, sources: list[Source], where: Sequence[Condition]
+    ) -> Evidence:
+        dense = found.raw_scores.get("dense")
+        if dense is not None:
+            dense_top = max(dense.values(), default=0.0)
+        elif self.embed_queries is not None and found.hits:  # keyword-only retrieval: measure it here
+            vectors = self.embed_queries([question, *(h.chunk.indexed_text for h in found.hits)])
+            dense_top = float((vectors[1:] @ vectors[0]).max())
+        else:
+            dense_top = 0.0
+        match, known = keyword_evidence(question, self.keyword_store, where=where) if self.keyword_store else (0.0, 0.0)
+        return Evidence(dense_top=dense_top, coverage=question_coverage(question, sources), keyword_match=match,
+                        known=known)
 
     def _sources(self, question: str, found: SearchResult) -> list[Source]:
         if self.embed_queries is not None and self.settings.excerpts > 0:
@@ -123,15 +145,17 @@ class Answerer:
                             count_tokens=self.count_tokens, max_sources=self.settings.k)
 
     def _verdict(self, base: Answer, draft: str, completion: Completion | None, sources: list[Source]) -> Answer:
+        question = base.question
         citations = resolve_citations(draft.strip(), sources)
-        if citations.text and not citations.cited:
-            # Small models often forget the marker: cite the source that supports the answer best.
-            best = max(sources, key=lambda s: check_support(citations.text, cited=[s], given=[s]).score)
-            citations = resolve_citations(f"{citations.text} [{best.n}]", sources)
-        support = check_support(citations.text, cited=citations.cited, given=sources)
-        evidence = Evidence(base.evidence.dense_top, base.evidence.coverage,
-                            support=support.score if self.settings.support_check else 1.0,
-                            verbatim=float(support.verbatim) if self.settings.support_check else 1.0)
+        support = check_support(citations.text, question=question, cited=citations.cited, given=sources)
+        if citations.text and not citations.cited and support.best is not None and support.score > 0:
+            # Small models often leave out the marker: cite the source the answer stands on.
+            citations = resolve_citations(f"{citations.text} [{support.best.n}]", sources)
+        checked = self.settings.support_check
+        evidence = replace(
+            base.evidence, support=support.score if checked else 1.0,
+            verbatim=float(support.verbatim) if checked else 1.0, focus=support.focus if checked else 1.0,
+        )
         base.evidence, base.confidence = evidence, self.abstention.confidence(evidence)
         base.draft, base.support, base.completion = draft, support, completion
         if not citations.text:

@@ -8,7 +8,7 @@
 Metrics: false_answer_rate (answered an unanswerable question) and
 false_abstention_rate (abstained on an answerable one) at the threshold, and
 AUROC of confidence (answerable ranks above unanswerable). Left out: per-topic
-thresholds and non-linear models; four monotone features do not need them.
+thresholds and non-linear models; a few monotone features do not need them.
 """
 
 from __future__ import annotations
@@ -62,18 +62,24 @@ def rates(scores: Sequence[float], labels: Sequence[bool], threshold: float) -> 
 
 
 def threshold_for(scores: Sequence[float], labels: Sequence[bool], *, target_false_answer_rate: float) -> float:
-    """The lowest threshold whose false-answer rate stays within the target."""
+    """The threshold that answers the most answerable questions within the false-answer target.
+
+    Among thresholds that answer that many, the highest: no false answer is
+    spent where it buys nothing.
+    """
     s = np.asarray(scores, dtype=np.float64)
     y = np.asarray(labels, dtype=bool)
-    for t in np.unique(np.concatenate([s, [np.inf]])):
-        if (s[~y] >= t).mean() <= target_false_answer_rate if (~y).any() else True:
-            return float(t)
-    return float("inf")
+    candidates = np.unique(np.concatenate([s, [np.inf]]))
+    feasible = [t for t in candidates if not (~y).any() or (s[~y] >= t).mean() <= target_false_answer_rate]
+    most = max(int((s[y] >= t).sum()) for t in feasible)
+    best = max(t for t in feasible if int((s[y] >= t).sum()) == most)
+    below = s[s < best]
+    return float((best + below.max()) / 2) if np.isfinite(best) and below.size else float(best)  # mid-gap
 
 
 def fit_abstention(
     evidence: Sequence[Evidence], answerable: Sequence[bool], *, target_false_answer_rate: float = 0.05,
-    l2: float = 0.01, dataset: str = "",
+    l2: float = 1e-4, dataset: str = "",
 ) -> AbstentionModel:
     y = np.asarray(answerable, dtype=np.float64)
     if y.min() == y.max():

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from dayshift.answer.sources import Source
 
-_MARKER = re.compile(r"\s?\[(\d+(?:\s*[-,]\s*\d+)*)\]")
+_MARKER = re.compile(r" ?\[(\d+(?:\s*[-,]\s*\d+)*)\]")
 
 
 @dataclass(frozen=True, slots=True)

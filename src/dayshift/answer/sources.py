@@ -26,7 +26,7 @@ class Source:
     def text(self) -> str:
         if self.excerpt is None:
             return self.chunk.indexed_text
-        return f"{self.chunk.title}: {self.excerpt}" if self.chunk.title else self.excerpt
+        return self.excerpt
 
     @property
     def location(self) -> str:
@@ -35,8 +35,9 @@ class Source:
         where = [c.title or c.source]
         if c.page is not None:
             where.append(f"p. {c.page}")
-        if c.section:
-            where.append(" > ".join(c.section))
+        section = c.section[1:] if c.section and c.section[0] == c.title else c.section
+        if section:
+            where.append(" > ".join(section))
         return ", ".join(where)
 
 

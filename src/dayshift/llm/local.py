@@ -6,7 +6,10 @@ file). Another GGUF is used by setting DAYSHIFT_LLM__MODEL to its path.
 
 JSON schemas are enforced with llama.cpp grammars: the sampler can only emit
 tokens that keep the output valid, so even a 135M model returns parseable
-JSON. Usage is exact: llama.cpp counts the prompt and output tokens itself.
+JSON -- as long as it finishes within max_tokens. A schema without bounds
+(`maxItems`, `maxLength`) lets a small model repeat list items until it is cut
+off; `llm/structured.py` then repairs the JSON or asks again. Usage is exact:
+llama.cpp counts the prompt and output tokens itself.
 
 Left out: GPU offload, and sharing one model between processes.
 """
@@ -65,7 +68,7 @@ class LlamaCppBackend:
 
     def __init__(
         self, *, model: str | None = None, n_ctx: int = 2048, threads: int = 1, context_window: int | None = None,
-        is_local: bool | None = None, **_: object,
+        is_local: bool | None = None, repeat_penalty: float = 1.3, **_: object,
     ) -> None:
         path = Path(model) if model else bundled_model_path()
         if not path.is_file():
@@ -77,6 +80,8 @@ class LlamaCppBackend:
             model_path=str(path), n_ctx=self.context_window, n_threads=threads, n_threads_batch=threads, verbose=False
         )
         self._lock = threading.Lock()
+        # Small models loop ("a cache of 16MB, which is a cache of 16MB ..."); 1.3 stops it.
+        self.repeat_penalty = repeat_penalty
 
     def count_tokens(self, text: str) -> int:
         return len(self._llama.tokenize(text.encode("utf-8"), add_bos=False, special=False))
@@ -93,6 +98,7 @@ class LlamaCppBackend:
         messages = [{"role": m.role, "content": m.content} for m in request.messages]
         options: dict[str, Any] = {
             "max_tokens": request.max_tokens, "temperature": request.temperature, "stop": list(request.stop) or None,
+            "repeat_penalty": self.repeat_penalty,
         }
         if request.seed is not None:
             options["seed"] = request.seed
@@ -122,5 +128,10 @@ class LlamaCppBackend:
 @cache
 def _grammar(schema_json: str) -> Any:
     from llama_cpp import LlamaGrammar
+    from llama_cpp.llama_grammar import json_schema_to_gbnf
 
-    return LlamaGrammar.from_json_schema(schema_json, verbose=False)
+    gbnf = json_schema_to_gbnf(schema_json)
+    # llama-cpp-python's string rule admits raw control characters, which JSON
+    # forbids: a newline inside a string would make the output unparseable.
+    gbnf = gbnf.replace(r'char ::= [^"\\]', r'char ::= [^"\\\x00-\x1F]')
+    return LlamaGrammar.from_string(gbnf, verbose=False)

@@ -1,0 +1,88 @@
+"""`dayshift demo`, `ask` and `calibrate` run as a user runs them, with the bundled models.
+
+The demo must work with no data of its own (its corpus ships in the package) and must show one
+clean "I don't know"; `ask --json` must carry the answer's parts; `calibrate` must save a model
+that `ask` then uses.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from dayshift.answer.abstain import ABSTAIN_TEXT, AbstentionModel
+from dayshift.errors import PluginError
+from dayshift.llm.local import bundled_model_path
+
+from .test_cli import run
+
+try:
+    bundled_model_path()
+except PluginError as exc:  # pragma: no cover - the Makefile installs it
+    pytest.skip(f"the bundled language model is not installed: {exc}", allow_module_level=True)
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    data_dir = tmp_path_factory.mktemp("demo")
+    result = run(data_dir, "demo")
+    assert result.returncode == 0, result.stderr
+    return data_dir, result.stdout
+
+
+def test_demo_ingests_the_shipped_corpus_and_abstains_on_the_off_topic_question(demo_dir: tuple[Path, str]) -> None:
+    data_dir, out = demo_dir
+    assert "2 added" in out and "0 failed" in out
+    assert (data_dir / "demo" / "index.sqlite").is_file()
+    mercury = out.split("What is the boiling point of mercury?")[1]
+    assert ABSTAIN_TEXT in " ".join(mercury.split())
+    assert "no source is close enough" in " ".join(mercury.split())
+
+
+def test_ask_json_carries_answer_confidence_and_citations(demo_dir: tuple[Path, str]) -> None:
+    data_dir, _ = demo_dir
+    result = run(data_dir / "demo", "ask", "Which file formats can dayshift ingest?", "--json")
+    assert result.returncode == 0, result.stderr
+    answer = json.loads(result.stdout)
+    assert set(answer) >= {"answer", "abstained", "reason", "confidence", "citations", "usage", "prompt", "evidence"}
+    assert 0.0 <= answer["confidence"] <= 1.0
+    assert answer["prompt"].startswith("answer@v")
+    if answer["abstained"]:
+        assert answer["answer"].startswith(ABSTAIN_TEXT) and answer["reason"]
+    else:
+        assert answer["citations"], "an answer that was not withdrawn cites its source"
+        assert all(c["source"].endswith((".md",)) for c in answer["citations"])
+    off_topic = json.loads(run(data_dir / "demo", "ask", "Who won the 1954 football world cup?", "--json").stdout)
+    assert off_topic["abstained"] is True and off_topic["citations"] == [] and off_topic["usage"] is None
+
+
+def test_calibrate_saves_a_model_that_ask_then_uses(demo_dir: tuple[Path, str], tmp_path: Path) -> None:
+    data_dir, _ = demo_dir
+    dev = tmp_path / "dev.jsonl"
+    rows = [
+        {"question": "Which embedding model does dayshift bundle?", "answerable": True},
+        {"question": "Which file formats can dayshift ingest?", "answerable": True},
+        {"question": "Where does dayshift store its index?", "answerable": True},
+        {"question": "What is the boiling point of mercury?", "answerable": False},
+        {"question": "Who painted the Mona Lisa?", "answerable": False},
+        {"question": "How tall is Mount Kilimanjaro?", "is_impossible": True},
+    ]
+    dev.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    result = run(data_dir / "demo", "calibrate", "--dataset", str(dev))
+    assert result.returncode == 0, result.stderr
+    model = AbstentionModel.load(data_dir / "demo" / "calibration.json")
+    assert model.fitted_on["answerable"] == 3 and model.fitted_on["unanswerable"] == 3
+    assert all(w >= 0 for w in model.weights.values())
+    assert model.fitted_on["false_answer_rate"] <= 0.05
+
+
+def test_calibrate_names_the_bad_line(tmp_path: Path) -> None:
+    dev = tmp_path / "dev.jsonl"
+    dev.write_text('{"question": "ok?", "answerable": true}\n{"text": "no question field"}\n')
+    result = run(tmp_path / "data", "calibrate", "--dataset", str(dev))
+    assert result.returncode == 2
+    assert f"{dev}:2" in result.stderr and "fix that line" in result.stderr
