@@ -60,21 +60,31 @@ class Answer:
 
 
 class AnswerStream:
-    """Iterate for the draft as it is generated; `.answer` holds the verdict once iteration ends."""
+    """Iterate for the draft as it is generated; `.answer` holds the verdict once iteration ends.
+
+    There is one underlying iteration: leaving a loop early and calling
+    `result()` finishes the same answer rather than starting another.
+    """
 
     def __init__(self, steps: Generator[str, None, Answer]) -> None:
         self._steps = steps
+        self._pieces: Iterator[str] | None = None
         self.answer: Answer | None = None
 
     def __iter__(self) -> Iterator[str]:
+        if self._pieces is None:
+            self._pieces = self._run()
+        return self._pieces
+
+    def _run(self) -> Iterator[str]:
         self.answer = yield from self._steps
 
     def result(self) -> Answer:
         """The verdict, consuming whatever of the stream is left."""
+        for _ in self:
+            pass
         if self.answer is None:
-            for _ in self:
-                pass
-        assert self.answer is not None
+            raise RuntimeError("the answer stream was closed before it finished")
         return self.answer
 
 

