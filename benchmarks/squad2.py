@@ -1,6 +1,7 @@
 """SQuAD 2.0: answers, and when dayshift says "I don't know", through the whole pipeline.
 
-    python benchmarks/squad2.py --dataset ../shared/data/squad2 [--limit 200] [--json]
+    python benchmarks/squad2.py --dataset ../shared/data/squad2 [--limit 300] [--json] [--rows run.jsonl] [--plot roc.png]
+    python benchmarks/squad2.py --from-rows run.jsonl [--plot roc.png]      # re-score a saved run
 
 Two settings, each its own corpus and questions:
   out_of_corpus  half of the articles ingested; answerable questions of that
@@ -39,7 +40,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from rich.progress import track  # noqa: E402
 
-from dayshift.answer.abstain import AbstentionModel, Evidence  # noqa: E402
+from dayshift.answer.abstain import Evidence  # noqa: E402
 from dayshift.answer.calibrate import auroc, fit_abstention, rates, threshold_for  # noqa: E402
 from dayshift.assemble import open_answerer, open_embedder, open_ingestor  # noqa: E402
 from dayshift.settings import load_settings  # noqa: E402
@@ -112,7 +113,7 @@ def ask_all(answerer: Any, questions: list[dict[str, Any]], *, log: bool, label:
 
 def cross_fit(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """Fit on one fold, score the other; pooled test decisions and per-fold AUROC."""
-    decided, base_decided, aurocs, base_aurocs = [], [], [], []
+    decided, base_decided, aurocs, base_aurocs, margins = [], [], [], [], []
     for test_fold in (0, 1):
         dev = [r for r in rows if r["fold"] != test_fold]
         test = [r for r in rows if r["fold"] == test_fold]
@@ -126,10 +127,12 @@ def cross_fit(rows: list[dict[str, Any]]) -> dict[str, Any]:
         aurocs.append(auroc(scores, labels))
         base_aurocs.append(auroc(base_scores, labels))
         decided += [(r, s >= model.threshold) for r, s in zip(test, scores)]
+        margins += [(s - model.threshold, b - base_dev, r["answerable"]) for r, s, b in zip(test, scores, base_scores)]
         base_decided += [(r, s >= base_dev) for r, s in zip(test, base_scores)]
     out = summarise(decided, sum(aurocs) / 2)
     out["baseline"] = summarise(base_decided, sum(base_aurocs) / 2)
     out["baseline_auroc"] = out["baseline"]["abstention_auroc"]
+    out["_margins"] = margins  # (score - its fold's threshold) per test question, for the plot
     return out
 
 
@@ -167,6 +170,50 @@ def run(dataset: Path, *, limit: int | None, log: bool, rows_out: Path | None = 
     return results
 
 
+def plot(results: dict[str, Any], path: Path) -> None:
+    """False-answer rate against false-abstention rate as the threshold moves, per setting."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    fig, axes = plt.subplots(1, len(results), figsize=(5.5 * len(results), 4.6), squeeze=False)
+    for ax, (name, r) in zip(axes[0], results.items()):
+        m = np.array([(a, b) for a, b, _ in r["_margins"]])
+        y = np.array([lab for _, _, lab in r["_margins"]], dtype=bool)
+        for column, label in ((0, f"dayshift (AUROC {r['abstention_auroc']:.3f})"),
+                              (1, f"top dense score (AUROC {r['baseline_auroc']:.3f})")):
+            cuts = np.unique(m[:, column])
+            far = [(m[~y, column] >= t).mean() for t in cuts]
+            fab = [(m[y, column] < t).mean() for t in cuts]
+            ax.plot(fab, far, label=label)
+        ax.scatter([r["false_abstention_rate"]], [r["false_answer_rate"]], color="C0", zorder=3,
+                   label="dayshift at its calibrated threshold")
+        if name == "out_of_corpus":
+            ax.axhline(0.05, color="grey", lw=0.8, ls="--")
+            ax.axvline(0.20, color="grey", lw=0.8, ls="--")
+        ax.set(title=name, xlabel="false abstention rate (answerable, abstained)",
+               ylabel="false answer rate (unanswerable, answered)", xlim=(0, 1), ylim=(0, 1))
+        ax.legend(loc="upper right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def from_rows(path: Path) -> dict[str, Any]:
+    """Re-score a saved run (--rows): the same cross-fitting, without asking the model again."""
+    by_setting: dict[str, list[dict[str, Any]]] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        row = json.loads(line)
+        row["evidence"] = Evidence(**row["evidence"])
+        by_setting.setdefault(row["setting"], []).append(row)
+    results = {}
+    for name, rows in by_setting.items():
+        results[name] = cross_fit(rows)
+        results[name]["seconds_per_question"] = sum(r["seconds"] for r in rows) / len(rows)
+    return results
+
+
 def table(results: dict[str, Any]) -> str:
     keys = ["answer_f1", "answer_em", "false_answer_rate", "false_abstention_rate", "abstention_auroc"]
     lines = [f"{'setting':<15}{'method':<12}" + "".join(f"{k:>23}" for k in keys)]
@@ -184,8 +231,17 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=200, help="questions per setting, half answerable; 0 = all")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--rows", type=Path, help="also write every question's evidence and draft here (JSONL)")
+    parser.add_argument("--plot", type=Path, help="draw the abstention trade-off curves to this PNG")
+    parser.add_argument("--from-rows", type=Path, help="re-score a run saved with --rows instead of running one")
     args = parser.parse_args()
-    results = run(args.dataset, limit=args.limit or None, log=not args.json, rows_out=args.rows)
+    if args.from_rows:
+        results = from_rows(args.from_rows)
+    else:
+        results = run(args.dataset, limit=args.limit or None, log=not args.json, rows_out=args.rows)
+    if args.plot:
+        plot(results, args.plot)
+    for r in results.values():
+        del r["_margins"]
     print(json.dumps(results, indent=2) if args.json else table(results))
 
 
