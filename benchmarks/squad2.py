@@ -38,12 +38,12 @@ from typing import Any
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from rich.progress import track  # noqa: E402
+from rich.progress import track
 
-from dayshift.answer.abstain import Evidence  # noqa: E402
-from dayshift.answer.calibrate import auroc, fit_abstention, rates, threshold_for  # noqa: E402
-from dayshift.assemble import open_answerer, open_embedder, open_ingestor  # noqa: E402
-from dayshift.settings import load_settings  # noqa: E402
+from dayshift.answer.abstain import Evidence
+from dayshift.answer.calibrate import auroc, fit_abstention, threshold_for
+from dayshift.assemble import open_answerer, open_embedder, open_ingestor
+from dayshift.settings import load_settings
 
 TARGET_FALSE_ANSWER_RATE = 0.05
 

@@ -11,12 +11,11 @@ import json
 from pathlib import Path
 
 import pytest
+from cli_runner import run
 
 from dayshift.answer.abstain import ABSTAIN_TEXT, AbstentionModel
 from dayshift.errors import PluginError
 from dayshift.llm.local import bundled_model_path
-
-from .test_cli import run
 
 try:
     bundled_model_path()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -17,10 +17,10 @@ def ask(
     ctx: typer.Context,
     question: Annotated[str, typer.Argument(help="The question.")],
     where: Annotated[
-        Optional[list[str]],  # noqa: UP007
+        list[str] | None,
         typer.Option("--where", help="Filter the sources, repeatable: source=nist, page>=3."),
     ] = None,
-    tenant: Annotated[Optional[str], typer.Option(help="Tenant to book the cost to (budgets apply).")] = None,  # noqa: UP007
+    tenant: Annotated[str | None, typer.Option(help="Tenant to book the cost to (budgets apply).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the answer as JSON (no streaming).")] = False,
 ) -> None:
     """Answer from the indexed documents, citing them, or say "I don't know"."""

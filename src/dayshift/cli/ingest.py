@@ -6,7 +6,7 @@ import json
 import sys
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -25,12 +25,12 @@ def _split(value: str | None) -> list[str] | None:
 def ingest(
     ctx: typer.Context,
     paths: Annotated[list[Path], typer.Argument(help="Folders or files: PDF, HTML, Markdown, MediaWiki XML, CSV, JSONL, SQLite, text.")],
-    name: Annotated[Optional[str], typer.Option(help="Source name prefix (default: the folder's name).")] = None,  # noqa: UP007
-    text_columns: Annotated[Optional[str], typer.Option(help="Tabular: columns holding the text, comma-separated.")] = None,  # noqa: UP007
-    metadata_columns: Annotated[Optional[str], typer.Option(help="Tabular: columns kept as metadata.")] = None,  # noqa: UP007
-    id_column: Annotated[Optional[str], typer.Option(help="Tabular: the row id column.")] = None,  # noqa: UP007
-    title_column: Annotated[Optional[str], typer.Option(help="Tabular: the title column.")] = None,  # noqa: UP007
-    tables: Annotated[Optional[str], typer.Option(help="SQLite: tables to read (default: all).")] = None,  # noqa: UP007
+    name: Annotated[str | None, typer.Option(help="Source name prefix (default: the folder's name).")] = None,
+    text_columns: Annotated[str | None, typer.Option(help="Tabular: columns holding the text, comma-separated.")] = None,
+    metadata_columns: Annotated[str | None, typer.Option(help="Tabular: columns kept as metadata.")] = None,
+    id_column: Annotated[str | None, typer.Option(help="Tabular: the row id column.")] = None,
+    title_column: Annotated[str | None, typer.Option(help="Tabular: the title column.")] = None,
+    tables: Annotated[str | None, typer.Option(help="SQLite: tables to read (default: all).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
 ) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -29,9 +29,9 @@ app = typer.Typer(
 @app.callback()
 def _root(
     ctx: typer.Context,
-    config: Annotated[Optional[Path], typer.Option("--config", help="A dayshift.toml to read.")] = None,  # noqa: UP007
+    config: Annotated[Path | None, typer.Option("--config", help="A dayshift.toml to read.")] = None,
     data_dir: Annotated[
-        Optional[Path], typer.Option("--data-dir", help="Where the index lives (DAYSHIFT_DATA_DIR).")  # noqa: UP007
+        Path | None, typer.Option("--data-dir", help="Where the index lives (DAYSHIFT_DATA_DIR).")
     ] = None,
 ) -> None:
     overrides = {"data_dir": data_dir} if data_dir else {}

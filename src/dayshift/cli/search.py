@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -19,10 +19,10 @@ def search(
     query: Annotated[str, typer.Argument(help="What to look for.")],
     k: Annotated[int, typer.Option("--k", min=1, help="How many results.")] = 5,
     where: Annotated[
-        Optional[list[str]],  # noqa: UP007
+        list[str] | None,
         typer.Option("--where", help="Filter, repeatable: source=nist, page>=3, lang=en."),
     ] = None,
-    mode: Annotated[Optional[str], typer.Option(help="hybrid, keyword or dense.")] = None,  # noqa: UP007
+    mode: Annotated[str | None, typer.Option(help="hybrid, keyword or dense.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print results as JSON.")] = False,
 ) -> None:
     """Search the index."""
