@@ -21,11 +21,10 @@ from dayshift.llm.accounting import (
     PER_MESSAGE_OVERHEAD_TOKENS,
     REPLY_PRIMING_TOKENS,
     Ledger,
-    ModelPrice,
-    PriceTable,
     UsageMeter,
     format_usd,
 )
+from dayshift.llm.pricing import ModelPrice, PriceTable
 from dayshift.llm.base import ChatRequest, Message, Usage
 from dayshift.settings import Settings
 
