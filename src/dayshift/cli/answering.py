@@ -16,7 +16,7 @@ def stream_answer(stream: AnswerStream, console: Console, *, show_draft: bool = 
     drafted = False
     for piece in stream:
         if show_draft:
-            console.print(piece, end="", style="dim", highlight=False, markup=False)
+            console.print(piece, end="", highlight=False, markup=False)
             drafted = True
     if drafted:
         console.print()
@@ -32,7 +32,8 @@ def show_verdict(answer: Answer, console: Console, *, drafted: bool) -> None:
             console.print("[yellow]draft withdrawn:[/] it is not supported by the sources.")
         console.print(f"[bold yellow]{answer.text}[/]", highlight=False)
     else:
-        console.print(Text(answer.text, style="bold"))
+        if not drafted:  # a streamed draft is already on screen; its citations follow
+            console.print(Text(answer.text, style="bold"))
         for source in answer.cited:
             console.print(f"  [{source.n}] {source.location}  [dim]{source.chunk.source}[/]", highlight=False)
     usage = answer.completion.usage if answer.completion else None
