@@ -248,7 +248,8 @@ def test_an_off_topic_question_abstains_before_any_llm_call(settings: Settings, 
 @pytest.mark.parametrize("reply", [BAKE_COPY, STARTER_COPY], ids=["from-source-1", "from-a-later-source"])
 def test_a_missing_citation_gets_the_best_supporting_source(settings: Settings, embedder: Embedder, reply: str) -> None:
     _, llm = scripted(reply)
-    answer, _ = ask(open_answerer(settings, embedder=embedder, llm=llm), BAKE_Q)
+    three = settings.model_copy(update={"answer": settings.answer.model_copy(update={"excerpts": 3})})
+    answer, _ = ask(open_answerer(three, embedder=embedder, llm=llm), BAKE_Q)
 
     holding = [s.n for s in answer.sources if reply in " ".join(s.text.split())]
     assert len(holding) == 1, "retrieval should have found the copied sentence in one excerpt"
