@@ -140,7 +140,7 @@ def test_default_model_needs_retrieval_evidence() -> None:
 
 @pytest.mark.xfail(
     strict=True,
-    reason="weakness of the shipped default (provisional weights): support's weight is small next to the "
+    reason="weakness of the shipped default (fitted on answerability labels, ADR 0004): support's weight is small next to the "
     "retrieval weights, so with the retrieval evidence a real answerable question gets (here dense_top "
     "0.5-0.9, coverage 1, keyword_match 0.8, known 0.8; the integration corpus gives 0.57/1/0.78/0.83) an "
     "answer none of whose new words are in the sources (support 0, verbatim 0) still reaches the threshold "
