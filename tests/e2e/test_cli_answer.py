@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from cli_runner import run
 
-from dayshift.answer.abstain import ABSTAIN_TEXT, AbstentionModel
+from dayshift.answer.abstain import ABSTAIN_TEXT, FEATURES, AbstentionModel
 from dayshift.errors import PluginError
 from dayshift.llm.local import bundled_model_path
 
@@ -47,13 +47,16 @@ def test_ask_json_carries_answer_confidence_and_citations(demo_dir: tuple[Path, 
     result = run(data_dir / "demo", "ask", "Which file formats can dayshift ingest?", "--json")
     assert result.returncode == 0, result.stderr
     answer = json.loads(result.stdout)
-    assert set(answer) >= {"answer", "abstained", "reason", "confidence", "citations", "usage", "prompt", "evidence"}
+    assert set(answer) >= {"answer", "abstained", "reason", "confidence", "citations", "usage", "prompt", "evidence",
+                           "supported"}
+    assert tuple(answer["evidence"]) == FEATURES
     assert 0.0 <= answer["confidence"] <= 1.0
     assert answer["prompt"].startswith("answer@v")
     if answer["abstained"]:
         assert answer["answer"].startswith(ABSTAIN_TEXT) and answer["reason"]
     else:
-        assert answer["citations"], "an answer that was not withdrawn cites its source"
+        assert answer["citations"], "the FAQ answers this word for word: the answer cites it"
+        assert answer["supported"] is True
         assert all(c["source"].endswith((".md",)) for c in answer["citations"])
     off_topic = json.loads(run(data_dir / "demo", "ask", "Who won the 1954 football world cup?", "--json").stdout)
     assert off_topic["abstained"] is True and off_topic["citations"] == [] and off_topic["usage"] is None

@@ -8,6 +8,7 @@ from typing import Any
 from rich.console import Console
 from rich.text import Text
 
+from dayshift.answer.abstain import FEATURES
 from dayshift.answer.answerer import Answer, AnswerStream
 
 
@@ -36,6 +37,8 @@ def show_verdict(answer: Answer, console: Console, *, drafted: bool) -> None:
             console.print(Text(answer.text, style="bold"))
         for source in answer.cited:
             console.print(f"  [{source.n}] {source.location}  [dim]{source.chunk.source}[/]", highlight=False)
+        if not answer.cited:
+            console.print("[yellow]no source holds this answer's words: treat it as unsupported[/]")
     usage = answer.completion.usage if answer.completion else None
     spent = f", {usage.input_tokens}+{usage.output_tokens} tokens, ${answer.completion.cost_usd:.5f}" if usage else ""
     console.print(f"[dim]confidence {answer.confidence:.2f}{spent}, prompt {answer.prompt}[/]")
@@ -46,8 +49,8 @@ def answer_json(answer: Answer) -> dict[str, Any]:
     return {
         "question": answer.question, "answer": answer.text, "abstained": answer.abstained, "reason": answer.reason,
         "confidence": answer.confidence, "draft": answer.draft, "prompt": answer.prompt,
-        "evidence": {"dense_top": answer.evidence.dense_top, "coverage": answer.evidence.coverage,
-                     "support": answer.evidence.support, "verbatim": answer.evidence.verbatim},
+        "evidence": {name: getattr(answer.evidence, name) for name in FEATURES},
+        "supported": bool(answer.cited) if not answer.abstained else None,
         "citations": [
             {"n": s.n, "chunk_id": s.chunk.chunk_id, "doc_id": s.chunk.doc_id, "source": s.chunk.source,
              "title": s.chunk.title, "section": list(s.chunk.section), "page": s.chunk.page, "where": s.location}
