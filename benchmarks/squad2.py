@@ -42,6 +42,7 @@ from rich.progress import track
 
 from dayshift.answer.abstain import Evidence
 from dayshift.answer.calibrate import auroc, fit_abstention, threshold_for
+from dayshift.answer.citations import strip_citations
 from dayshift.assemble import open_answerer, open_embedder, open_ingestor
 from dayshift.settings import load_settings
 
@@ -104,7 +105,7 @@ def ask_all(answerer: Any, questions: list[dict[str, Any]], *, log: bool, label:
     for q in track(questions, description=label, disable=not log):
         started = time.perf_counter()
         answer = answerer.ask(q["question"]).result()
-        draft = re.sub(r"\s*\[\d+(?:\s*[-,]\s*\d+)*\]", "", answer.draft).strip()
+        draft = strip_citations(answer.draft)
         f1, em = f1_em(draft, [a["text"] for a in q["answers"]]) if q["answerable"] else (0.0, 0.0)
         rows.append({"id": q["id"], "fold": q["fold"], "answerable": q["answerable"], "evidence": answer.evidence,
                      "f1": f1, "em": em, "seconds": time.perf_counter() - started, "draft": draft})

@@ -26,6 +26,11 @@ class Citations:
     invalid: tuple[int, ...]  # numbers the model made up
 
 
+def strip_citations(text: str) -> str:
+    """The text without its [n] markers."""
+    return _MARKER.sub("", text).strip()
+
+
 def _numbers(spec: str) -> list[int]:
     out: list[int] = []
     for part in spec.split(","):

@@ -20,9 +20,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from dayshift.analysis import analyze
+from dayshift.answer.citations import strip_citations
 from dayshift.answer.sources import Source
 
-_CITATION = re.compile(r"\[\d+(?:\s*[-,]\s*\d+)*\]")
 _SPACE = re.compile(r"\s+")
 # Words that frame a question without naming its subject.
 QUESTION_WORDS = frozenset(analyze("how why whose did does do many much name named called kind type year answer"))
@@ -48,7 +48,7 @@ def _normalise(text: str) -> str:
 
 def check_support(answer: str, *, question: str, cited: Sequence[Source], given: Sequence[Source]) -> Support:
     against = list(cited or given)
-    plain = _CITATION.sub(" ", answer)
+    plain = strip_citations(answer)
     asked = set(analyze(question))
     subject = subject_terms(question)
     novel = [t for t in analyze(plain) if t not in asked and t not in QUESTION_WORDS]
