@@ -16,11 +16,12 @@ from dayshift.ingest.catalog import Catalog
 from dayshift.ingest.sync import Ingestor
 from dayshift.llm.client import LLMClient
 from dayshift.retrieve.rerank import Reranker
-if TYPE_CHECKING:
-    from dayshift.answer.answerer import Answerer
 from dayshift.retrieve.retriever import Retriever
 from dayshift.settings import Settings
 from dayshift.store.base import Store
+
+if TYPE_CHECKING:
+    from dayshift.answer.answerer import Answerer
 
 
 def _kwargs(model: Any, *, exclude: set[str]) -> dict[str, Any]:
@@ -67,9 +68,6 @@ def open_ingestor(settings: Settings, *, embedder: Embedder | None = None, store
         cache=EmbeddingCache(settings.data_dir / "embed_cache.sqlite"),
         settings=settings.ingest,
     )
-
-
-from dayshift.llm.client import LLMClient  # light: no httpx, no model (lead: move up to the other imports)
 
 
 def open_llm(settings: Settings) -> LLMClient:
