@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install install-dev demo test bench clean
+.PHONY: install install-dev system-deps demo test bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,7 +30,11 @@ demo: install
 	$(BIN)/dayshift --data-dir .dayshift/demo search "how does dayshift keep stale chunks out of search" --k 3
 	$(BIN)/dayshift --data-dir .dayshift/demo status
 
-test: install-dev
+# Debian packages for the tests (a C++ compiler, Chromium, PostgreSQL): scripts/system-deps.sh
+system-deps:
+	scripts/system-deps.sh
+
+test: system-deps install-dev
 	$(BIN)/python -m pytest -q
 
 bench: install-dev

@@ -139,6 +139,40 @@ class AnswerSettings(BaseModel):
     support_check: bool = True
 
 
+class TraceSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+    # SQLAlchemy URL of the trace database; None: sqlite under data_dir/traces.sqlite.
+    # Postgres: postgresql+psycopg://user:password@host/db
+    url: str | None = Field(None, repr=False)
+    # "redacted": question and answer pass the PII redactor before they are stored;
+    # "none": they are not stored at all; "raw": stored as given (a deliberate choice).
+    store_text: Literal["redacted", "none", "raw"] = "redacted"
+    retention_days: int | None = Field(None, ge=1)
+    # OpenTelemetry: spans are exported over OTLP/HTTP when an endpoint is set.
+    otlp_endpoint: str | None = None
+    service_name: str = "dayshift"
+
+
+class ServiceSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    # The admin key reaches every tenant, the traces of all, and key management.
+    admin_key: str | None = Field(None, repr=False)
+    # With no key at all (no admin key, no tenant keys), a loopback server runs open,
+    # every request as the "default" tenant; any other host refuses to start.
+    rate_limit_per_minute: int = Field(600, ge=1)  # per key, sustained
+    rate_limit_burst: int = Field(60, ge=1)  # per key, requests allowed at once
+    max_request_kb: int = Field(256, ge=1)  # JSON bodies
+    max_upload_mb: float = Field(50.0, gt=0)  # one upload request, all files together
+    max_question_chars: int = Field(2000, ge=1)
+    ask_concurrency: int = Field(2, ge=1)  # answers generated at once; more wait
+    tenant_cache: int = Field(32, ge=1)  # tenants whose indexes stay open
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="DAYSHIFT_",
@@ -154,6 +188,8 @@ class Settings(BaseSettings):
     retrieve: RetrieveSettings = Field(default_factory=RetrieveSettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)
     answer: AnswerSettings = Field(default_factory=AnswerSettings)
+    trace: TraceSettings = Field(default_factory=TraceSettings)
+    service: ServiceSettings = Field(default_factory=ServiceSettings)
 
     @classmethod
     def settings_customise_sources(

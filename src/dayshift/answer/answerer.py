@@ -11,6 +11,7 @@ Left out: multi-turn conversation memory and query rewriting.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol
@@ -113,10 +114,12 @@ class Answerer:
         self, question: str, where: Sequence[Condition], tenant: str | None, cancel: CancelToken | None
     ) -> Generator[str, None, Answer]:
         found = self.retriever.search(question, k=self.settings.k, where=where)
+        started = time.perf_counter()
         sources = self._sources(question, found)
         evidence = self._retrieval_evidence(question, found, sources, where)
+        timings = {**found.timings_ms, "select": _ms_since(started)}
         base = Answer(question=question, text="", abstained=True, confidence=self.abstention.confidence(evidence),
-                      evidence=evidence, sources=tuple(sources), prompt=self.prompt.ref, timings_ms=dict(found.timings_ms))
+                      evidence=evidence, sources=tuple(sources), prompt=self.prompt.ref, timings_ms=timings)
         if not sources or base.confidence < self.abstention.threshold:
             return _abstain(base, "no source is close enough to the question")
         params = self.prompt.params
@@ -125,12 +128,19 @@ class Answerer:
             max_tokens=min(params.get("max_tokens", self.settings.max_answer_tokens), self.settings.max_answer_tokens),
             temperature=float(params.get("temperature", 0.0)), stop=tuple(params.get("stop", ())),
         )
+        started = time.perf_counter()
         call = self.llm.stream(request, cancel=cancel, tenant=tenant)
         pieces: list[str] = []
-        for piece in call:
-            pieces.append(piece)
-            yield piece
-        return self._verdict(base, "".join(pieces), call.result, sources)
+        try:
+            for piece in call:
+                pieces.append(piece)
+                yield piece
+        finally:
+            base.timings_ms["generate"] = _ms_since(started)
+        started = time.perf_counter()
+        answer = self._verdict(base, "".join(pieces), call.result, sources)
+        answer.timings_ms["check"] = _ms_since(started)
+        return answer
 
     def _retrieval_evidence(
         self, question: str, found: SearchResult, sources: list[Source], where: Sequence[Condition]
@@ -174,6 +184,10 @@ class Answerer:
             return _abstain(base, "the draft answer is not supported by the sources it cites")
         base.abstained, base.text, base.cited = False, citations.text, citations.cited
         return base
+
+
+def _ms_since(started: float) -> float:
+    return (time.perf_counter() - started) * 1000.0
 
 
 def _abstain(answer: Answer, reason: str) -> Answer:

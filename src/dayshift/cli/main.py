@@ -13,9 +13,10 @@ from typing import Annotated
 
 import typer
 
-from dayshift.cli import ask, calibrate, demo, ingest, search, status, usage
+from dayshift.cli import ask, calibrate, demo, ingest, search, serve, status, usage
 from dayshift.errors import DayshiftError
 from dayshift.settings import load_settings
+from dayshift.tenancy import tenant_settings
 
 app = typer.Typer(
     name="dayshift",
@@ -33,9 +34,13 @@ def _root(
     data_dir: Annotated[
         Path | None, typer.Option("--data-dir", help="Where the index lives (DAYSHIFT_DATA_DIR).")
     ] = None,
+    tenant: Annotated[
+        str | None, typer.Option("--tenant", help="Work on this tenant's documents (the service's tenants).")
+    ] = None,
 ) -> None:
     overrides = {"data_dir": data_dir} if data_dir else {}
-    ctx.obj = load_settings(config, **overrides)
+    settings = load_settings(config, **overrides)
+    ctx.obj = tenant_settings(settings, tenant) if tenant else settings
 
 
 app.command("ingest")(ingest.ingest)
@@ -45,6 +50,8 @@ app.command("usage")(usage.usage)
 app.command("ask")(ask.ask)
 app.command("demo")(demo.demo)
 app.command("calibrate")(calibrate.calibrate)
+app.command("serve")(serve.serve)
+app.add_typer(serve.keys_app, name="keys")
 
 
 def main() -> None:

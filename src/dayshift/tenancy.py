@@ -1,0 +1,38 @@
+"""Tenants: every tenant's documents, chunks, indexes and calibration live in its own data folder.
+
+    default tenant   <data_dir>/                      (what the CLI reads and writes)
+    tenant "acme"    <data_dir>/tenants/acme/
+
+A store opened for one tenant holds only that tenant's files, so no query,
+filter or bug in a route can reach another tenant's chunks: isolation is a
+property of where the data is, not of a WHERE clause (ADR 0005). Traces and
+usage are shared tables with a tenant column, always filtered by it.
+"""
+
+from __future__ import annotations
+
+import re
+
+from dayshift.errors import ConfigError
+from dayshift.settings import Settings
+
+DEFAULT_TENANT = "default"
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+
+
+def check_tenant(name: str) -> str:
+    """`name` if it is a valid tenant name, else ConfigError saying what is allowed."""
+    if not _NAME.match(name):
+        raise ConfigError(
+            f'invalid tenant name "{name}": use 1 to 63 lowercase letters, digits, "-" or "_", '
+            "starting with a letter or digit"
+        )
+    return name
+
+
+def tenant_settings(settings: Settings, tenant: str) -> Settings:
+    """`settings` with data_dir pointing at `tenant`'s own folder."""
+    check_tenant(tenant)
+    if tenant == DEFAULT_TENANT:
+        return settings
+    return settings.model_copy(update={"data_dir": settings.data_dir / "tenants" / tenant})
