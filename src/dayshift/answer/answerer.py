@@ -26,7 +26,7 @@ from dayshift.llm.base import CancelToken, ChatRequest, Completion
 from dayshift.retrieve.retriever import SearchResult
 from dayshift.settings import AnswerSettings
 from dayshift.store.base import ChunkSearcher
-from dayshift.types import Condition
+from dayshift.types import Condition, Hit
 
 
 class Searcher(Protocol):
@@ -53,6 +53,7 @@ class Answer:
     reason: str = ""  # why it abstained
     cited: tuple[Source, ...] = ()
     sources: tuple[Source, ...] = ()  # everything the model was shown
+    retrieved: tuple[Hit, ...] = ()  # the retriever's top k, best first, before excerpts were chosen
     draft: str = ""  # the model's text, kept when withdrawn
     support: Support | None = None
     completion: Completion | None = None
@@ -119,7 +120,8 @@ class Answerer:
         evidence = self._retrieval_evidence(question, found, sources, where)
         timings = {**found.timings_ms, "select": _ms_since(started)}
         base = Answer(question=question, text="", abstained=True, confidence=self.abstention.confidence(evidence),
-                      evidence=evidence, sources=tuple(sources), prompt=self.prompt.ref, timings_ms=timings)
+                      evidence=evidence, sources=tuple(sources), retrieved=tuple(found.hits), prompt=self.prompt.ref,
+                      timings_ms=timings)
         if not sources or base.confidence < self.abstention.threshold:
             return _abstain(base, "no source is close enough to the question")
         params = self.prompt.params

@@ -152,6 +152,7 @@ class RetrievedOut(BaseModel):
 
 class TraceOut(BaseModel):
     trace_id: str
+    request_id: str  # the X-Request-ID of the request, as in the logs
     tenant: str
     route: str
     started_at: datetime
@@ -221,14 +222,14 @@ def ask_response(answer: Answer, *, trace_id: str) -> AskResponse:
         supported=bool(answer.support and answer.support.score > 0) or answer.abstained,
         citations=[Citation(n=s.n, location=s.location, excerpt=s.text, chunk=chunk_out(s)) for s in answer.cited],
         prompt=answer.prompt, model=completion.model if completion else None, usage=usage,
-        timings_ms={k: round(v, 3) for k, v in answer.timings_ms.items()},
+        timings_ms={k: round(v, 3) for k, v in answer.timings_ms.items() if k != "total"},
     )
 
 
 def trace_out(record: TraceRecord, feedback: list[Feedback]) -> TraceOut:
     prompt = f"{record.prompt_name}@{record.prompt_version}" if record.prompt_name else None
     return TraceOut(
-        trace_id=record.trace_id, tenant=record.tenant, route=record.route, started_at=record.started_at,
+        trace_id=record.trace_id, request_id=record.request_id, tenant=record.tenant, route=record.route, started_at=record.started_at,
         status=record.status, http_status=record.http_status, latency_ms=record.latency_ms,
         stages_ms=record.stages_ms, query=record.query, answer=record.answer, prompt=prompt, model=record.model,
         retrieved=[RetrievedOut(rank=c.rank, chunk_id=c.chunk_id, doc_id=c.doc_id, doc_version=c.doc_version,

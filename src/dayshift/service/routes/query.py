@@ -33,7 +33,6 @@ from dayshift.service.errors import ApiError, status_of
 from dayshift.service.logs import request_id_var
 from dayshift.service.state import Service, service_of
 from dayshift.service.tracing import Pending, fill_answer, fill_search, start_trace
-from dayshift.types import Hit
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1", tags=["query"])
@@ -153,7 +152,7 @@ class _AskJob:
                         if on_piece is not None:
                             on_piece(piece)
                     answer: Answer = stream.result()
-                fill_answer(pending, answer, [_hit(s) for s in answer.sources])
+                fill_answer(pending, answer, list(answer.retrieved))
                 service.telemetry.stages(span, answer.timings_ms, k=service.settings.answer.k,
                                          embedder=service.embedder_ref, llm=service.llm_ref,
                                          completion=answer.completion)
@@ -175,10 +174,6 @@ def _fail(pending: Pending, exc: Exception) -> None:
     record.status = "cancelled" if isinstance(exc, LLMCancelledError) else "error"
     record.http_status = status
     record.errors.append(f"{type(exc).__name__}: {exc}")
-
-
-def _hit(source: Any) -> Hit:
-    return Hit(chunk=source.chunk, score=source.score, source="hybrid")
 
 
 def _sse(event: str, data: Any) -> bytes:
