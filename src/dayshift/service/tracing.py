@@ -83,7 +83,8 @@ class TraceSink:
         self.store = TraceStore(self.url)  # migrates; reads and feedback go straight to the database
         self.flusher: TraceFlusher | None = None
         if self.enabled:
-            self.flusher = TraceFlusher.start(data_dir / "trace-spool", self.url, store_text=settings.store_text)
+            self.flusher = TraceFlusher.start(data_dir / "trace-spool", self.url, store_text=settings.store_text,
+                                              retention_days=settings.retention_days)
 
     def finish(self, pending: Pending, *, latency_ms: float) -> TraceRecord:
         record = pending.record
@@ -94,7 +95,7 @@ class TraceSink:
         self.metrics.observe_trace(record)
         return record
 
-    def sync(self, timeout_s: float = 5.0) -> bool:
+    def sync(self, timeout_s: float = 15.0) -> bool:
         """Wait until every trace finished so far is in the database (for reads that must see them)."""
         return self.flusher.sync(timeout_s) if self.flusher is not None else True
 
