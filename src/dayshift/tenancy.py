@@ -3,7 +3,8 @@
     default tenant   <data_dir>/                      (what the CLI reads and writes)
     tenant "acme"    <data_dir>/tenants/acme/
 
-A store opened for one tenant holds only that tenant's files, so no query,
+A store opened for one tenant holds only that tenant's files (a server store,
+its own schema or collection: settings.store.namespace), so no query,
 filter or bug in a route can reach another tenant's chunks: isolation is a
 property of where the data is, not of a WHERE clause (ADR 0005). Traces and
 usage are shared tables with a tenant column, always filtered by it.
@@ -31,8 +32,9 @@ def check_tenant(name: str) -> str:
 
 
 def tenant_settings(settings: Settings, tenant: str) -> Settings:
-    """`settings` with data_dir pointing at `tenant`'s own folder."""
+    """`settings` with data_dir pointing at `tenant`'s own folder, and the store's namespace set to it."""
     check_tenant(tenant)
     if tenant == DEFAULT_TENANT:
         return settings
-    return settings.model_copy(update={"data_dir": settings.data_dir / "tenants" / tenant})
+    store = settings.store.model_copy(update={"namespace": tenant})
+    return settings.model_copy(update={"data_dir": settings.data_dir / "tenants" / tenant, "store": store})
