@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from dayshift.cli import ask, calibrate, demo, ingest, search, serve, status, usage
+from dayshift.cli import ask, calibrate, demo, ingest, search, serve, status, store, usage
 from dayshift.errors import DayshiftError
 from dayshift.settings import load_settings
 from dayshift.tenancy import tenant_settings
@@ -52,6 +52,7 @@ app.command("demo")(demo.demo)
 app.command("calibrate")(calibrate.calibrate)
 app.command("serve")(serve.serve)
 app.add_typer(serve.keys_app, name="keys")
+app.add_typer(store.store_app, name="store")
 
 
 def main() -> None:

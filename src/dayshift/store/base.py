@@ -7,11 +7,12 @@ Qdrant, a test fake) passes the same contract suite in
     ChunkWriter    replace a document's chunks atomically; delete documents
     ChunkSearcher  keyword (BM25) and dense (cosine) top-k, with filters
     StoreInfo      counts and document versions, for status and sync
+    ChunkExporter  every document's chunks and vectors, for `dayshift store migrate`
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -62,7 +63,16 @@ class StoreInfo(Protocol):
         ...
 
 
-class Store(ChunkWriter, ChunkSearcher, StoreInfo, Protocol):
+class ChunkExporter(Protocol):
+    def export_documents(self) -> Iterator[tuple[str, list[Chunk], np.ndarray]]:
+        """(doc_id, its chunks in ordinal order, their vectors as float32 (n, dim)) for every document.
+
+        Vectors come back exactly as stored, so a migration never re-embeds.
+        """
+        ...
+
+
+class Store(ChunkWriter, ChunkSearcher, StoreInfo, ChunkExporter, Protocol):
     space: str  # the vector space this store was opened for
 
     def close(self) -> None: ...

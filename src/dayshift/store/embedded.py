@@ -22,13 +22,13 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 
-from dayshift.errors import StoreError
 from dayshift.analysis import analyze
+from dayshift.errors import StoreError
 from dayshift.sqlite import open_database
 from dayshift.store.base import StoreStats, checked_vectors
 from dayshift.store.dense import DenseIndex
@@ -208,6 +208,17 @@ class EmbeddedStore:
     def document_versions(self) -> dict[str, str]:
         with self._lock:
             return dict(self._db.execute("SELECT doc_id, MIN(doc_version) FROM chunks GROUP BY doc_id").fetchall())
+
+    def export_documents(self) -> Iterator[tuple[str, list[Chunk], np.ndarray]]:
+        doc_ids = [r[0] for r in self._db.execute("SELECT DISTINCT doc_id FROM chunks ORDER BY doc_id")]
+        for doc_id in doc_ids:
+            with self._lock:
+                rows = self._db.execute(
+                    f"SELECT {_CHUNK_COLUMNS}, vector FROM chunks WHERE doc_id = ? ORDER BY ordinal", (doc_id,)
+                ).fetchall()
+            if rows:  # deleted meanwhile: skipped
+                vectors = np.frombuffer(b"".join(r[-1] for r in rows), dtype="<f4").reshape(len(rows), self.dim)
+                yield doc_id, [_row_chunk(r[:-1]) for r in rows], vectors.astype(np.float32)
 
     def close(self) -> None:
         with self._lock:

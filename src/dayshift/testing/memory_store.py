@@ -18,7 +18,7 @@ from __future__ import annotations
 import fnmatch
 import operator
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -112,6 +112,18 @@ class MemoryStore:
     def document_versions(self) -> dict[str, str]:
         with self._lock:
             return {doc_id: min(self._chunks[r].doc_version for r in rows) for doc_id, rows in self._docs.items()}
+
+    def export_documents(self) -> Iterator[tuple[str, list[Chunk], np.ndarray]]:
+        with self._lock:
+            docs = {doc_id: list(rows) for doc_id, rows in sorted(self._docs.items())}
+        for doc_id, rows in docs.items():
+            with self._lock:
+                if doc_id not in self._docs:
+                    continue
+                rows = sorted(rows, key=lambda r: self._chunks[r].ordinal)
+                chunks = [self._chunks[r] for r in rows]
+                vectors = np.stack([self._vectors[r] for r in rows]).astype(np.float32)
+            yield doc_id, chunks, vectors
 
     def flush(self) -> None:
         """Nothing is derived, so nothing to persist."""

@@ -472,6 +472,19 @@ class StoreContract:
             assert (first.char_start, first.char_end, second.char_start, second.char_end) == (0, 26, 27, 51)
             assert second.ingested_at == 1_717_171_718.5 and first.ingested_at == 1_717_171_717.123456
 
+    def test_export_gives_back_every_document_with_its_exact_vectors(self, store: Store) -> None:
+        vectors = random_units(3, dim=self.dim, seed="export")
+        first = put(store, "doc-b", ["beta one", "beta two"], vectors[:2], version="v2", page=3)
+        second = put(store, "doc-a", ["alpha"], vectors[2:], metadata={"lang": "en"})
+        put(store, "gone", ["deleted before the export"])
+        store.delete_documents(["gone"])
+        exported = {doc_id: (chunks, vecs) for doc_id, chunks, vecs in store.export_documents()}
+        assert set(exported) == {"doc-a", "doc-b"}
+        assert exported["doc-b"][0] == first and exported["doc-a"][0] == second  # ordinal order, every field
+        assert exported["doc-b"][1].dtype == np.float32
+        np.testing.assert_array_equal(exported["doc-b"][1], vectors[:2])
+        np.testing.assert_array_equal(exported["doc-a"][1], vectors[2:])
+
     def test_unicode_text_and_metadata_search_and_filter(self, store: Store) -> None:
         put(store, "fr", ["Café crème à Zürich"], metadata={"ville": "Zürich", "note": "🚀 lancé"})
         put(store, "en", ["coffee in zurich"], metadata={"ville": "Zurich"})
