@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict
+from functools import partial
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from dayshift.assemble import open_ingestor
+from dayshift.assemble import open_embedder, open_ingestor
 from dayshift.cli.progress import RichProgress
 from dayshift.ingest.report import SyncReport
+from dayshift.ingest.sync import Engine
 from dayshift.settings import Settings
 
 
@@ -33,6 +37,13 @@ def ingest(
     tables: Annotated[str | None, typer.Option(help="SQLite: tables to read (default: all).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+    engine: Annotated[
+        Literal["local", "ray"], typer.Option(help='Load, chunk and embed here, or in Ray tasks (pip install "dayshift\\[ray]").')
+    ] = "local",
+    address: Annotated[str | None, typer.Option(
+        help='Ray cluster: "auto" (running), "ray://host:10001" (remote), "local" (start one here); '
+             "default: RAY_ADDRESS, else a running cluster, else a new one. The folder must be at the same path on every node."
+    )] = None,
 ) -> None:
     """Ingest documents; re-running syncs changes (added, updated, unchanged, deleted, failed)."""
     settings: Settings = ctx.obj
@@ -44,11 +55,12 @@ def ingest(
         "tables": _split(tables),
     }
     ingest_settings = settings.ingest.model_copy(update={k: v for k, v in overrides.items() if v is not None})
-    ingestor = open_ingestor(settings.model_copy(update={"ingest": ingest_settings}))
+    run_settings = settings.model_copy(update={"ingest": ingest_settings})
+    ingestor = open_ingestor(run_settings)
     reports: list[SyncReport] = []
-    with RichProgress(enabled=progress and sys.stderr.isatty()) as bars:
+    with _engine(engine, address, run_settings) as chosen, RichProgress(enabled=progress and sys.stderr.isatty()) as bars:
         for path in paths:
-            reports.append(ingestor.sync(path, name=name if len(paths) == 1 else None, progress=bars))
+            reports.append(ingestor.sync(path, name=name if len(paths) == 1 else None, progress=bars, engine=chosen))
     if as_json:
         typer.echo(json.dumps([_as_json(r) for r in reports], indent=2))
     else:
@@ -56,6 +68,20 @@ def ingest(
             _print(report)
     if any(not r.ok for r in reports):
         raise typer.Exit(1)
+
+
+@contextmanager
+def _engine(kind: str, address: str | None, settings: Settings) -> Iterator[Engine | None]:
+    """None (the local engine), or the Ray engine while connected to its cluster."""
+    if kind == "local":
+        if address is not None:
+            raise typer.BadParameter("--address goes with --engine ray")
+        yield None
+        return
+    from dayshift.ingest.distributed import RayEngine, ray_session
+
+    with ray_session(address):
+        yield RayEngine(embedder_factory=partial(open_embedder, settings))
 
 
 def _as_json(report: SyncReport) -> dict[str, object]:

@@ -1,9 +1,15 @@
 """Incremental sync of a folder or file into the index.
 
-    files --stat/hash vs catalog--> changed files --load--> documents --clean, dedup-->
-    new or changed documents --chunk--> chunks --embed (cache first)--> store, then catalog
+    files --stat/hash vs catalog--> jobs --engine.load--> cleaned documents --dedup-->
+    new or changed documents --chunk--> chunks --engine.embed (cache first)--> store, then catalog
 
 Per run it reports added / updated / unchanged / deleted / failed documents.
+
+Every decision (what changed, what is a duplicate, what to delete, the order
+of writes) is taken here, in this process. An `Engine` only does the work that
+needs none of that state: loading, cleaning and chunking a file (`load_file`),
+and computing vectors. `LocalEngine` does it here, one file after another;
+`ingest/distributed.py` does it in Ray tasks, with the same results.
 
 Guarantees:
 * A document's chunks are replaced in one store transaction: search sees the
@@ -18,8 +24,7 @@ Guarantees:
   finds any unfinished file changed and completes it, re-using every vector
   already computed (the embedding cache).
 
-Left out: watching folders for changes (run sync on a schedule), and
-distributed ingestion (the Ray engine).
+Left out: watching folders for changes (run sync on a schedule).
 """
 
 from __future__ import annotations
@@ -27,7 +32,8 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import time
-from collections.abc import Iterator, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
@@ -36,7 +42,9 @@ import numpy as np
 
 from dayshift.embed.base import Embedder
 from dayshift.embed.cache import EmbeddingCache, embed_cached
-from dayshift.errors import ConfigError, EmptyFileError, FileTooLargeError, LoadError, UnreadableFileError
+from dayshift.errors import (
+    ConfigError, EmptyFileError, FileTooLargeError, LoadError, UnreadableFileError, UnsupportedFileError,
+)
 from dayshift.ingest.catalog import Catalog, DocumentRecord, SourceRecord
 from dayshift.ingest.chunk import ChunkingPolicy, chunk_document
 from dayshift.ingest.clean import clean_document
@@ -65,6 +73,143 @@ class NullProgress:
 
     def advance(self, stage: str, n: int = 1) -> None:
         pass
+
+
+# -- what an engine is given and gives back -------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class FileJob:
+    """A file to load again: where it is, its source name, and its catalog row once it is stored."""
+
+    path: Path
+    source: str
+    record: SourceRecord
+    failure: FileFailure | None = None  # found before loading (stat, size, hash): nothing to load
+    unchanged: dict[str, str] = field(default_factory=dict)  # doc_id -> version that needs no chunking
+
+
+@dataclass(frozen=True, slots=True)
+class FileOutcome:
+    """A loaded file: its cleaned documents, or why it cannot be ingested."""
+
+    job: FileJob
+    docs: list[Document] = field(default_factory=list)  # cleaned; those with no text left dropped
+    chunks: dict[str, list[Chunk]] | None = None  # doc_id -> chunks, where the engine chunked
+    failure: FileFailure | None = None
+
+
+class Vectors(Protocol):
+    """Embeddings on their way: computed at once in this process, later on a cluster."""
+
+    def ready(self) -> bool: ...
+
+    def result(self) -> tuple[np.ndarray, int]:
+        """(vectors in chunk order, how many were computed rather than read from the cache)"""
+        ...
+
+
+class Engine(Protocol):
+    """Where a run's files are loaded and its chunks embedded."""
+
+    @property
+    def window_chunks(self) -> int: ...  # chunks gathered before they are sent to embed
+
+    @property
+    def windows_in_flight(self) -> int: ...  # windows left embedding while the run goes on
+
+    def load(
+        self, jobs: Iterable[FileJob], *, options: LoadOptions, policy: ChunkingPolicy, embedder: Embedder
+    ) -> Iterator[FileOutcome]:
+        """One outcome per job, in job order; it may read jobs ahead."""
+        ...
+
+    def embed(
+        self, chunks: Sequence[Chunk], *, embedder: Embedder, cache: EmbeddingCache | None, progress: Progress
+    ) -> Vectors: ...
+
+
+def load_file(
+    job: FileJob, *, options: LoadOptions, chunk: Callable[[Document], list[Chunk]] | None = None
+) -> FileOutcome:
+    """Load and clean one file; with `chunk`, also chunk each document not in `job.unchanged`.
+
+    Never raises for a bad file: a loader's error, or its bug, becomes the outcome's failure."""
+    if job.failure is not None:
+        return FileOutcome(job, failure=job.failure)
+    try:
+        loader = loader_for(job.path)
+        if loader is None:  # only where this process lacks a plugin the planning one has
+            raise UnsupportedFileError(job.source, f"no loader for {job.path.suffix!r} files here",
+                                       "install the same dayshift plugins wherever ingest runs")
+        docs = list(loader.load(job.path, source=job.source, options=options))
+    except Exception as exc:  # a loader bug must not stop the batch
+        return FileOutcome(job, failure=file_failure(job.source, exc))
+    cleaned = [c for c in (clean_document(d) for d in docs) if c is not None]
+    if not cleaned:
+        empty = EmptyFileError(job.source, "no text left after extraction and cleaning")
+        return FileOutcome(job, failure=file_failure(job.source, empty))
+    if chunk is None:
+        return FileOutcome(job, cleaned)
+    return FileOutcome(job, cleaned, {d.doc_id: chunk(d) for d in cleaned if job.unchanged.get(d.doc_id) != d.version})
+
+
+def file_failure(source: str, exc: Exception) -> FileFailure:
+    """What to report for a file that `exc` stopped."""
+    if isinstance(exc, LoadError):
+        return FileFailure(source=source, kind=exc.kind, reason=exc.reason, fix=exc.fix)
+    if isinstance(exc, OSError):
+        return file_failure(source, UnreadableFileError(source, f"cannot read the file ({exc.strerror or exc})"))
+    return FileFailure(source=source, kind="internal", reason=f"unexpected {type(exc).__name__}: {exc}",
+                       fix="please report this file to the dayshift maintainers")
+
+
+@dataclass(frozen=True, slots=True)
+class Embedded:
+    """Vectors already computed."""
+
+    vectors: np.ndarray
+    computed: int
+
+    def ready(self) -> bool:
+        return True
+
+    def result(self) -> tuple[np.ndarray, int]:
+        return self.vectors, self.computed
+
+
+class LocalEngine:
+    """Loads and embeds in this process, one file after another; chunks only what dedup keeps."""
+
+    windows_in_flight = 0
+
+    @property
+    def window_chunks(self) -> int:
+        return EMBED_WINDOW  # read at each use, so that a test may lower it
+
+    def load(
+        self, jobs: Iterable[FileJob], *, options: LoadOptions, policy: ChunkingPolicy, embedder: Embedder
+    ) -> Iterator[FileOutcome]:
+        for job in jobs:
+            yield load_file(job, options=options)
+
+    def embed(
+        self, chunks: Sequence[Chunk], *, embedder: Embedder, cache: EmbeddingCache | None, progress: Progress
+    ) -> Vectors:
+        """Vectors for `chunks`, in slices of similar length so the progress bar moves."""
+        texts = [c.indexed_text for c in chunks]
+        order = sorted(range(len(chunks)), key=lambda i: len(texts[i]), reverse=True)
+        vectors, computed = np.empty((len(chunks), embedder.dim), dtype=np.float32), 0
+        for start in range(0, len(order), PROGRESS_SLICE):
+            idx = order[start : start + PROGRESS_SLICE]
+            part, n = embed_cached(embedder, cache, [texts[i] for i in idx], [chunks[i].content_hash for i in idx])
+            vectors[idx] = part
+            computed += n
+            progress.advance("embeddings", len(idx))
+        return Embedded(vectors, computed)
+
+
+# -- the run --------------------------------------------------------------------------------------
 
 
 @dataclass(slots=True)
@@ -98,8 +243,11 @@ class Ingestor:
             tables=tuple(s.tables) if s.tables else None,
         )
 
-    def sync(self, root: Path, *, name: str | None = None, progress: Progress | None = None) -> SyncReport:
-        """Bring the index in line with `root` (a folder or one file)."""
+    def sync(
+        self, root: Path, *, name: str | None = None, progress: Progress | None = None, engine: Engine | None = None
+    ) -> SyncReport:
+        """Bring the index in line with `root` (a folder or one file), loading and embedding with
+        `engine` (default: in this process)."""
         started = time.perf_counter()
         root = root.resolve()
         if not root.exists():
@@ -108,16 +256,14 @@ class Ingestor:
         progress = progress or NullProgress()
         report = SyncReport(root=root_key, files=len(files))
         run = self.catalog.start_run(root_key)
-        state = _RunState(self, report, progress)
+        state = _RunState(self, report, progress, engine or LocalEngine())
         progress.start("files", total=len(files))
         # Deletions first, so a renamed file is an add (from the cache), not a duplicate of itself.
         state.delete_missing_sources(root_key, seen={source for _, source in files})
-        for path, source in files:
-            state.sync_file(path, source, root_key=root_key)
-            progress.advance("files")
-        state.flush()
+        state.sync_files(files, root_key=root_key)
+        state.flush(wait=True)
         state.revisit_orphaned_duplicates(dict((s, p) for p, s in files), root_key=root_key)
-        state.flush()
+        state.flush(wait=True)
         self.store.flush()
         report.seconds = time.perf_counter() - started
         self.catalog.finish_run(run, report.counts())
@@ -151,8 +297,8 @@ def file_hash(path: Path) -> str:
 class _RunState:
     """One run's working state; split from Ingestor to keep each step small."""
 
-    def __init__(self, ingestor: Ingestor, report: SyncReport, progress: Progress) -> None:
-        self.ing, self.report, self.progress = ingestor, report, progress
+    def __init__(self, ingestor: Ingestor, report: SyncReport, progress: Progress, engine: Engine) -> None:
+        self.ing, self.report, self.progress, self.engine = ingestor, report, progress, engine
         self.versions = ingestor.store.document_versions()  # doc_id -> version, as searchable now
         indexed = ingestor.catalog.documents(status="indexed")
         self.dedup = Deduplicator(
@@ -160,12 +306,36 @@ class _RunState:
             threshold=ingestor.settings.near_duplicate_threshold,
         )
         self.pending = _Pending()
+        self.embedding: deque[tuple[_Pending, Vectors]] = deque()  # windows sent to embed, oldest first
         progress.start("chunks", total=None)
         progress.start("embeddings", total=None)
 
     # -- files --------------------------------------------------------------
 
-    def sync_file(self, path: Path, source: str, *, root_key: str, force: bool = False) -> None:
+    def sync_files(
+        self, files: Sequence[tuple[Path, str]], *, root_key: str, force: bool = False, advance: bool = True
+    ) -> None:
+        """Load the files that changed (the engine may read ahead) and apply each one, in order."""
+        ing = self.ing
+        jobs = self._jobs(files, root_key=root_key, force=force, advance=advance)
+        for outcome in self.engine.load(jobs, options=ing.options, policy=ing.policy, embedder=ing.embedder):
+            if outcome.failure is not None:
+                self._fail(outcome.job, outcome.failure)
+            else:
+                self._sync_documents(outcome)
+            if advance:
+                self.progress.advance("files")
+
+    def _jobs(self, files: Sequence[tuple[Path, str]], *, root_key: str, force: bool, advance: bool) -> Iterator[FileJob]:
+        for path, source in files:
+            job = self._plan(path, source, root_key=root_key, force=force)
+            if job is not None:
+                yield job
+            elif advance:
+                self.progress.advance("files")
+
+    def _plan(self, path: Path, source: str, *, root_key: str, force: bool) -> FileJob | None:
+        """The file's job if it must be loaded; None when it is unchanged or no loader reads it."""
         catalog = self.ing.catalog
         known = catalog.source(source)
         if known is not None and known.root != root_key:
@@ -173,38 +343,33 @@ class _RunState:
                 f'the source name "{source}" already belongs to {known.root}; '
                 "ingest this folder under another name with --name"
             )
-        loader = loader_for(path)
-        if loader is None:
+        if loader_for(path) is None:
             self.report.unsupported.append(source)
-            return
+            return None
+        record = SourceRecord(source, root_key, None, None, None, "ok", None, None, None)
         try:
             stat = path.stat()
-            record = SourceRecord(source, root_key, stat.st_size, stat.st_mtime_ns, None, "ok", None, None, None)
+            record = replace(record, size=stat.st_size, mtime_ns=stat.st_mtime_ns)
             if not force and self._unchanged(known, record):
                 self.report.unchanged += len(catalog.documents(source=source))
-                return
+                return None
             if stat.st_size > self.ing.settings.max_file_mb * 1_000_000:
                 raise FileTooLargeError(
                     source, f"{stat.st_size / 1e6:.3g} MB is over the {self.ing.settings.max_file_mb:g} MB limit"
                 )
-            digest = file_hash(path)
-            if not force and known is not None and known.status == "ok" and known.file_hash == digest:
-                catalog.put_source(replace(record, file_hash=digest))
-                self.report.unchanged += len(catalog.documents(source=source))
-                return
-            docs = list(loader.load(path, source=source, options=self.ing.options))
-        except LoadError as exc:
-            self._fail(source, root_key, exc.kind, exc.reason, exc.fix)
-            return
-        except OSError as exc:
-            err = UnreadableFileError(source, f"cannot read the file ({exc.strerror or exc})")
-            self._fail(source, root_key, err.kind, err.reason, err.fix)
-            return
-        except Exception as exc:  # a loader bug must not stop the batch
-            self._fail(source, root_key, "internal", f"unexpected {type(exc).__name__}: {exc}",
-                       "please report this file to the dayshift maintainers")
-            return
-        self._sync_documents(source, docs, replace(record, file_hash=digest))
+            record = replace(record, file_hash=file_hash(path))
+        except Exception as exc:  # unreadable, too large, or a bug: reported, and the batch goes on
+            return FileJob(path, source, record, failure=file_failure(source, exc))
+        if not force and known is not None and known.status == "ok" and known.file_hash == record.file_hash:
+            catalog.put_source(record)
+            self.report.unchanged += len(catalog.documents(source=source))
+            return None
+        unchanged = {  # the documents _sync_document will count as unchanged if they come back as they were
+            d.doc_id: d.version
+            for d in catalog.documents(source=source)
+            if d.status == "duplicate" or self.versions.get(d.doc_id) == d.version
+        }
+        return FileJob(path, source, record, unchanged=unchanged)
 
     @staticmethod
     def _unchanged(known: SourceRecord | None, now: SourceRecord) -> bool:
@@ -216,28 +381,27 @@ class _RunState:
             and known.file_hash is not None
         )
 
-    def _fail(self, source: str, root_key: str, kind: str, reason: str, fix: str) -> None:
-        self.report.failed.append(FileFailure(source=source, kind=kind, reason=reason, fix=fix))
-        self._delete_docs([d.doc_id for d in self.ing.catalog.documents(source=source)])
-        self.ing.catalog.put_source(SourceRecord(source, root_key, None, None, None, "failed", kind, reason, fix))
+    def _fail(self, job: FileJob, failure: FileFailure) -> None:
+        self.report.failed.append(failure)
+        self._delete_docs([d.doc_id for d in self.ing.catalog.documents(source=job.source)])
+        self.ing.catalog.put_source(
+            SourceRecord(job.source, job.record.root, None, None, None, "failed", failure.kind, failure.reason, failure.fix)
+        )
 
-    def _sync_documents(self, source: str, docs: list[Document], record: SourceRecord) -> None:
-        cleaned = [c for c in (clean_document(d) for d in docs) if c is not None]
-        if not cleaned:
-            err = EmptyFileError(source, "no text left after extraction and cleaning")
-            self._fail(source, record.root, err.kind, err.reason, err.fix)
-            return
-        previous = {d.doc_id: d for d in self.ing.catalog.documents(source=source)}
-        self._delete_docs([doc_id for doc_id in previous if doc_id not in {d.doc_id for d in cleaned}])
-        for doc in cleaned:
-            self._sync_document(doc, previous.get(doc.doc_id))
-            if self.pending.chunks >= EMBED_WINDOW:
+    def _sync_documents(self, outcome: FileOutcome) -> None:
+        previous = {d.doc_id: d for d in self.ing.catalog.documents(source=outcome.job.source)}
+        kept = {d.doc_id for d in outcome.docs}
+        self._delete_docs([doc_id for doc_id in previous if doc_id not in kept])
+        for doc in outcome.docs:
+            chunks = outcome.chunks.get(doc.doc_id) if outcome.chunks is not None else None
+            self._sync_document(doc, previous.get(doc.doc_id), chunks)
+            if self.pending.chunks >= self.engine.window_chunks:
                 self.flush()  # a large file (a wiki dump) is stored as it goes
-        self.pending.sources.append(record)  # the file's row waits for its last document
+        self.pending.sources.append(outcome.job.record)  # the file's row waits for its last document
 
     # -- documents ----------------------------------------------------------
 
-    def _sync_document(self, doc: Document, previous: DocumentRecord | None) -> None:
+    def _sync_document(self, doc: Document, previous: DocumentRecord | None, chunks: list[Chunk] | None) -> None:
         version = doc.version
         if previous is not None and previous.version == version and (
             previous.status == "duplicate" or self.versions.get(doc.doc_id) == version
@@ -249,8 +413,9 @@ class _RunState:
             self._record_duplicate(doc, verdict.of_doc_id, verdict.kind, verdict.similarity)
             return
         made = self.dedup.add(doc.doc_id, doc.text)
-        chunks = chunk_document(doc, tokenizer=self.ing.embedder.tokenizer, policy=self.ing.policy,
-                                ingested_at=time.time())
+        if chunks is None:  # the engine left chunking to the documents dedup keeps
+            chunks = chunk_document(doc, tokenizer=self.ing.embedder.tokenizer, policy=self.ing.policy,
+                                    ingested_at=time.time())
         record = DocumentRecord(doc.doc_id, doc.source, version, "indexed", None, made.fingerprint,
                                 signature_to_bytes(made.signature), len(chunks))
         is_update = doc.doc_id in self.versions or previous is not None
@@ -266,11 +431,23 @@ class _RunState:
             DocumentRecord(doc.doc_id, doc.source, doc.version, "duplicate", of_doc_id, "", None, 0)
         )
 
-    def flush(self) -> None:
-        """Embed what is pending, then store each document and record each finished file."""
+    def flush(self, *, wait: bool = False) -> None:
+        """Send what is pending to embed, then store the windows whose vectors are back, oldest
+        first (all of them with `wait`): each window's documents, then the files it finished."""
         pending, self.pending = self.pending, _Pending()
-        chunks = [c for _, doc_chunks, _, _ in pending.docs for c in doc_chunks]
-        vectors = self._embed(chunks)
+        if pending.docs or pending.sources:
+            chunks = [c for _, doc_chunks, _, _ in pending.docs for c in doc_chunks]
+            vectors = self.engine.embed(chunks, embedder=self.ing.embedder, cache=self.ing.cache, progress=self.progress)
+            self.embedding.append((pending, vectors))
+        while self.embedding and (
+            wait or len(self.embedding) > self.engine.windows_in_flight or self.embedding[0][1].ready()
+        ):
+            self._store(*self.embedding.popleft())
+
+    def _store(self, pending: _Pending, embedded: Vectors) -> None:
+        vectors, computed = embedded.result()
+        self.report.chunks_embedded += computed
+        self.report.chunks_cached += len(vectors) - computed
         offset = 0
         for doc, doc_chunks, record, is_update in pending.docs:
             self.ing.store.replace_document(doc.doc_id, doc_chunks, vectors[offset : offset + len(doc_chunks)])
@@ -281,22 +458,6 @@ class _RunState:
             self.report.chunks_written += len(doc_chunks)
         for source in pending.sources:
             self.ing.catalog.put_source(source)
-
-    def _embed(self, chunks: list[Chunk]) -> np.ndarray:
-        """Vectors for `chunks`, in slices of similar length so the progress bar moves."""
-        texts = [c.indexed_text for c in chunks]
-        order = sorted(range(len(chunks)), key=lambda i: len(texts[i]), reverse=True)
-        vectors = np.empty((len(chunks), self.ing.embedder.dim), dtype=np.float32)
-        for start in range(0, len(order), PROGRESS_SLICE):
-            idx = order[start : start + PROGRESS_SLICE]
-            part, computed = embed_cached(
-                self.ing.embedder, self.ing.cache, [texts[i] for i in idx], [chunks[i].content_hash for i in idx]
-            )
-            vectors[idx] = part
-            self.report.chunks_embedded += computed
-            self.report.chunks_cached += len(idx) - computed
-            self.progress.advance("embeddings", len(idx))
-        return vectors
 
     # -- deletions ----------------------------------------------------------
 
@@ -326,12 +487,10 @@ class _RunState:
             if d.duplicate_of not in indexed or d.duplicate_of in changed
         }
         unchanged = self.report.unchanged  # the revisited files' other documents were counted already
-        for source in sorted(orphans):
-            if source in paths:
-                self.ing.catalog.delete_documents(
-                    [d.doc_id for d in self.ing.catalog.documents(source=source, status="duplicate")]
-                )
-                self.sync_file(paths[source], source, root_key=root_key, force=True)
+        revisit = [(paths[source], source) for source in sorted(orphans) if source in paths]
+        for _, source in revisit:
+            self.ing.catalog.delete_documents(
+                [d.doc_id for d in self.ing.catalog.documents(source=source, status="duplicate")]
+            )
+        self.sync_files(revisit, root_key=root_key, force=True, advance=False)
         self.report.unchanged = unchanged
-
-
