@@ -22,6 +22,13 @@ from dayshift.ingest.sync import Engine
 from dayshift.settings import Settings
 
 
+ENGINE_HELP = 'Load, chunk and embed here, or in Ray tasks (pip install "dayshift\\[ray]").'
+ADDRESS_HELP = (
+    'With --engine ray: "auto" (a running cluster), "ray://host:10001" (a remote one), "local" (start one here); '
+    "default: RAY_ADDRESS, else a running cluster, else a new one. Every node must see the files at the same path."
+)
+
+
 def _split(value: str | None) -> list[str] | None:
     return [v.strip() for v in value.split(",") if v.strip()] if value is not None else None
 
@@ -37,13 +44,8 @@ def ingest(
     tables: Annotated[str | None, typer.Option(help="SQLite: tables to read (default: all).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
-    engine: Annotated[
-        Literal["local", "ray"], typer.Option(help='Load, chunk and embed here, or in Ray tasks (pip install "dayshift\\[ray]").')
-    ] = "local",
-    address: Annotated[str | None, typer.Option(
-        help='Ray cluster: "auto" (running), "ray://host:10001" (remote), "local" (start one here); '
-             "default: RAY_ADDRESS, else a running cluster, else a new one. The folder must be at the same path on every node."
-    )] = None,
+    engine: Annotated[Literal["local", "ray"], typer.Option(help=ENGINE_HELP)] = "local",
+    address: Annotated[str | None, typer.Option(help=ADDRESS_HELP)] = None,
 ) -> None:
     """Ingest documents; re-running syncs changes (added, updated, unchanged, deleted, failed)."""
     settings: Settings = ctx.obj
@@ -58,7 +60,8 @@ def ingest(
     run_settings = settings.model_copy(update={"ingest": ingest_settings})
     ingestor = open_ingestor(run_settings)
     reports: list[SyncReport] = []
-    with _engine(engine, address, run_settings) as chosen, RichProgress(enabled=progress and sys.stderr.isatty()) as bars:
+    bars = RichProgress(enabled=progress and sys.stderr.isatty())
+    with _engine(engine, address, run_settings) as chosen, bars:
         for path in paths:
             reports.append(ingestor.sync(path, name=name if len(paths) == 1 else None, progress=bars, engine=chosen))
     if as_json:
@@ -80,8 +83,9 @@ def _engine(kind: str, address: str | None, settings: Settings) -> Iterator[Engi
         return
     from dayshift.ingest.distributed import RayEngine, ray_session
 
+    embed_only = Settings.model_construct(embed=settings.embed)  # the workers get no other secret
     with ray_session(address):
-        yield RayEngine(embedder_factory=partial(open_embedder, settings))
+        yield RayEngine(embedder_factory=partial(open_embedder, embed_only))
 
 
 def _as_json(report: SyncReport) -> dict[str, object]:

@@ -33,181 +33,36 @@ import fnmatch
 import hashlib
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Protocol
-
-import numpy as np
 
 from dayshift.embed.base import Embedder
-from dayshift.embed.cache import EmbeddingCache, embed_cached
+from dayshift.embed.cache import EmbeddingCache
 from dayshift.errors import (
-    ConfigError, EmptyFileError, FileTooLargeError, LoadError, UnreadableFileError, UnsupportedFileError,
+    ConfigError,
+    FileTooLargeError,
 )
 from dayshift.ingest.catalog import Catalog, DocumentRecord, SourceRecord
 from dayshift.ingest.chunk import ChunkingPolicy, chunk_document
-from dayshift.ingest.clean import clean_document
 from dayshift.ingest.dedup import Deduplicator, signature_to_bytes
+from dayshift.ingest.engine import (  # noqa: F401 - re-exported: callers import them from sync
+    Embedded,
+    Engine,
+    FileJob,
+    FileOutcome,
+    LocalEngine,
+    NullProgress,
+    Progress,
+    Vectors,
+    file_failure,
+    load_file,
+)
 from dayshift.ingest.loaders import LoadOptions, loader_for
 from dayshift.ingest.report import Duplicate, FileFailure, SyncReport
 from dayshift.settings import IngestSettings
 from dayshift.store.base import Store
 from dayshift.types import Chunk, Document
-
-EMBED_WINDOW = 2048  # chunks gathered before embedding: long enough to batch by length
-PROGRESS_SLICE = 256  # chunks embedded between two progress updates
-
-
-class Progress(Protocol):
-    """Where sync reports progress; the CLI draws bars, the service updates a job."""
-
-    def start(self, stage: str, *, total: int | None) -> None: ...
-
-    def advance(self, stage: str, n: int = 1) -> None: ...
-
-
-class NullProgress:
-    def start(self, stage: str, *, total: int | None) -> None:
-        pass
-
-    def advance(self, stage: str, n: int = 1) -> None:
-        pass
-
-
-# -- what an engine is given and gives back -------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class FileJob:
-    """A file to load again: where it is, its source name, and its catalog row once it is stored."""
-
-    path: Path
-    source: str
-    record: SourceRecord
-    failure: FileFailure | None = None  # found before loading (stat, size, hash): nothing to load
-    unchanged: dict[str, str] = field(default_factory=dict)  # doc_id -> version that needs no chunking
-
-
-@dataclass(frozen=True, slots=True)
-class FileOutcome:
-    """A loaded file: its cleaned documents, or why it cannot be ingested."""
-
-    job: FileJob
-    docs: list[Document] = field(default_factory=list)  # cleaned; those with no text left dropped
-    chunks: dict[str, list[Chunk]] | None = None  # doc_id -> chunks, where the engine chunked
-    failure: FileFailure | None = None
-
-
-class Vectors(Protocol):
-    """Embeddings on their way: computed at once in this process, later on a cluster."""
-
-    def ready(self) -> bool: ...
-
-    def result(self) -> tuple[np.ndarray, int]:
-        """(vectors in chunk order, how many were computed rather than read from the cache)"""
-        ...
-
-
-class Engine(Protocol):
-    """Where a run's files are loaded and its chunks embedded."""
-
-    @property
-    def window_chunks(self) -> int: ...  # chunks gathered before they are sent to embed
-
-    @property
-    def windows_in_flight(self) -> int: ...  # windows left embedding while the run goes on
-
-    def load(
-        self, jobs: Iterable[FileJob], *, options: LoadOptions, policy: ChunkingPolicy, embedder: Embedder
-    ) -> Iterator[FileOutcome]:
-        """One outcome per job, in job order; it may read jobs ahead."""
-        ...
-
-    def embed(
-        self, chunks: Sequence[Chunk], *, embedder: Embedder, cache: EmbeddingCache | None, progress: Progress
-    ) -> Vectors: ...
-
-
-def load_file(
-    job: FileJob, *, options: LoadOptions, chunk: Callable[[Document], list[Chunk]] | None = None
-) -> FileOutcome:
-    """Load and clean one file; with `chunk`, also chunk each document not in `job.unchanged`.
-
-    Never raises for a bad file: a loader's error, or its bug, becomes the outcome's failure."""
-    if job.failure is not None:
-        return FileOutcome(job, failure=job.failure)
-    try:
-        loader = loader_for(job.path)
-        if loader is None:  # only where this process lacks a plugin the planning one has
-            raise UnsupportedFileError(job.source, f"no loader for {job.path.suffix!r} files here",
-                                       "install the same dayshift plugins wherever ingest runs")
-        docs = list(loader.load(job.path, source=job.source, options=options))
-    except Exception as exc:  # a loader bug must not stop the batch
-        return FileOutcome(job, failure=file_failure(job.source, exc))
-    cleaned = [c for c in (clean_document(d) for d in docs) if c is not None]
-    if not cleaned:
-        empty = EmptyFileError(job.source, "no text left after extraction and cleaning")
-        return FileOutcome(job, failure=file_failure(job.source, empty))
-    if chunk is None:
-        return FileOutcome(job, cleaned)
-    return FileOutcome(job, cleaned, {d.doc_id: chunk(d) for d in cleaned if job.unchanged.get(d.doc_id) != d.version})
-
-
-def file_failure(source: str, exc: Exception) -> FileFailure:
-    """What to report for a file that `exc` stopped."""
-    if isinstance(exc, LoadError):
-        return FileFailure(source=source, kind=exc.kind, reason=exc.reason, fix=exc.fix)
-    if isinstance(exc, OSError):
-        return file_failure(source, UnreadableFileError(source, f"cannot read the file ({exc.strerror or exc})"))
-    return FileFailure(source=source, kind="internal", reason=f"unexpected {type(exc).__name__}: {exc}",
-                       fix="please report this file to the dayshift maintainers")
-
-
-@dataclass(frozen=True, slots=True)
-class Embedded:
-    """Vectors already computed."""
-
-    vectors: np.ndarray
-    computed: int
-
-    def ready(self) -> bool:
-        return True
-
-    def result(self) -> tuple[np.ndarray, int]:
-        return self.vectors, self.computed
-
-
-class LocalEngine:
-    """Loads and embeds in this process, one file after another; chunks only what dedup keeps."""
-
-    windows_in_flight = 0
-
-    @property
-    def window_chunks(self) -> int:
-        return EMBED_WINDOW  # read at each use, so that a test may lower it
-
-    def load(
-        self, jobs: Iterable[FileJob], *, options: LoadOptions, policy: ChunkingPolicy, embedder: Embedder
-    ) -> Iterator[FileOutcome]:
-        for job in jobs:
-            yield load_file(job, options=options)
-
-    def embed(
-        self, chunks: Sequence[Chunk], *, embedder: Embedder, cache: EmbeddingCache | None, progress: Progress
-    ) -> Vectors:
-        """Vectors for `chunks`, in slices of similar length so the progress bar moves."""
-        texts = [c.indexed_text for c in chunks]
-        order = sorted(range(len(chunks)), key=lambda i: len(texts[i]), reverse=True)
-        vectors, computed = np.empty((len(chunks), embedder.dim), dtype=np.float32), 0
-        for start in range(0, len(order), PROGRESS_SLICE):
-            idx = order[start : start + PROGRESS_SLICE]
-            part, n = embed_cached(embedder, cache, [texts[i] for i in idx], [chunks[i].content_hash for i in idx])
-            vectors[idx] = part
-            computed += n
-            progress.advance("embeddings", len(idx))
-        return Embedded(vectors, computed)
-
 
 # -- the run --------------------------------------------------------------------------------------
 
@@ -262,7 +117,7 @@ class Ingestor:
         state.delete_missing_sources(root_key, seen={source for _, source in files})
         state.sync_files(files, root_key=root_key)
         state.flush(wait=True)
-        state.revisit_orphaned_duplicates(dict((s, p) for p, s in files), root_key=root_key)
+        state.revisit_orphaned_duplicates({s: p for p, s in files}, root_key=root_key)
         state.flush(wait=True)
         self.store.flush()
         report.seconds = time.perf_counter() - started
@@ -326,7 +181,9 @@ class _RunState:
             if advance:
                 self.progress.advance("files")
 
-    def _jobs(self, files: Sequence[tuple[Path, str]], *, root_key: str, force: bool, advance: bool) -> Iterator[FileJob]:
+    def _jobs(
+        self, files: Sequence[tuple[Path, str]], *, root_key: str, force: bool, advance: bool
+    ) -> Iterator[FileJob]:
         for path, source in files:
             job = self._plan(path, source, root_key=root_key, force=force)
             if job is not None:
@@ -384,8 +241,9 @@ class _RunState:
     def _fail(self, job: FileJob, failure: FileFailure) -> None:
         self.report.failed.append(failure)
         self._delete_docs([d.doc_id for d in self.ing.catalog.documents(source=job.source)])
+        f = failure
         self.ing.catalog.put_source(
-            SourceRecord(job.source, job.record.root, None, None, None, "failed", failure.kind, failure.reason, failure.fix)
+            SourceRecord(job.source, job.record.root, None, None, None, "failed", f.kind, f.reason, f.fix)
         )
 
     def _sync_documents(self, outcome: FileOutcome) -> None:
@@ -437,8 +295,10 @@ class _RunState:
         pending, self.pending = self.pending, _Pending()
         if pending.docs or pending.sources:
             chunks = [c for _, doc_chunks, _, _ in pending.docs for c in doc_chunks]
-            vectors = self.engine.embed(chunks, embedder=self.ing.embedder, cache=self.ing.cache, progress=self.progress)
-            self.embedding.append((pending, vectors))
+            ing = self.ing
+            self.embedding.append(
+                (pending, self.engine.embed(chunks, embedder=ing.embedder, cache=ing.cache, progress=self.progress))
+            )
         while self.embedding and (
             wait or len(self.embedding) > self.engine.windows_in_flight or self.embedding[0][1].ready()
         ):

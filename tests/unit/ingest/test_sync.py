@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 
-import dayshift.ingest.sync as sync_module
+import dayshift.ingest.engine as engine_module
 from dayshift.assemble import open_embedder, open_ingestor, open_retriever
 from dayshift.embed.base import Embedder
 from dayshift.ingest.chunk import ChunkingPolicy, chunk_document
@@ -643,14 +643,14 @@ def test_hybrid_search_never_mixes_two_versions_of_a_document(make_lab: Callable
 SYNC_SCRIPT = r"""
 import json, os, signal, sys, time
 from pathlib import Path
-import dayshift.ingest.sync as sync_module
+import dayshift.ingest.engine as engine_module
 import dayshift.store.embedded as embedded
 from dayshift.assemble import open_ingestor
 from dayshift.settings import load_settings
 
 root, data_dir, mode = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
 nth, window = int(sys.argv[4]), int(sys.argv[5])
-sync_module.EMBED_WINDOW = window
+engine_module.EMBED_WINDOW = window
 ingestor = open_ingestor(load_settings(data_dir=data_dir))
 calls = [0]
 
@@ -817,7 +817,7 @@ def test_interrupted_sync_keeps_every_vector_it_computed(tmp_path: Path, embedde
     root, data_dir = tmp_path / "notes", tmp_path / "data"
     _write_notes(root)
     expected = _expected(root, embedder)
-    monkeypatch.setattr(sync_module, "EMBED_WINDOW", 6)  # three documents per flush
+    monkeypatch.setattr(engine_module, "EMBED_WINDOW", 6)  # three documents per flush
     ingestor = open_ingestor(load_settings(data_dir=data_dir), embedder=embedder)
     put_document, calls = ingestor.catalog.put_document, []
 
@@ -977,7 +977,7 @@ def test_cli_search_during_an_in_process_sync_sees_only_whole_documents(
     root, data_dir = tmp_path / "notes", tmp_path / "data"
     _write_notes(root)
     _seed_cache(notes_cache, data_dir)
-    monkeypatch.setattr(sync_module, "EMBED_WINDOW", 4)  # store two documents at a time
+    monkeypatch.setattr(engine_module, "EMBED_WINDOW", 4)  # store two documents at a time
     midway: list[tuple[list[dict[str, Any]], dict[str, tuple[str, int]]]] = []
 
     class SearchMidway:
