@@ -19,6 +19,7 @@ from dayshift.retrieve.fusion import reciprocal_rank_fusion, weighted_fusion
 from dayshift.retrieve.rerank import Reranker
 from dayshift.settings import RetrieveSettings
 from dayshift.store.base import ChunkSearcher
+from dayshift.store.hybrid import HybridSearcher
 from dayshift.types import Condition, Hit
 
 Mode = Literal["hybrid", "keyword", "dense"]
@@ -53,6 +54,22 @@ class Retriever:
         mode = mode or self.settings.mode
         timings: dict[str, float] = {}
         depth = max(k, self.settings.candidates)
+        keep = max(k, self.settings.rerank_candidates) if self.reranker else k
+        if mode == "hybrid" and self.settings.fusion == "weighted" and isinstance(self.store, HybridSearcher):
+            hits, raw_scores = self._search_in_store(
+                self.store, query, depth=depth, keep=keep, where=where, timings=timings
+            )
+        else:
+            hits, raw_scores = self._search_and_fuse(query, mode, depth=depth, keep=keep, where=where, timings=timings)
+        if self.reranker and hits:
+            with _timed(timings, "rerank"):
+                hits = self.reranker.rerank(query, hits, k=k)
+        timings["total"] = sum(timings.values())
+        return SearchResult(hits=hits[:k], timings_ms=timings, raw_scores=raw_scores)
+
+    def _search_and_fuse(
+        self, query: str, mode: Mode, *, depth: int, keep: int, where: Sequence[Condition], timings: dict[str, float]
+    ) -> tuple[list[Hit], dict[str, dict[str, float]]]:
         lists: list[list[Hit]] = []
         if mode in ("keyword", "hybrid"):
             with _timed(timings, "keyword"):
@@ -62,7 +79,6 @@ class Retriever:
                 vector = self.embedder.embed([query], kind="query")[0]
             with _timed(timings, "dense"):
                 lists.append(self.store.dense_search(vector, k=depth, where=where))
-        keep = max(k, self.settings.rerank_candidates) if self.reranker else k
         lists = latest_versions_only(lists)
         raw_scores = {
             stage: {h.chunk.chunk_id: h.score for h in hits}
@@ -70,11 +86,25 @@ class Retriever:
         }
         with _timed(timings, "fuse"):
             hits = self._fuse(lists, k=keep) if mode == "hybrid" else lists[0][:keep]
-        if self.reranker and hits:
-            with _timed(timings, "rerank"):
-                hits = self.reranker.rerank(query, hits, k=k)
-        timings["total"] = sum(timings.values())
-        return SearchResult(hits=hits[:k], timings_ms=timings, raw_scores=raw_scores)
+        return hits, raw_scores
+
+    def _search_in_store(
+        self,
+        store: HybridSearcher,
+        query: str,
+        *,
+        depth: int,
+        keep: int,
+        where: Sequence[Condition],
+        timings: dict[str, float],
+    ) -> tuple[list[Hit], dict[str, dict[str, float]]]:
+        """Both lists and the weighted fusion in the store, in one call (one snapshot, no version mix)."""
+        with _timed(timings, "embed"):
+            vector = self.embedder.embed([query], kind="query")[0]
+        with _timed(timings, "hybrid"):
+            found = store.hybrid_search(analyze(query), vector, k=keep, where=where, candidates=depth,
+                                        dense_weight=self.settings.dense_weight)  # fmt: skip
+        return found.hits, {"keyword": found.keyword_scores, "dense": found.dense_scores}
 
     def _fuse(self, lists: list[list[Hit]], *, k: int) -> list[Hit]:
         s = self.settings

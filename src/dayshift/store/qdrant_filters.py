@@ -1,0 +1,205 @@
+"""Filter conditions as Qdrant payload filters, with exactly store.sql_filters' semantics.
+
+    Condition --compile_filter--> native: Qdrant conditions over the shadow fields below
+                                  residual: conditions Qdrant cannot state (globs, long source
+                                            prefixes, text ranges), checked by `matches` in Python
+
+Each chunk point carries, next to its chunk fields, shadows of every filterable
+value (chunk columns, then metadata keys) that make SQLite's comparisons exact:
+
+    fs.<key>   the value, if text              "=" and "!=" against text
+    fn.<key>   the value, if a number or bool  "=" against numbers and bools (True is 1), ranges
+    fc.<key>   a text value CAST AS REAL       ranges against text (its leading number, else 0)
+    sp         every prefix (<= 16 chars) of every source path component: source=nist
+    section    the heading path                section=Intro matches any heading
+
+<key> is the field itself when it is [A-Za-z0-9][A-Za-z0-9_]*, else "_" and its
+UTF-8 in hex: a "." in a Qdrant key means nesting, and every server parses these. A missing key satisfies
+"!=" and nothing else, as in SQL.
+
+Left out: payload indexes on metadata keys (a server filters unindexed keys by
+reading payloads); a residual condition costs a scan of the points the native
+conditions leave, as SQLite's GLOB does.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import operator
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from qdrant_client import models
+
+from dayshift.errors import QueryError
+from dayshift.store.sql_filters import COLUMNS
+from dayshift.types import Chunk, Condition, MetaValue
+
+PREFIX_CHARS = 16  # longest source prefix matched natively; longer ones narrow, then Python checks
+_KEY = re.compile(r"^[A-Za-z0-9_.\-]+$")
+_PLAIN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_]*$")
+_RANGE = {">": "gt", ">=": "gte", "<": "lt", "<=": "lte"}
+_ORDER: dict[str, Callable[[Any, Any], bool]] = {
+    ">": operator.gt,
+    ">=": operator.ge,
+    "<": operator.lt,
+    "<=": operator.le,
+}
+
+
+@dataclass(slots=True)
+class CompiledFilter:
+    native: list[models.Condition] = field(default_factory=list)  # ANDed; narrows the residual's scan too
+    residual: list[Condition] = field(default_factory=list)  # ANDed, checked in Python
+    nothing: bool = False  # some condition no chunk can meet
+
+
+def filter_payload(chunk: Chunk) -> dict[str, Any]:
+    """The shadow fields of `chunk` (merged into its point's payload)."""
+    values: dict[str, MetaValue] = {k: v for k, v in chunk.metadata.items() if k not in COLUMNS and k != "section"}
+    values.update({name: getattr(chunk, name) for name in COLUMNS if getattr(chunk, name) is not None})
+    text = {_key(k): v for k, v in values.items() if isinstance(v, str)}
+    numbers = {_key(k): float(v) for k, v in values.items() if not isinstance(v, str)}
+    return {
+        "fs": text,
+        "fn": numbers,
+        "fc": {k: _as_real(v) for k, v in text.items()},
+        "sp": sorted(
+            {part[:n] for part in chunk.source.split("/") for n in range(1, min(len(part), PREFIX_CHARS) + 1)}
+        ),
+    }
+
+
+def compile_filter(where: Sequence[Condition]) -> CompiledFilter:
+    """Raises QueryError for a field name that is not [A-Za-z0-9_.-]+ (nor a chunk column)."""
+    out = CompiledFilter()
+    for cond in where:
+        check_field(cond.field)
+        if cond.field == "section" and cond.op not in ("=", "!="):
+            out.nothing = True  # a heading path has no order
+            continue
+        native = _equality(cond) if cond.op in ("=", "!=") else _range(cond)
+        if native is None:
+            out.residual.append(cond)
+            if cond.op == "=" and (narrow := _narrowing(cond)) is not None:
+                out.native.append(narrow)
+        else:
+            out.native.append(native if cond.op != "!=" else models.Filter(must_not=[native]))
+    return out
+
+
+def check_field(name: str) -> None:
+    if name not in COLUMNS and name != "section" and not _KEY.match(name):
+        raise QueryError(f'bad filter field "{name}": use letters, digits, "_", "-" or "."')
+
+
+def residual_payload_keys(conditions: Sequence[Condition]) -> list[str]:
+    """The payload keys `matches` reads for these conditions."""
+    return sorted({c.field if c.field in COLUMNS or c.field == "section" else "metadata" for c in conditions})
+
+
+# -- native: Qdrant conditions ------------------------------------------------
+
+
+def _equality(cond: Condition) -> models.Condition | None:
+    """The condition `field = value`, or None when only Python can decide it."""
+    value = cond.value
+    if cond.field == "section":
+        text = str(value)
+        return None if _is_glob(text) else _match("section", text)
+    if isinstance(value, str) and _is_glob(value):
+        return None
+    if cond.field == "source" and isinstance(value, str):
+        fits = value and "/" not in value and len(value) <= PREFIX_CHARS
+        return _match("sp", value) if fits else None
+    key = _key(cond.field)
+    if isinstance(value, bool):
+        return _between(f"fn.{key}", float(value))
+    if isinstance(value, int | float):  # SQL: the number, or the text of it
+        return models.Filter(should=[_between(f"fn.{key}", float(value)), _match(f"fs.{key}", str(value))])
+    return _match(f"fs.{key}", value)
+
+
+def _range(cond: Condition) -> models.Condition | None:
+    if isinstance(cond.value, bool) or not isinstance(cond.value, int | float):
+        return None  # SQLite orders text after numbers: Python decides
+    key, bound = _key(cond.field), models.Range(**{_RANGE[cond.op]: float(cond.value)})
+    return models.Filter(
+        should=[
+            models.FieldCondition(key=f"fn.{key}", range=bound),
+            models.FieldCondition(key=f"fc.{key}", range=bound),
+        ]
+    )
+
+
+def _narrowing(cond: Condition) -> models.Condition | None:
+    """A native condition every chunk that meets `cond` also meets, to shorten the Python scan."""
+    if cond.field != "source" or not isinstance(cond.value, str) or _is_glob(cond.value):
+        return None
+    head = cond.value.split("/", 1)[0][:PREFIX_CHARS]  # the path component where the match starts
+    return _match("sp", head) if head else None
+
+
+def _match(key: str, value: str) -> models.FieldCondition:
+    return models.FieldCondition(key=key, match=models.MatchValue(value=value))
+
+
+def _between(key: str, value: float) -> models.FieldCondition:
+    return models.FieldCondition(key=key, range=models.Range(gte=value, lte=value))
+
+
+def _key(name: str) -> str:
+    return name if _PLAIN.match(name) else "_" + name.encode("utf-8").hex()  # a plain key never starts with "_"
+
+
+def _is_glob(text: str) -> bool:
+    return any(ch in text for ch in "*?[")
+
+
+# -- residual: the same semantics in Python, over a point's payload ------------
+
+
+def matches(payload: dict[str, Any], cond: Condition) -> bool:
+    """Whether the chunk stored as `payload` meets `cond` (SQLite's semantics, as sql_filters)."""
+    if cond.field == "section":
+        found = any(s == cond.value or fnmatch.fnmatchcase(s, str(cond.value)) for s in payload.get("section", []))
+        return found if cond.op == "=" else (not found if cond.op == "!=" else False)
+    value = payload.get(cond.field) if cond.field in COLUMNS else payload.get("metadata", {}).get(cond.field)
+    if cond.op in ("=", "!="):
+        equal = value is not None and _equal(cond.field, value, cond.value)
+        return equal if cond.op == "=" else not equal
+    if value is None:
+        return False
+    if isinstance(cond.value, int | float) and not isinstance(cond.value, bool):
+        return _ORDER[cond.op](_as_real(value), cond.value)
+    return _ORDER[cond.op](_sql_key(value), _sql_key(cond.value))
+
+
+def _equal(name: str, have: MetaValue, want: MetaValue) -> bool:
+    if isinstance(want, str) and _is_glob(want):
+        return fnmatch.fnmatchcase(str(int(have)) if isinstance(have, bool) else str(have), want)
+    if name == "source" and isinstance(want, str):
+        have = str(have)  # the whole path, or a path component, starts with it
+        return have.startswith(want) or f"/{want}" in have
+    if isinstance(want, int | float) and not isinstance(want, bool):
+        return _sql_key(have) == _sql_key(want) or have == str(want)
+    return _sql_key(have) == _sql_key(want)
+
+
+def _sql_key(value: MetaValue) -> tuple[int, float | str]:
+    """SQLite's order across types: numbers (bools are 0/1) before text."""
+    return (0, float(value)) if isinstance(value, bool | int | float) else (1, value)
+
+
+def _as_real(value: MetaValue) -> float:
+    """CAST(value AS REAL): text becomes its leading number, or 0.0."""
+    if isinstance(value, bool | int | float):
+        return float(value)
+    for end in range(len(value), 0, -1):
+        try:
+            return float(value[:end])
+        except ValueError:
+            continue
+    return 0.0
