@@ -4,11 +4,14 @@
 #   g++         llama-cpp-python builds from source
 #   chromium    the web UI's end-to-end test (driven by Playwright)
 #   postgresql  trace storage on Postgres (a throwaway cluster per test session)
+#   prometheus  its promtool checks and unit-tests the alerting rules in deploy/prometheus/ (the server
+#               itself need not run)
 set -euo pipefail
 want=()
 command -v g++ >/dev/null || want+=(g++)
 [ -x /usr/bin/chromium ] || want+=(chromium)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || want+=(postgresql)
+command -v promtool >/dev/null || want+=(prometheus)
 [ ${#want[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -eq 0 ]; then
   run=()

@@ -4,6 +4,7 @@
     store.write([record, ...])                 # insert-or-ignore by trace_id: replaying a batch is harmless
     store.query(TraceQuery(tenant="acme", feedback="down", limit=50))   # newest first
     store.add_feedback(Feedback(trace_id, tenant="acme", rating="up"))  # False: no such trace for acme
+    for trace in store.scan(since, until):     # oldest first, streamed in batches (the monitor's detectors)
 
 SQLite (the default, data_dir/traces.sqlite) and Postgres (`postgresql+psycopg://...`)
 are supported; both run the same statements. Tenant scoping is enforced
@@ -23,7 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -195,6 +196,34 @@ class TraceStore:
                 .limit(q.limit)
             )
             return self._load(connection, statement)
+
+    def scan(
+        self, since: datetime, until: datetime, *, tenant: str | None = None, batch: int = 1000
+    ) -> Iterator[StoredTrace]:
+        """Every trace started in [since, until), oldest first, with its feedback, read `batch` at a time.
+
+        Keyset pagination on (started_at, trace_id): memory stays at one batch, no read transaction
+        is held open between batches, and a trace written meanwhile is either seen once or not at all.
+        """
+        if batch < 1:
+            raise QueryError(f"batch must be at least 1, got {batch}")
+        t = traces.c
+        where = [t.started_at >= since, t.started_at < until]
+        if tenant is not None:
+            where.append(t.tenant == tenant)
+        after: tuple[datetime, str] | None = None
+        while True:
+            page = list(where)
+            if after is not None:
+                page.append(sa.or_(t.started_at > after[0], sa.and_(t.started_at == after[0], t.trace_id > after[1])))
+            statement = sa.select(traces).where(*page).order_by(t.started_at, t.trace_id).limit(batch)
+            with self._engine.connect() as connection:
+                found = self._load(connection, statement)
+            yield from found
+            if len(found) < batch:
+                return
+            last = found[-1].record
+            after = (last.started_at, last.trace_id)
 
     def add_feedback(self, fb: Feedback) -> bool:
         """Attach feedback to fb.trace_id; False (nothing written) if that trace is not fb.tenant's."""

@@ -172,6 +172,24 @@ def test_cursor_pagination_visits_each_trace_once_newest_first(store: TraceStore
     assert ids(since) == [r.trace_id for r in expected[3:] if r.started_at >= T0 + timedelta(seconds=4)]
 
 
+def test_scan_streams_a_window_oldest_first_in_batches(store: TraceStore) -> None:
+    # Ties on started_at span batch boundaries; the window is half-open; feedback comes along.
+    records = [make_record(i, started_at=T0 + timedelta(seconds=i // 4)) for i in range(30)]
+    records += [make_record(100 + i, tenant="globex", started_at=T0 + timedelta(seconds=i)) for i in range(4)]
+    store.write(records)
+    store.add_feedback(Feedback(make_record(9).trace_id, "acme", "down"))
+    since, until = T0 + timedelta(seconds=1), T0 + timedelta(seconds=7)
+    expected = sorted((r for r in records if since <= r.started_at < until), key=lambda r: (r.started_at, r.trace_id))
+    scanned = list(store.scan(since, until, batch=3))
+    assert [t.record.trace_id for t in scanned] == [r.trace_id for r in expected]
+    assert next(t for t in scanned if t.record.trace_id == make_record(9).trace_id).rating == "down"
+    acme = [t.record.tenant for t in store.scan(since, until, tenant="acme", batch=5)]
+    assert acme == ["acme"] * sum(r.tenant == "acme" for r in expected)
+    assert list(store.scan(until, until)) == []
+    with pytest.raises(QueryError, match="batch"):
+        list(store.scan(since, until, batch=0))
+
+
 def test_purge_removes_old_traces_and_their_feedback(store: TraceStore) -> None:
     store.write([make_record(i) for i in range(10)])
     store.add_feedback(Feedback(make_record(2).trace_id, "acme", "up"))

@@ -1,0 +1,220 @@
+"""Alerts: which findings are sent, once per incident, and the webhook that sends them.
+
+    findings --due_alerts (status >= rules.notify; dedup key; cooldown)--> [Alert]
+             --WebhookSink.send (Slack-compatible JSON; timeout, retries)--> chat
+             --AlertState.sent (SQLite)--> the cooldown starts
+
+An alert's dedup key is made of the scope keys its rule names, e.g.
+"abstention_rate|tenant=acme|prompt_version=answer@4": the same problem seen
+again on the next tick is the same key, and is not sent again until the
+rule's cooldown has passed, unless it got worse (warn -> alert). The state
+lives in a small SQLite file, so a restarted `dayshift monitor watch` does
+not page twice. A key is recorded only once its message was delivered, so a
+webhook that is down is retried on the next tick.
+
+Left out: "resolved" messages, routing by severity to several channels, and
+acknowledgements (Slack and the pager do those).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from dayshift.errors import DayshiftError
+from dayshift.monitor.findings import Finding, Status
+from dayshift.monitor.rules import Rules
+from dayshift.sqlite import open_database
+
+__all__ = ["Alert", "AlertState", "WebhookError", "WebhookSink", "dedup_key", "due_alerts", "notify", "slack_payload"]
+
+log = logging.getLogger(__name__)
+_RANK = {"ok": 0, "warn": 1, "alert": 2}
+_RETRY_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
+
+
+class WebhookError(DayshiftError):
+    """The webhook refused the alert, or stayed unreachable through every retry."""
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    key: str  # the dedup key
+    finding: Finding
+    runbook_url: str  # the runbook path, behind rules.runbook_base_url when one is set
+
+    @property
+    def status(self) -> Status:
+        return self.finding.status
+
+
+def dedup_key(finding: Finding, keys: Sequence[str]) -> str:
+    """"check|tenant=acme|..." over the rule's dedup keys; a key the finding's scope lacks is "*"."""
+    return "|".join(finding.check if k == "check" else f"{k}={finding.scope.get(k, '*')}" for k in keys)
+
+
+class AlertState:
+    """Per dedup key: the last status sent and when (SQLite, shared safely between processes)."""
+
+    def __init__(self, path: Path) -> None:
+        self._db = open_database(Path(path))
+        self._db.execute("CREATE TABLE IF NOT EXISTS sent (key TEXT PRIMARY KEY, status TEXT NOT NULL, "
+                         "sent_at TEXT NOT NULL, count INTEGER NOT NULL)")
+
+    def last(self, key: str) -> tuple[Status, datetime] | None:
+        row = self._db.execute("SELECT status, sent_at FROM sent WHERE key = ?", (key,)).fetchone()
+        return (row[0], datetime.fromisoformat(row[1])) if row else None
+
+    def sent(self, key: str, status: Status, at: datetime) -> None:
+        self._db.execute(
+            "INSERT INTO sent (key, status, sent_at, count) VALUES (?, ?, ?, 1) ON CONFLICT (key) DO UPDATE "
+            "SET status = excluded.status, sent_at = excluded.sent_at, count = count + 1",
+            (key, status, at.astimezone(UTC).isoformat()),
+        )
+
+    def count(self, key: str) -> int:
+        row = self._db.execute("SELECT count FROM sent WHERE key = ?", (key,)).fetchone()
+        return int(row[0]) if row else 0
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> AlertState:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+
+def due_alerts(findings: Sequence[Finding], *, rules: Rules, state: AlertState, now: datetime) -> list[Alert]:
+    """The findings to send now: at or above rules.notify, outside their key's cooldown or escalated.
+
+    Two findings with one key in the same batch (a 1-hour and a 24-hour window) make one alert, the worse.
+    """
+    chosen: dict[str, Finding] = {}
+    for finding in findings:
+        if _RANK[finding.status] < _RANK[rules.notify]:
+            continue
+        rule = rules.check(finding.check)
+        key = dedup_key(finding, rule.dedup)
+        previous = state.last(key)
+        if previous is not None:
+            status, at = previous
+            cooling = (now - at).total_seconds() < rule.cooldown_s
+            if cooling and _RANK[finding.status] <= _RANK[status]:
+                continue
+        if key not in chosen or _RANK[finding.status] > _RANK[chosen[key].status]:
+            chosen[key] = finding
+    base = rules.runbook_base_url
+    return [Alert(key, f, base + f.runbook if base else f.runbook) for key, f in chosen.items()]
+
+
+def notify(findings: Sequence[Finding], *, rules: Rules, state: AlertState, sink: WebhookSink | None,
+           now: datetime) -> list[Alert]:
+    """Send what is due and record it; returns the alerts delivered (all due ones when there is no sink).
+
+    An alert the webhook did not take is logged and left unrecorded, so the next call tries it again.
+    """
+    delivered = []
+    for alert in due_alerts(findings, rules=rules, state=state, now=now):
+        if sink is not None:
+            try:
+                sink.send(alert)
+            except WebhookError as exc:
+                log.warning("alert %s not delivered: %s", alert.key, exc)
+                continue
+        state.sent(alert.key, alert.status, now)
+        delivered.append(alert)
+    return delivered
+
+
+def slack_payload(alert: Alert) -> dict[str, Any]:
+    """A Slack-compatible message: `text` (notifications, plain clients) and `blocks` (the layout)."""
+    f = alert.finding
+    label = "ALERT" if f.status == "alert" else "WARN"
+    scope = ", ".join(f"{k} {v}" for k, v in f.scope.items()) or "all traffic"
+    config = " · ".join(f"{k} {v}" for k, v in f.config.items()) or "unknown"
+    since = f"{f.started_at:%Y-%m-%d %H:%M} UTC" if f.started_at else "unknown"
+    runbook = f"<{alert.runbook_url}|{f.runbook}>" if alert.runbook_url.startswith("http") else f"`{f.runbook}`"
+    return {
+        "text": f"[{label}] {f.check}: {f.summary} (runbook: {alert.runbook_url})",
+        "blocks": [
+            {"type": "header", "text": {"type": "plain_text", "text": f"{label} · {f.area} · {f.check}"[:150]}},
+            {"type": "section", "text": {"type": "mrkdwn", "text": f.summary[:2900]}},
+            {"type": "section", "fields": [
+                {"type": "mrkdwn", "text": f"*Scope*\n{scope}"},
+                {"type": "mrkdwn", "text": f"*Live config*\n{config}"},
+                {"type": "mrkdwn", "text": f"*Started*\n{since}"},
+                {"type": "mrkdwn", "text": f"*Samples*\n{f.samples}"},
+            ]},
+            {"type": "context", "elements": [
+                {"type": "mrkdwn", "text": f"Runbook: {runbook} · key `{alert.key}`"},
+            ]},
+        ],
+    }
+
+
+class WebhookSink:
+    """POSTs each alert as JSON to a Slack-compatible incoming webhook, with a timeout and retries.
+
+    Retried: connection errors, timeouts, 408/425/429 and 5xx (Retry-After honoured, capped), with
+    full-jitter exponential backoff. Any other 4xx is a wrong URL or payload: raised at once.
+    """
+
+    def __init__(self, url: str, *, timeout_s: float = 5.0, retries: int = 3, backoff_s: float = 0.5,
+                 max_wait_s: float = 30.0, client: httpx.Client | None = None) -> None:
+        if not url.startswith(("http://", "https://")):
+            raise WebhookError(f"webhook URL {url!r} is not http(s): set the incoming-webhook URL your chat gave you")
+        self.url, self.retries, self.backoff_s, self.max_wait_s = url, retries, backoff_s, max_wait_s
+        self._client = client or httpx.Client(timeout=httpx.Timeout(timeout_s))
+        self._rng = random.Random()
+
+    def send(self, alert: Alert) -> None:
+        payload = slack_payload(alert)
+        for attempt in range(self.retries + 1):
+            wait = self._attempt(payload, last=attempt == self.retries)
+            if wait is None:
+                return
+            time.sleep(wait if wait > 0 else self._rng.uniform(0, min(self.max_wait_s, self.backoff_s * 2**attempt)))
+
+    def _attempt(self, payload: dict[str, Any], *, last: bool) -> float | None:
+        """None when delivered; else the seconds to wait (0: backoff) before the next attempt."""
+        try:
+            response = self._client.post(self.url, json=payload)
+        except httpx.TransportError as exc:
+            if last:
+                raise WebhookError(f"webhook {self.url} unreachable: {exc.__class__.__name__}: {exc}") from exc
+            return 0.0
+        if response.status_code < 300:
+            return None
+        if response.status_code not in _RETRY_STATUS:
+            raise WebhookError(f"webhook {self.url} refused the alert: HTTP {response.status_code} "
+                               f"{response.text[:200]!r}; check the webhook URL and that the channel still exists")
+        if last:
+            raise WebhookError(f"webhook {self.url} kept failing: HTTP {response.status_code} after "
+                               f"{self.retries + 1} attempts")
+        return min(_retry_after(response), self.max_wait_s)
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self) -> WebhookSink:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+
+def _retry_after(response: httpx.Response) -> float:
+    try:
+        return max(0.0, float(response.headers.get("retry-after", "")))
+    except ValueError:
+        return 0.0
