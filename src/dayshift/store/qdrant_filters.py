@@ -24,16 +24,15 @@ conditions leave, as SQLite's GLOB does.
 
 from __future__ import annotations
 
-import fnmatch
-import operator
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from qdrant_client import models
 
 from dayshift.errors import QueryError
+from dayshift.store.filter_semantics import as_real, holds
 from dayshift.store.sql_filters import COLUMNS
 from dayshift.types import Chunk, Condition, MetaValue
 
@@ -41,12 +40,6 @@ PREFIX_CHARS = 16  # longest source prefix matched natively; longer ones narrow,
 _KEY = re.compile(r"^[A-Za-z0-9_.\-]+$")
 _PLAIN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_]*$")
 _RANGE = {">": "gt", ">=": "gte", "<": "lt", "<=": "lte"}
-_ORDER: dict[str, Callable[[Any, Any], bool]] = {
-    ">": operator.gt,
-    ">=": operator.ge,
-    "<": operator.lt,
-    "<=": operator.le,
-}
 
 
 @dataclass(slots=True)
@@ -65,7 +58,7 @@ def filter_payload(chunk: Chunk) -> dict[str, Any]:
     return {
         "fs": text,
         "fn": numbers,
-        "fc": {k: _as_real(v) for k, v in text.items()},
+        "fc": {k: as_real(v) for k, v in text.items()},
         "sp": sorted(
             {part[:n] for part in chunk.source.split("/") for n in range(1, min(len(part), PREFIX_CHARS) + 1)}
         ),
@@ -163,43 +156,5 @@ def _is_glob(text: str) -> bool:
 
 def matches(payload: dict[str, Any], cond: Condition) -> bool:
     """Whether the chunk stored as `payload` meets `cond` (SQLite's semantics, as sql_filters)."""
-    if cond.field == "section":
-        found = any(s == cond.value or fnmatch.fnmatchcase(s, str(cond.value)) for s in payload.get("section", []))
-        return found if cond.op == "=" else (not found if cond.op == "!=" else False)
     value = payload.get(cond.field) if cond.field in COLUMNS else payload.get("metadata", {}).get(cond.field)
-    if cond.op in ("=", "!="):
-        equal = value is not None and _equal(cond.field, value, cond.value)
-        return equal if cond.op == "=" else not equal
-    if value is None:
-        return False
-    if isinstance(cond.value, int | float) and not isinstance(cond.value, bool):
-        return _ORDER[cond.op](_as_real(value), cond.value)
-    return _ORDER[cond.op](_sql_key(value), _sql_key(cond.value))
-
-
-def _equal(name: str, have: MetaValue, want: MetaValue) -> bool:
-    if isinstance(want, str) and _is_glob(want):
-        return fnmatch.fnmatchcase(str(int(have)) if isinstance(have, bool) else str(have), want)
-    if name == "source" and isinstance(want, str):
-        have = str(have)  # the whole path, or a path component, starts with it
-        return have.startswith(want) or f"/{want}" in have
-    if isinstance(want, int | float) and not isinstance(want, bool):
-        return _sql_key(have) == _sql_key(want) or have == str(want)
-    return _sql_key(have) == _sql_key(want)
-
-
-def _sql_key(value: MetaValue) -> tuple[int, float | str]:
-    """SQLite's order across types: numbers (bools are 0/1) before text."""
-    return (0, float(value)) if isinstance(value, bool | int | float) else (1, value)
-
-
-def _as_real(value: MetaValue) -> float:
-    """CAST(value AS REAL): text becomes its leading number, or 0.0."""
-    if isinstance(value, bool | int | float):
-        return float(value)
-    for end in range(len(value), 0, -1):
-        try:
-            return float(value[:end])
-        except ValueError:
-            continue
-    return 0.0
+    return holds(cond, value, payload.get("section", []))

@@ -15,26 +15,19 @@ Left out: persistence, processes, concurrency beyond one lock, and HNSW.
 
 from __future__ import annotations
 
-import fnmatch
-import operator
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 
 from dayshift.analysis import analyze
 from dayshift.errors import QueryError
 from dayshift.store.base import StoreStats, checked_vectors
+from dayshift.store.filter_semantics import holds
 from dayshift.store.keyword import KeywordIndex
 from dayshift.types import Chunk, Condition, Hit, MetaValue
 
 _COLUMNS = frozenset({"source", "doc_id", "doc_version", "title", "page", "chunk_id"})
-_ORDER: dict[str, Callable[[object, object], bool]] = {
-    ">": operator.gt,
-    ">=": operator.ge,
-    "<": operator.lt,
-    "<=": operator.le,
-}
 
 
 class MemoryStore:
@@ -136,18 +129,7 @@ class MemoryStore:
 
 
 def _matches(chunk: Chunk, cond: Condition) -> bool:
-    if cond.field == "section":
-        found = any(s == cond.value or fnmatch.fnmatchcase(s, str(cond.value)) for s in chunk.section)
-        return found if cond.op == "=" else (not found if cond.op == "!=" else False)
-    value = _field(chunk, cond.field)
-    if cond.op in ("=", "!="):
-        equal = value is not None and _equal(cond.field, value, cond.value)
-        return equal if cond.op == "=" else not equal  # a missing key is "not equal"
-    if value is None:
-        return False
-    if isinstance(cond.value, int | float) and not isinstance(cond.value, bool):
-        return _ORDER[cond.op](_as_real(value), cond.value)
-    return _ORDER[cond.op](_sql_key(value), _sql_key(cond.value))
+    return holds(cond, None if cond.field == "section" else _field(chunk, cond.field), chunk.section)
 
 
 def _check_field(field: str) -> None:
@@ -161,37 +143,3 @@ def _field(chunk: Chunk, field: str) -> MetaValue | None:
     if field in _COLUMNS:
         return getattr(chunk, field)  # type: ignore[no-any-return]
     return chunk.metadata.get(field)
-
-
-def _equal(field: str, have: MetaValue, want: MetaValue) -> bool:
-    if isinstance(want, str) and any(ch in want for ch in "*?["):
-        return fnmatch.fnmatchcase(_sql_text(have), want)
-    if field == "source" and isinstance(want, str):
-        have = str(have)  # the whole path, or a path component, starts with it
-        return have.startswith(want) or f"/{want}" in have
-    if isinstance(want, int | float) and not isinstance(want, bool):
-        return _sql_key(have) == _sql_key(want) or have == str(want)
-    return _sql_key(have) == _sql_key(want)
-
-
-def _sql_text(value: MetaValue) -> str:
-    return str(int(value)) if isinstance(value, bool) else str(value)
-
-
-def _sql_key(value: MetaValue) -> tuple[int, float | str]:
-    """SQLite's order across types: numbers (bools are 0/1) before text."""
-    if isinstance(value, bool | int | float):
-        return (0, float(value))
-    return (1, value)
-
-
-def _as_real(value: MetaValue) -> float:
-    """CAST(value AS REAL): text becomes its leading number, or 0.0."""
-    if isinstance(value, bool | int | float):
-        return float(value)
-    for end in range(len(value), 0, -1):
-        try:
-            return float(value[:end])
-        except ValueError:
-            continue
-    return 0.0
