@@ -45,7 +45,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from dayshift.analysis import analyze
-from dayshift.retrieve.fusion import weighted_fusion
+from dayshift.fusion import weighted_fusion
 from dayshift.store.postgres import PostgresStore
 from dayshift.types import Chunk, Condition
 

@@ -28,7 +28,7 @@ from _beir import doc_ranking, load_qrels, load_queries, ndcg_at
 
 from dayshift.analysis import analyze
 from dayshift.assemble import open_embedder
-from dayshift.retrieve.fusion import weighted_fusion
+from dayshift.fusion import weighted_fusion
 from dayshift.settings import load_settings
 from dayshift.store.embedded import EmbeddedStore
 from dayshift.store.qdrant import QdrantStore

@@ -5,7 +5,7 @@
     read_url            searches go to the read pool, document versions to the primary
     readers and writers a reader thread during replaces never sees a mix, never waits
     BM25                equal to KeywordIndex and the embedded store, to 1e-6
-    hybrid_search       equal to the two lists fused by retrieve.fusion.weighted_fusion
+    hybrid_search       equal to the two lists fused by dayshift.fusion.weighted_fusion
     HNSW                recall@10 >= 0.95 against exact; selective filters answered exactly
     filters             the embedded store's answers on mixed-type metadata, condition by condition
 
@@ -29,7 +29,7 @@ pytest.register_assert_rewrite("dayshift.testing.store_contract")
 
 from dayshift.analysis import analyze
 from dayshift.errors import StoreError
-from dayshift.retrieve.fusion import weighted_fusion
+from dayshift.fusion import weighted_fusion
 from dayshift.store.embedded import EmbeddedStore
 from dayshift.store.keyword import KeywordIndex
 from dayshift.store.postgres import PostgresStore, schema_name

@@ -26,7 +26,7 @@ from qdrant_client import QdrantClient
 
 from dayshift.analysis import analyze
 from dayshift.errors import QueryError, StoreError
-from dayshift.retrieve.fusion import reciprocal_rank_fusion, weighted_fusion
+from dayshift.fusion import reciprocal_rank_fusion, weighted_fusion
 from dayshift.store.embedded import EmbeddedStore
 from dayshift.store.hybrid import HybridSearcher
 from dayshift.store.qdrant import QdrantStore

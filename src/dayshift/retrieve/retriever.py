@@ -15,7 +15,7 @@ from typing import Literal
 
 from dayshift.analysis import analyze
 from dayshift.embed.base import Embedder
-from dayshift.retrieve.fusion import reciprocal_rank_fusion, weighted_fusion
+from dayshift.fusion import reciprocal_rank_fusion, weighted_fusion
 from dayshift.retrieve.rerank import Reranker
 from dayshift.settings import RetrieveSettings
 from dayshift.store.base import ChunkSearcher

@@ -2,7 +2,7 @@
 
 A store that can fuse on its side (the Postgres store does it in one SQL
 statement) offers `hybrid_search`; the Retriever then uses it for weighted
-fusion instead of two searches and `retrieve.fusion.weighted_fusion`, with the
+fusion instead of two searches and `dayshift.fusion.weighted_fusion`, with the
 same results. Left out: RRF (the Retriever still fuses that itself).
 """
 

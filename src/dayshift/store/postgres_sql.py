@@ -183,7 +183,7 @@ def ranked_chunks(cte: str) -> str:
 
 
 def hybrid(where: str) -> str:
-    """Both top-N lists, then `weighted_fusion` of dayshift.retrieve.fusion, in one statement.
+    """Both top-N lists, then `weighted_fusion` of dayshift.fusion, in one statement.
 
     Each list is min-max normalised (a zero span counts as 1) and weighted; a list
     with weight 0 adds no chunks. Ties keep the order in which Python's fusion first

@@ -37,7 +37,7 @@ store.keyword's.
 
 `hybrid_search` (dayshift.store.hybrid, which the retriever uses for weighted
 fusion) reads both lists in one batch request and one check of the markers, then
-fuses them as retrieve.fusion does. `server_hybrid_search` lets Qdrant fuse
+fuses them as dayshift.fusion does. `server_hybrid_search` lets Qdrant fuse
 (Query API: a sparse and a dense prefetch, then DBSF, or RRF with weights).
 
 Left out: several writing processes at once (like the embedded store, one
@@ -60,19 +60,28 @@ import numpy as np
 
 from dayshift.analysis import analyze
 from dayshift.errors import ConfigError, PluginError, QueryError, StoreError
+from dayshift.fusion import weighted_fusion
 from dayshift.store.base import StoreStats, checked_vectors
 from dayshift.store.hybrid import HybridResult
 from dayshift.types import Chunk, Condition, Hit, HitSource
 
 try:
     from qdrant_client import QdrantClient, models
-    from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
+    from qdrant_client.http.exceptions import (
+        ResponseHandlingException,
+        UnexpectedResponse,
+    )
 except ImportError as exc:  # pragma: no cover - depends on the install
     raise PluginError('the Qdrant store needs qdrant-client: pip install "dayshift[qdrant]"') from exc
 
 from dayshift.store.keyword import K1, B
 from dayshift.store.qdrant_bm25 import DEFAULT_AVGDL, document_vector
-from dayshift.store.qdrant_filters import CompiledFilter, compile_filter, matches, residual_payload_keys
+from dayshift.store.qdrant_filters import (
+    CompiledFilter,
+    compile_filter,
+    matches,
+    residual_payload_keys,
+)
 from dayshift.store.qdrant_points import (
     CHUNK_FIELDS,
     HIT_PAYLOAD,
@@ -265,7 +274,7 @@ class QdrantStore:
 
         keyword, dense_hits = self._search(run, k=candidates, where=where, sources=("keyword", "dense"))
         return HybridResult(
-            hits=_weighted_fusion([keyword, dense_hits], k=k, weights=[1.0 - dense_weight, dense_weight]),
+            hits=weighted_fusion([keyword, dense_hits], k=k, weights=[1.0 - dense_weight, dense_weight]),
             keyword_scores={h.chunk.chunk_id: h.score for h in keyword},
             dense_scores={h.chunk.chunk_id: h.score for h in dense_hits},
         )
@@ -285,7 +294,7 @@ class QdrantStore:
         """Keyword and dense top-`candidates` fused by Qdrant (Query API): DBSF, unweighted, or RRF.
 
         DBSF needs a server >= 1.11. RRF is Qdrant's parametrised RRF (>= 1.16; weights, sent when
-        dense_weight is not 0.5, >= 1.17), with `rrf_k` as in retrieve.fusion: 1 / (rrf_k + rank).
+        dense_weight is not 0.5, >= 1.17), with `rrf_k` as in dayshift.fusion: 1 / (rrf_k + rank).
         """
         if fusion == "dbsf" and dense_weight != 0.5:
             raise QueryError(
@@ -454,19 +463,3 @@ class QdrantStore:
                 f'Qdrant at {self._where} failed on collection "{self.collection}": {exc}; '
                 "check that the server is up and DAYSHIFT_STORE__URL points at it"
             ) from exc
-
-
-def _weighted_fusion(lists: list[list[Hit]], *, k: int, weights: list[float]) -> list[Hit]:
-    """dayshift.retrieve.fusion.weighted_fusion, step for step (the store sits below retrieve)."""
-    scores: dict[str, float] = {}
-    chunks: dict[str, Chunk] = {}
-    for hits, weight in zip(lists, weights):
-        if not hits or weight == 0:
-            continue
-        low, high = min(h.score for h in hits), max(h.score for h in hits)
-        span = (high - low) or 1.0
-        for hit in hits:
-            scores[hit.chunk.chunk_id] = scores.get(hit.chunk.chunk_id, 0.0) + weight * (hit.score - low) / span
-            chunks.setdefault(hit.chunk.chunk_id, hit.chunk)
-    best = sorted(scores, key=lambda cid: scores[cid], reverse=True)[:k]
-    return [Hit(chunk=chunks[cid], score=scores[cid], source="hybrid") for cid in best]

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from dayshift.retrieve.fusion import reciprocal_rank_fusion, weighted_fusion
+from dayshift.fusion import reciprocal_rank_fusion, weighted_fusion
 from dayshift.types import Chunk, Hit
 
 
