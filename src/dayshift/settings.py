@@ -71,6 +71,7 @@ class StoreSettings(BaseModel):
 
     backend: str = "embedded"  # entry point in "dayshift.stores"
     url: str | None = Field(None, repr=False)
+    read_url: str | None = Field(None, repr=False)  # a read replica for searches (Postgres)
     # Whose data this store holds: the tenant (dayshift.tenancy sets it). The embedded store keeps
     # each tenant in its own folder; server stores keep each in its own schema or collection.
     namespace: str = "default"

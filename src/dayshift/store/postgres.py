@@ -77,6 +77,7 @@ class PostgresStore:
         hnsw_m: int = q.HNSW_M,
         hnsw_ef_construction: int = q.HNSW_EF_CONSTRUCTION,
         hnsw_ef_search: int = q.HNSW_EF_SEARCH,
+        work_mem: str = "64MB",
         connect_timeout_s: float = 10.0,
         **_: object,
     ) -> None:
@@ -90,6 +91,9 @@ class PostgresStore:
         self._ef_search = max(1, min(int(hnsw_ef_search), 1000))
         self.hnsw = {"m": int(hnsw_m), "ef_construction": int(hnsw_ef_construction)}  # used when the index is built
         self._timeout_s = connect_timeout_s
+        # BM25 sums per chunk in one hash: at a million chunks a common term's postings overflow the
+        # 4MB default and spill to disk. Set per session, so the server's default stays as it is.
+        self._work_mem = work_mem
         self._search_path = self._set_up()
         self._pool = self._read_pool = self._open_pool(pool_module, self.url, pool_size)
         if read_url:
@@ -232,6 +236,7 @@ class PostgresStore:
             conn.execute(f"SET search_path TO {self._search_path}")
             conn.execute(f"SET hnsw.ef_search = {self._ef_search}")
             conn.execute("SET hnsw.iterative_scan = strict_order")
+            conn.execute("SELECT set_config('work_mem', %s, false)", [self._work_mem])
             conn.commit()
 
         pool = pool_module.ConnectionPool(url, min_size=1, max_size=max(1, size), configure=configure, open=False,

@@ -90,8 +90,8 @@ ANSWERED_BY = "dayshift.llm.answered_by"  # the chain's model that answered (a f
 REDACTIONS = "dayshift.llm.redactions"
 
 # Pipeline order; a stage not listed is drawn after these, in the order given.
-STAGE_ORDER = ("keyword", "embed", "dense", "fuse", "rerank", "select", "generate", "check")
-_RETRIEVAL = frozenset({"keyword", "embed", "dense", "fuse", "rerank"})
+STAGE_ORDER = ("keyword", "embed", "hybrid", "dense", "fuse", "rerank", "select", "generate", "check")
+_RETRIEVAL = frozenset({"keyword", "embed", "hybrid", "dense", "fuse", "rerank"})
 
 
 @dataclass(frozen=True, slots=True)
