@@ -35,7 +35,7 @@ def declared() -> dict[str, dict[str, str]]:
 def test_pyproject_declares_the_expected_builtins() -> None:
     assert {g: sorted(names) for g, names in declared().items()} == {
         "embedders": ["local", "openai"],
-        "stores": ["embedded"],
+        "stores": ["embedded", "postgres", "qdrant"],
         "rerankers": ["cross-encoder", "http"],
         "loaders": ["csv", "html", "jsonl", "markdown", "mediawiki", "pdf", "sqlite", "text"],
     }
@@ -53,10 +53,10 @@ def test_every_builtin_is_registered_and_loads_its_declared_object(group: str) -
 
 def test_unknown_name_lists_the_registered_ones() -> None:
     with pytest.raises(PluginError) as info:
-        plugins.load("stores", "qdrant")
+        plugins.load("stores", "milvus")
     message = str(info.value)
-    assert 'no store named "qdrant"' in message
-    assert "(registered: embedded)" in message
+    assert 'no store named "milvus"' in message
+    assert "(registered: embedded, postgres, qdrant)" in message
     assert "pip install -e ." in message
     with pytest.raises(PluginError, match=r"registered: cross-encoder, http\)"):
         plugins.load("rerankers", "colbert")
@@ -88,7 +88,7 @@ def fake_distribution(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterat
 
 
 def test_third_party_plugin_registers_like_a_builtin(fake_distribution: Path) -> None:
-    assert plugins.available("stores") == ["embedded", "fake", "needs-extra"]
+    assert plugins.available("stores") == ["embedded", "fake", "needs-extra", "postgres", "qdrant"]
     factory = plugins.load("stores", "fake")
     assert factory.__name__ == "FakeStore" and factory.__module__ == "fake_plugin"
     assert factory().backend == "fake"
