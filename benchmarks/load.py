@@ -25,8 +25,6 @@ import json
 import os
 import random
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -38,6 +36,8 @@ import httpx
 import numpy as np
 from rich.console import Console
 from rich.table import Table
+
+from dayshift.testing.serve_process import ServeProcess
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("DAYSHIFT_SHARED_DATA", REPO.parent / "shared" / "data"))
@@ -69,44 +69,11 @@ class Sample:
         }
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Server:
-    def __init__(self, data_dir: Path, *, tracing: bool) -> None:
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        env = {**os.environ, "HF_HUB_OFFLINE": "1", "DAYSHIFT_TRACE__ENABLED": str(tracing).lower(),
-               "DAYSHIFT_SERVICE__RATE_LIMIT_PER_MINUTE": "10000000", "DAYSHIFT_SERVICE__RATE_LIMIT_BURST": "100000"}
-        self.log = open(data_dir / f"server-{self.port}.log", "wb")  # noqa: SIM115
-        self.process = subprocess.Popen(
-            [DAYSHIFT, "--data-dir", str(data_dir), "serve", "--port", str(self.port), "--log-level", "warning"],
-            env=env, stdout=subprocess.DEVNULL, stderr=self.log,
-        )
-
-    def wait_ready(self) -> None:
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            if self.process.poll() is not None:
-                raise SystemExit(f"the server exited; see {self.log.name}")
-            time.sleep(0.3)
-        raise SystemExit("the server did not become ready in 180 s")
-
-    def stop(self) -> None:
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-        self.log.close()
+def _server(data_dir: Path, *, tracing: bool) -> ServeProcess:
+    return ServeProcess(data_dir, env={
+        "DAYSHIFT_TRACE__ENABLED": str(tracing).lower(),
+        "DAYSHIFT_SERVICE__RATE_LIMIT_PER_MINUTE": "10000000", "DAYSHIFT_SERVICE__RATE_LIMIT_BURST": "100000",
+    })
 
 
 async def _drive(url: str, route: str, bodies: list[dict[str, object]], *, concurrency: int) -> Sample:
@@ -182,11 +149,11 @@ def main() -> None:
     for leftover in ("traces.sqlite", "traces.sqlite-wal", "traces.sqlite-shm", "trace-spool"):
         path = data_dir / leftover
         shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
-    traced, untraced = Server(data_dir, tracing=True), Server(data_dir, tracing=False)
+    traced, untraced = _server(data_dir, tracing=True), _server(data_dir, tracing=False)
     sent = errors = 0
     try:
-        traced.wait_ready()
-        untraced.wait_ready()
+        traced.start()
+        untraced.start()
         console.print(f"index: {data_dir}; {len(queries)} distinct queries")
         routes: dict[str, dict[str, dict[str, float]]] = {"/v1/search": {}, "/v1/ask": {}}
         for server in (traced, untraced):  # warm both: first requests open the index and compile paths

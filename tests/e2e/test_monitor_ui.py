@@ -12,8 +12,6 @@ model) are test_web_ui's.
 
 from __future__ import annotations
 
-import os
-import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,13 +19,13 @@ from typing import Any
 
 import pytest
 import typer
-from cli_runner import _dayshift
-from test_web_ui import CHROMIUM, CHROMIUM_ARGS, _free_port, _png_size, _wait_ready
+from test_web_ui import CHROMIUM, CHROMIUM_ARGS, _png_size
 from typer.testing import CliRunner
 
 from dayshift.cli.monitor import monitor_app
 from dayshift.settings import Settings
 from dayshift.testing.monitor_traffic import synthetic_traffic, write_traffic
+from dayshift.testing.serve_process import ServeProcess
 from dayshift.trace.store import TraceStore, default_trace_url
 
 sync_api = pytest.importorskip("playwright.sync_api", reason='needs Playwright: pip install -e ".[dev]"')
@@ -50,26 +48,8 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def base_url(data_dir: Path) -> Iterator[str]:
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DAYSHIFT_")}
-    env.update(HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false", NO_COLOR="1")
-    log = data_dir / "serve.log"
-    with log.open("wb") as out:
-        server = subprocess.Popen(
-            [_dayshift(), "--data-dir", str(data_dir), "serve", "--port", str(port), "--log-level", "warning"],
-            env=env, stdout=out, stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_ready(url, server, log)
-        yield url
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+    with ServeProcess(data_dir) as server:
+        yield server.url
 
 
 @pytest.fixture(scope="module")

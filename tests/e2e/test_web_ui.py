@@ -13,21 +13,18 @@ Playwright's own browser downloads are not used. Left out: keyboard-only and scr
 from __future__ import annotations
 
 import json
-import os
-import socket
 import struct
-import subprocess
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_runner import _dayshift, run
+from cli_runner import run
 
 from dayshift.errors import PluginError
 from dayshift.llm.local import bundled_model_path
+from dayshift.testing.serve_process import ServeProcess
 
 CHROMIUM = Path("/usr/bin/chromium")
 # The machine's network is closed: without these flags Chromium keeps retrying refused connections.
@@ -54,29 +51,9 @@ except PluginError as exc:  # pragma: no cover - the Makefile installs it
 pytestmark = pytest.mark.slow
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _get_json(url: str) -> Any:
     with urllib.request.urlopen(url, timeout=10) as response:
         return json.loads(response.read())
-
-
-def _wait_ready(base_url: str, server: subprocess.Popen[bytes], log: Path, timeout_s: float = 120) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            pytest.fail(f"dayshift serve exited with {server.returncode}:\n{log.read_text()[-4000:]}")
-        try:
-            if _get_json(f"{base_url}/readyz")["status"] == "ready":
-                return
-        except OSError:
-            pass
-        time.sleep(0.25)
-    pytest.fail(f"dayshift serve was not ready within {timeout_s:.0f} s:\n{log.read_text()[-4000:]}")
 
 
 @pytest.fixture(scope="module")
@@ -84,26 +61,8 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     data_dir = tmp_path_factory.mktemp("web-ui")
     ingested = run(data_dir, "ingest", str(CORPUS))
     assert ingested.returncode == 0, ingested.stderr
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DAYSHIFT_")}
-    env.update(HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false", NO_COLOR="1")
-    log = data_dir / "serve.log"
-    with log.open("wb") as out:
-        server = subprocess.Popen(
-            [_dayshift(), "--data-dir", str(data_dir), "serve", "--port", str(port), "--log-level", "warning"],
-            env=env, stdout=out, stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_ready(url, server, log)
-        yield url
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+    with ServeProcess(data_dir) as server:
+        yield server.url
 
 
 @pytest.fixture(scope="module")

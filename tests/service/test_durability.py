@@ -7,8 +7,6 @@ closed socket and a kill is SIGKILL.
 from __future__ import annotations
 
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,52 +18,9 @@ import httpx
 import pytest
 
 from dayshift.cli.demo import corpus_dir
+from dayshift.testing.serve_process import ServeProcess
 
 DAYSHIFT = [str(Path(sys.executable).with_name("dayshift"))]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Server:
-    def __init__(self, data_dir: Path) -> None:
-        self.data_dir, self.port = data_dir, _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-        self.process = subprocess.Popen(
-            [*DAYSHIFT, "--data-dir", str(self.data_dir), "serve", "--port", str(self.port), "--log-level", "warning"],
-            env=env, stdout=subprocess.DEVNULL, stderr=open(self.data_dir / "server.log", "ab"),  # noqa: SIM115
-        )
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            if self.process.poll() is not None:
-                raise AssertionError(f"server exited: {(self.data_dir / 'server.log').read_text()[-2000:]}")
-            time.sleep(0.2)
-        raise AssertionError("server did not become ready in 120 s")
-
-    def kill(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
 
 
 @pytest.fixture(scope="module")
@@ -77,14 +32,12 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def server(data_dir: Path) -> Iterator[Server]:
-    running = Server(data_dir)
-    running.start()
-    yield running
-    running.stop()
+def server(data_dir: Path) -> Iterator[ServeProcess]:
+    with ServeProcess(data_dir) as running:
+        yield running
 
 
-def test_a_client_that_leaves_mid_stream_still_leaves_a_trace(server: Server) -> None:
+def test_a_client_that_leaves_mid_stream_still_leaves_a_trace(server: ServeProcess) -> None:
     since = datetime.now(UTC).isoformat()
     question = "Explain in detail how dayshift retries calls to failing servers and what the circuit breaker does."
     with httpx.Client(timeout=60) as client:
@@ -103,7 +56,7 @@ def test_a_client_that_leaves_mid_stream_still_leaves_a_trace(server: Server) ->
     assert found[0]["query"] is not None
 
 
-def test_traces_survive_a_kill_right_after_the_responses(server: Server) -> None:
+def test_traces_survive_a_kill_right_after_the_responses(server: ServeProcess) -> None:
     ids = []
     with httpx.Client(timeout=60) as client:
         for i in range(20):
