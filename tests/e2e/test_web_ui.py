@@ -13,6 +13,7 @@ Playwright's own browser downloads are not used. Left out: keyboard-only and scr
 from __future__ import annotations
 
 import json
+import os
 import struct
 import urllib.request
 from collections.abc import Iterator
@@ -144,7 +145,8 @@ def test_ask_stream_cite_rate_trace_and_abstain(base_url: str, browser: Any, tmp
     assert [f["rating"] for f in trace["feedback"]] == ["up"]
     assert trace["abstained"] is False and trace["retrieved"]
 
-    for shot in (tmp_path / "web-ui.png", SCREENSHOT):
+    keep = [SCREENSHOT] if os.environ.get("DAYSHIFT_UPDATE_SCREENSHOTS") else []  # docs/ only when asked
+    for shot in (tmp_path / "web-ui.png", *keep):
         page.screenshot(path=str(shot))
         assert _png_size(shot) == (VIEWPORT["width"], VIEWPORT["height"])
         assert shot.stat().st_size > 20_000, "the screenshot is nearly blank"
