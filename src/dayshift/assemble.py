@@ -2,6 +2,12 @@
 
 Entry points (CLI, server, benchmarks) call these; library code receives the
 built objects and never looks at settings for backend choice.
+
+What sync, the service and the meter keep besides the index (the ingest catalog, the
+embedding cache, the API keys, the usage ledger) is in SQLite files under data_dir, or,
+with `database.url`, in tables of the Postgres schema of `store.namespace` (the tenant;
+dayshift.tenancy sets it): `open_catalog`, `open_embedding_cache`, `open_key_ring`,
+`open_ledger`. The Postgres modules are imported only then.
 """
 
 from __future__ import annotations
@@ -10,9 +16,10 @@ from typing import TYPE_CHECKING, Any
 
 from dayshift import plugins
 from dayshift.embed.base import Embedder
-from dayshift.embed.cache import EmbeddingCache
+from dayshift.embed.cache import CACHE_FILE, EmbeddingCache, VectorCache
 from dayshift.errors import ConfigError
 from dayshift.ingest.catalog import Catalog
+from dayshift.ingest.catalog_base import IngestCatalog
 from dayshift.ingest.sync import Ingestor
 from dayshift.llm.client import LLMClient
 from dayshift.retrieve.rerank import Reranker
@@ -22,6 +29,10 @@ from dayshift.store.base import Store
 
 if TYPE_CHECKING:
     from dayshift.answer.answerer import Answerer
+    from dayshift.llm.accounting import UsageLedger
+    from dayshift.service.auth import KeyRing
+
+CATALOG_FILE = "catalog.sqlite"  # in Settings.data_dir
 
 
 def _kwargs(model: Any, *, exclude: set[str]) -> dict[str, Any]:
@@ -64,10 +75,51 @@ def open_ingestor(settings: Settings, *, embedder: Embedder | None = None, store
     return Ingestor(
         store=store,
         embedder=embedder,
-        catalog=Catalog(settings.data_dir / "catalog.sqlite"),
-        cache=EmbeddingCache(settings.data_dir / "embed_cache.sqlite"),
+        catalog=open_catalog(settings),
+        cache=open_embedding_cache(settings),
         settings=settings.ingest,
     )
+
+
+def open_catalog(settings: Settings) -> IngestCatalog:
+    """data_dir/catalog.sqlite, or the catalog tables in Postgres with database.url."""
+    if settings.database.url is None:
+        return Catalog(settings.data_dir / CATALOG_FILE)
+    from dayshift.ingest.catalog_postgres import PostgresCatalog
+
+    return PostgresCatalog(settings.database.url, namespace=settings.store.namespace)
+
+
+def open_embedding_cache(settings: Settings) -> VectorCache:
+    """data_dir/embed_cache.sqlite, or the embedding_cache table in Postgres with database.url."""
+    if settings.database.url is None:
+        return EmbeddingCache(settings.data_dir / CACHE_FILE)
+    from dayshift.embed.cache_postgres import PostgresEmbeddingCache
+
+    return PostgresEmbeddingCache(settings.database.url, namespace=settings.store.namespace)
+
+
+def open_key_ring(settings: Settings) -> KeyRing:
+    """The API keys: data_dir/keys.sqlite, or the api_keys table in Postgres with database.url."""
+    from dayshift.service.auth import KeyRing
+    from dayshift.service.keys import KEYS_FILE
+
+    if settings.database.url is None:
+        return KeyRing(settings.data_dir / KEYS_FILE)
+    from dayshift.service.keys_postgres import PostgresKeyStore
+
+    return KeyRing(PostgresKeyStore(settings.database.url, namespace=settings.store.namespace))
+
+
+def open_ledger(settings: Settings) -> UsageLedger:
+    """The usage ledger: data_dir/usage.sqlite, or the usage_calls table in Postgres with database.url."""
+    from dayshift.llm.accounting import LEDGER_FILE, Ledger
+
+    if settings.database.url is None:
+        return Ledger(settings.data_dir / LEDGER_FILE)
+    from dayshift.llm.ledger_postgres import PostgresLedger
+
+    return PostgresLedger(settings.database.url, namespace=settings.store.namespace)
 
 
 def open_llm(settings: Settings) -> LLMClient:
@@ -106,7 +158,7 @@ def open_llm(settings: Settings) -> LLMClient:
         breaker_reset_s=llm.breaker_reset_s,
         redactor=redactor,
         redact=llm.redact_pii,
-        meter=UsageMeter.from_settings(settings),
+        meter=UsageMeter.from_settings(settings, ledger=open_ledger(settings)),
     )
 
 
@@ -114,11 +166,15 @@ def open_answerer(
     settings: Settings, *, embedder: Embedder | None = None, store: Store | None = None,
     llm: LLMClient | None = None, abstain_threshold: float | None = None,
 ) -> Answerer:
-    """Retriever + LLM client + prompt file + abstention model (data_dir/calibration.json or the default)."""
+    """Retriever + LLM client + prompt + abstention model (data_dir/calibration.json or the default).
+
+    The prompt is answer.prompt resolved by the prompt registry: "answer", "qa@3" or "qa@production".
+    """
     from dayshift.answer.abstain import load_abstention_model
     from dayshift.answer.answerer import Answerer
-    from dayshift.answer.prompts import load_prompt
+    from dayshift.prompts import PromptRegistry
 
+    prompt = PromptRegistry.from_settings(settings).get(settings.answer.prompt)  # a bad ref fails before models load
     embedder = embedder or open_embedder(settings)
     store = store or open_store(settings, embedder)
     retriever = open_retriever(settings, embedder=embedder, store=store)
@@ -126,7 +182,7 @@ def open_answerer(
     primary = llm.chain[0]
     threshold = abstain_threshold if abstain_threshold is not None else settings.answer.abstain_threshold
     return Answerer(
-        retriever, llm, prompt=load_prompt(settings.answer.prompt, prompt_dir=settings.answer.prompt_dir),
+        retriever, llm, prompt=prompt,
         abstention=load_abstention_model(settings.data_dir, threshold=threshold),
         count_tokens=primary.count_tokens, context_window=primary.context_window, settings=settings.answer,
         embed_queries=lambda texts: embedder.embed(list(texts), kind="query"), keyword_store=store,

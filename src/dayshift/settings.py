@@ -5,10 +5,18 @@ environment variables (nested with `__`, e.g. `DAYSHIFT_EMBED__BATCH_SIZE=64`),
 a `dayshift.toml` file, then the defaults below. Settings are built once at an
 entry point (CLI, server) with `load_settings()` and passed down; library code
 never reads the environment itself.
+
+Where state lives: by default everything is under `data_dir` (SQLite files and the
+embedded index; nothing to set up). `database.url` names one Postgres database for all
+of it: the chunks (store.backend becomes "postgres" unless set otherwise), the ingest
+catalog, the embedding cache, the API keys, the usage ledger and the traces, each
+tenant in its own schema (dayshift_<tenant>). `store.url` and `trace.url` still
+override it for their part.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -22,6 +30,7 @@ from pydantic_settings import (
 
 from dayshift.errors import ConfigError
 
+_POSTGRES_URL = re.compile(r"^postgres(ql)?(\+[a-z0-9]+)?://")
 DEFAULT_EXCLUDES = (".git", ".dayshift", "__pycache__", ".venv", "node_modules", ".*")
 
 
@@ -128,8 +137,10 @@ class LLMSettings(ModelSettings):
 class AnswerSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    prompt: str = "answer"  # prompt template name
-    prompt_dir: Path | None = None  # extra folder searched before the shipped prompts
+    # A prompt ref: "answer" (its production label, else its highest version), "qa@3", "qa@production".
+    prompt: str = "answer"
+    # Your prompt folder (searched before the shipped prompts); it holds labels.yaml and the registry log.
+    prompt_dir: Path | None = None
     k: int = Field(5, ge=1)  # chunks retrieved for the answer
     # Show the model this many excerpts (the sentence that bears most on the question,
     # with the one before it) instead of whole chunks; 0 shows whole chunks, packed
@@ -177,6 +188,19 @@ class ServiceSettings(BaseModel):
     tenant_cache: int = Field(32, ge=1)  # tenants whose indexes stay open
 
 
+class DatabaseSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    # One Postgres database for everything dayshift keeps, e.g. postgresql://user:password@host/db
+    # (SQLAlchemy's postgresql+psycopg:// spelling works too). When set, the ingest catalog, the
+    # embedding cache, the API keys and the usage ledger live there, in the schema of the
+    # tenant (store.namespace: dayshift_<namespace>), not in SQLite files under data_dir; it is
+    # also the default of store.url (store.backend defaults to "postgres") and of trace.url.
+    # None: the SQLite files, as always. Existing files are not copied in: after switching, a
+    # first ingest reads and embeds every file again, and API keys must be created again.
+    url: str | None = Field(None, repr=False)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="DAYSHIFT_",
@@ -194,6 +218,30 @@ class Settings(BaseSettings):
     answer: AnswerSettings = Field(default_factory=AnswerSettings)
     trace: TraceSettings = Field(default_factory=TraceSettings)
     service: ServiceSettings = Field(default_factory=ServiceSettings)
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+
+    @model_validator(mode="after")
+    def _one_database(self) -> Settings:
+        """With database.url, the store and the traces go to that database unless told otherwise."""
+        url = self.database.url
+        if url is None:
+            return self
+        if not _POSTGRES_URL.match(url):
+            raise ValueError("database.url must be a Postgres URL: postgresql://user:password@host/db")
+        store = self.store
+        if "backend" not in store.model_fields_set:
+            store = store.model_copy(update={"backend": "postgres"})
+        if store.backend == "embedded":
+            raise ValueError(
+                'database.url keeps the ingest catalog in Postgres, so the index cannot stay in files: leave '
+                'store.backend unset (it is "postgres" with database.url), or unset database.url'
+            )
+        if store.backend == "postgres" and store.url is None:
+            store = store.model_copy(update={"url": url})
+        self.store = store
+        if self.trace.url is None:
+            self.trace = self.trace.model_copy(update={"url": url})
+        return self
 
     @classmethod
     def settings_customise_sources(

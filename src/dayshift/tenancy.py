@@ -8,6 +8,11 @@ its own schema or collection: settings.store.namespace), so no query,
 filter or bug in a route can reach another tenant's chunks: isolation is a
 property of where the data is, not of a WHERE clause (ADR 0005). Traces and
 usage are shared tables with a tenant column, always filtered by it.
+
+With database.url, what a data folder holds becomes the tables of one Postgres
+schema: the namespace set here picks dayshift_<tenant> for the tenant's chunks,
+ingest catalog and embedding cache (dayshift.assemble opens them there), just as
+data_dir picks the folder for the SQLite files.
 """
 
 from __future__ import annotations

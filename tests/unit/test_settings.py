@@ -158,3 +158,41 @@ def test_kwargs_only_build_without_a_file() -> None:
     assert (s.retrieve.rerank, s.retrieve.rerank_url, s.retrieve.rerank_candidates) == (
         "http", "http://localhost:9", 50,
     )  # fmt: skip
+
+
+# -- one database -------------------------------------------------------------
+
+
+def test_without_database_url_everything_stays_in_files() -> None:
+    s = load_settings()
+    assert (s.database.url, s.store.backend, s.store.url, s.trace.url) == (None, "embedded", None, None)
+
+
+def test_database_url_is_the_store_and_trace_database_unless_they_name_their_own(
+    monkeypatch: pytest.MonkeyPatch, clean_environment: Path
+) -> None:
+    monkeypatch.setenv("DAYSHIFT_DATABASE__URL", "postgresql://app:pw@db/dayshift")
+    s = load_settings()
+    assert (s.store.backend, s.store.url, s.trace.url) == ("postgres", "postgresql://app:pw@db/dayshift",
+                                                           "postgresql://app:pw@db/dayshift")  # fmt: skip
+    assert "pw" not in repr(s)
+    config = write(clean_environment / "own.toml", '[store]\nurl = "postgresql://vectors/db"\n'
+                                                    '[trace]\nurl = "sqlite:////tmp/traces.sqlite"\n')  # fmt: skip
+    own = load_settings(config)
+    assert (own.store.backend, own.store.url, own.trace.url) == (
+        "postgres", "postgresql://vectors/db", "sqlite:////tmp/traces.sqlite"
+    )
+    qdrant = load_settings(store={"backend": "qdrant", "url": "http://qdrant:6333"})
+    assert (qdrant.store.backend, qdrant.store.url) == ("qdrant", "http://qdrant:6333")
+
+
+@pytest.mark.parametrize(
+    ("overrides", "fragment"),
+    [
+        ({"database": {"url": "mysql://db/x"}}, "must be a Postgres URL"),
+        ({"database": {"url": "postgresql://db/x"}, "store": {"backend": "embedded"}}, "leave store.backend unset"),
+    ],
+)
+def test_a_database_url_that_cannot_hold_everything_is_refused(overrides: dict, fragment: str) -> None:
+    with pytest.raises(ConfigError, match=fragment):
+        load_settings(**overrides)

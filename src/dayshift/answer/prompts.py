@@ -1,11 +1,13 @@
-"""Prompt templates as files: Jinja, with a name and a version in front matter.
+"""Prompt templates as files: Jinja with role lines, a name and a version.
 
-A template file (`answer.j2`) looks like:
+Two file formats hold the same thing. Front matter over a body (`.j2`, `.md`):
 
     ---
-    name: answer
+    name: qa
     version: 3
     description: grounded answer with [n] citations
+    model: gpt-4o-mini            # optional: the model this version was written for
+    params: {max_tokens: 256, stop: ["Question:"], temperature: 0}
     ---
     [system]
     You answer from the numbered sources only. ...
@@ -13,28 +15,47 @@ A template file (`answer.j2`) looks like:
     {% for s in sources %}[{{ s.n }}] {{ s.text }}
     {% endfor %}Question: {{ question }}
 
+or YAML (`.yaml`, `.yml`) with the same keys and either `template:` (that body)
+or `messages: [{role: system, content: ...}, ...]`.
+
 `[system]` / `[user]` / `[assistant]` lines open a message. Variables are
 strict: a missing one is an error naming the template, not an empty string.
-Templates are looked up in `answer.prompt_dir` first, then in the ones
-shipped with dayshift. Left out: template inheritance across files.
+`load_prompt` finds `name.j2` in `answer.prompt_dir`, then among the shipped
+files; versions, labels and history are `dayshift.prompts.PromptRegistry`'s.
+Left out: template inheritance across files.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import yaml
-from jinja2 import Environment, StrictUndefined, TemplateError, UndefinedError
+from jinja2 import Environment, StrictUndefined, TemplateError, TemplateSyntaxError, UndefinedError
 
 from dayshift.errors import ConfigError
 from dayshift.llm.base import Message
 
+SHIPPED_PROMPTS = Path(__file__).with_name("prompts")  # the prompts dayshift ships (answer.j2)
+FRONT_MATTER_KEYS = ("name", "version", "description", "model", "params")
+YAML_KEYS = (*FRONT_MATTER_KEYS, "template", "messages")
+ROLES = ("system", "user", "assistant")
+
 _ROLE_LINE = re.compile(r"^\[(system|user|assistant)\]\s*$", re.MULTILINE)
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 _ENV = Environment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Section:
+    """One message of a template: its role, its Jinja text, and the file line that text starts on."""
+
+    role: str
+    text: str
+    line: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,41 +63,57 @@ class PromptTemplate:
     name: str
     version: int
     description: str
-    body: str
+    body: str  # role lines and Jinja: the front-matter body, the YAML `template`, or its `messages` joined
     path: str
     # Generation settings that belong to this prompt version: max_tokens, stop, temperature.
     params: dict[str, Any] = field(default_factory=dict)
+    model: str | None = None  # the model this version was written for (informational; lint compares it)
+    content: str = field(default="", repr=False, compare=False)  # the whole file, as read
 
     @property
     def ref(self) -> str:
         return f"{self.name}@v{self.version}"
 
+    @property
+    def content_hash(self) -> str:
+        """sha256 (hex) of the file: what an eval result records to name the exact prompt."""
+        return hashlib.sha256((self.content or self.body).encode("utf-8")).hexdigest()
+
     def render(self, **variables: Any) -> tuple[Message, ...]:
         # Roles are split before rendering, so a "[system]" line inside a document
         # or a question stays text and can never open a message of its own.
         messages = []
-        for role, section in _split_sections(self.body, where=self.path):
+        for section in split_sections(self.body, where=self.path):
             try:
-                content = _ENV.from_string(section).render(**variables)
+                content = _ENV.from_string(section.text).render(**variables)
             except UndefinedError as exc:
                 raise ConfigError(f"prompt {self.ref} ({self.path}): {exc}; pass that variable or fix the template") from exc
             except TemplateError as exc:
                 raise ConfigError(f"prompt {self.ref} ({self.path}) does not render: {exc}") from exc
-            messages.append(Message(role=role, content=content.strip()))  # type: ignore[arg-type]
+            messages.append(Message(role=section.role, content=content.strip()))  # type: ignore[arg-type]
         return tuple(messages)
 
 
-def _split_sections(body: str, *, where: str) -> list[tuple[str, str]]:
-    parts = _ROLE_LINE.split(body)
-    if parts[0].strip():
+def split_sections(body: str, *, where: str, first_line: int = 1) -> list[Section]:
+    """The messages of a role-line body; `first_line` is the file line the body starts on."""
+    matches = list(_ROLE_LINE.finditer(body))
+    if body[: matches[0].start() if matches else len(body)].strip():
         raise ConfigError(f"{where}: text before the first [system]/[user] line; start the body with a role line")
-    sections = list(zip(parts[1::2], parts[2::2]))
-    if not sections:
+    if not matches:
         raise ConfigError(f"{where}: no [system]/[user]/[assistant] line; add at least a [user] section")
+    sections = []
+    for i, match in enumerate(matches):
+        end = matches[i + 1].start() if i + 1 < len(matches) else len(body)
+        line = first_line + body.count("\n", 0, match.end())
+        sections.append(Section(role=match.group(1), text=body[match.end() : end], line=line))
     return sections
 
 
-def parse_template(text: str, *, path: str) -> PromptTemplate:
+def read_prompt_file(text: str, *, path: str) -> tuple[dict[str, Any], str, list[Section]]:
+    """(metadata, body, sections with file lines) of a prompt file, before its metadata is checked."""
+    text = text.removeprefix("\ufeff").replace("\r\n", "\n")
+    if path.endswith((".yaml", ".yml")):
+        return _read_yaml(text, path=path)
     if not text.startswith("---\n"):
         raise ConfigError(f"{path}: a prompt file starts with front matter (---, name:, version:, ---)")
     try:
@@ -84,19 +121,74 @@ def parse_template(text: str, *, path: str) -> PromptTemplate:
         meta = yaml.safe_load(header) or {}
     except (ValueError, yaml.YAMLError) as exc:
         raise ConfigError(f"{path}: unreadable front matter ({exc}); close it with a --- line") from exc
+    if not isinstance(meta, dict):
+        raise ConfigError(f"{path}: front matter must be `key: value` lines (name, version, ...)")
+    # Line 1 is "---", then the header's lines, then the closing "---": the body starts after it.
+    return meta, body, split_sections(body, where=path, first_line=header.count("\n") + 4)
+
+
+def _read_yaml(text: str, *, path: str) -> tuple[dict[str, Any], str, list[Section]]:
+    try:
+        data, root = yaml.safe_load(text), yaml.compose(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: unreadable YAML ({exc}); fix the file's syntax") from exc
+    if not isinstance(data, dict) or not isinstance(root, yaml.MappingNode):
+        raise ConfigError(f"{path}: a YAML prompt is a mapping of name, version, and template or messages")
+    if ("template" in data) == ("messages" in data):
+        raise ConfigError(f"{path}: give exactly one of `template` (role lines and Jinja) or `messages` "
+                          "(a list of {role, content})")
+    nodes = {key.value: value for key, value in root.value}
+    meta = {k: v for k, v in data.items() if k not in ("template", "messages")}
+    if "template" in data:
+        if not isinstance(data["template"], str):
+            raise ConfigError(f"{path}: template must be text (role lines and Jinja); use `template: |`")
+        return meta, data["template"], split_sections(data["template"], where=path, first_line=_text_line(nodes["template"]))
+    messages, message_nodes = data["messages"], nodes["messages"]
+    if not isinstance(messages, list) or not messages or not isinstance(message_nodes, yaml.SequenceNode):
+        raise ConfigError(f"{path}: messages must be a non-empty list of {{role, content}}")
+    sections = []
+    for i, (message, node) in enumerate(zip(messages, message_nodes.value), start=1):
+        if not isinstance(message, dict) or set(message) != {"role", "content"} or message["role"] not in ROLES \
+                or not isinstance(message["content"], str):
+            raise ConfigError(f"{path}: message {i} must be {{role: system|user|assistant, content: text}}")
+        if _ROLE_LINE.search(message["content"]):
+            raise ConfigError(f"{path}: message {i} has a line that is a role line ([system]/[user]/[assistant]); "
+                              "reword it, or it would open a message of its own")
+        content_node = next(v for k, v in node.value if k.value == "content")
+        sections.append(Section(role=message["role"], text=message["content"], line=_text_line(content_node)))
+    body = "".join(f"[{s.role}]\n{s.text.rstrip(chr(10))}\n" for s in sections)
+    return meta, body, sections
+
+
+def _text_line(node: yaml.Node) -> int:
+    # A block scalar (`|`, `>`) starts on the line after its indicator; other scalars on the key's line.
+    block = isinstance(node, yaml.ScalarNode) and node.style in ("|", ">")
+    return node.start_mark.line + (2 if block else 1)
+
+
+def parse_template(text: str, *, path: str) -> PromptTemplate:
+    """A template from a file's text; `path`'s extension picks the format (.yaml/.yml, else front matter)."""
+    meta, body, sections = read_prompt_file(text, path=path)
     for key in ("name", "version"):
         if key not in meta:
-            raise ConfigError(f"{path}: front matter has no {key!r}; add `{key}: ...`")
-    if not isinstance(meta["version"], int) or meta["version"] < 1:
+            where = "the file" if path.endswith((".yaml", ".yml")) else "front matter"
+            raise ConfigError(f"{path}: {where} has no {key!r}; add `{key}: ...`")
+    if not isinstance(meta["version"], int) or isinstance(meta["version"], bool) or meta["version"] < 1:
         raise ConfigError(f"{path}: version must be a positive integer, got {meta['version']!r}")
-    for _, section in _split_sections(body, where=path):
+    if not isinstance(meta["name"], str) or not _NAME.fullmatch(meta["name"]):
+        raise ConfigError(f"{path}: name {meta['name']!r} must be letters, digits, '.', '_' or '-' (refs are name@3)")
+    model = meta.get("model")
+    if model is not None and not (isinstance(model, str) and model.strip()):
+        raise ConfigError(f"{path}: model must be a model's name, e.g. `model: gpt-4o-mini`, got {model!r}")
+    for section in sections:
         try:
-            _ENV.parse(section)  # syntax errors surface at load, not at the first question
-        except TemplateError as exc:
-            raise ConfigError(f"{path}: template syntax error ({exc}); fix the Jinja in that file") from exc
+            _ENV.parse(section.text)  # syntax errors surface at load, not at the first question
+        except TemplateSyntaxError as exc:
+            line = section.line + (exc.lineno or 1) - 1
+            raise ConfigError(f"{path}: template syntax error at line {line} ({exc}); fix the Jinja in that file") from exc
     return PromptTemplate(
-        name=str(meta["name"]), version=meta["version"], description=str(meta.get("description", "")),
-        body=body, path=path, params=_params(meta.get("params"), path=path),
+        name=meta["name"], version=meta["version"], description=str(meta.get("description") or ""),
+        body=body, path=path, params=_params(meta.get("params"), path=path), model=model, content=text,
     )
 
 
@@ -126,13 +218,21 @@ def _params(raw: Any, *, path: str) -> dict[str, Any]:
     return dict(raw)
 
 
+def read_prompt_text(path: Path) -> str:
+    """A prompt file's text exactly as stored (no newline translation), so content_hash is the file's sha256."""
+    try:
+        return path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text ({exc}); save the prompt file as UTF-8") from exc
+
+
 def load_prompt(name: str, *, prompt_dir: Path | None = None) -> PromptTemplate:
-    """The template called `name`: `prompt_dir/name.j2` if present, else the shipped one."""
+    """The template file `name.j2`: `prompt_dir/name.j2` if present, else the shipped one."""
     if prompt_dir is not None and (prompt_dir / f"{name}.j2").is_file():
         path = prompt_dir / f"{name}.j2"
-        return parse_template(path.read_text(encoding="utf-8"), path=str(path))
-    shipped = resources.files("dayshift.answer") / "prompts" / f"{name}.j2"
+        return parse_template(read_prompt_text(path), path=str(path))
+    shipped = SHIPPED_PROMPTS / f"{name}.j2"
     if not shipped.is_file():
         where = f"{prompt_dir} or " if prompt_dir else ""
         raise ConfigError(f'no prompt named "{name}" in {where}the shipped prompts; check DAYSHIFT_ANSWER__PROMPT')
-    return parse_template(shipped.read_text(encoding="utf-8"), path=f"dayshift/answer/prompts/{name}.j2")
+    return parse_template(read_prompt_text(shipped), path=f"dayshift/answer/prompts/{name}.j2")

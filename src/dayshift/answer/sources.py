@@ -29,6 +29,14 @@ class Source:
         return self.excerpt
 
     @property
+    def title(self) -> str:
+        return self.chunk.title
+
+    @property
+    def doc_id(self) -> str:
+        return self.chunk.doc_id
+
+    @property
     def location(self) -> str:
         """Where the cited text is: document, then page or section."""
         c = self.chunk

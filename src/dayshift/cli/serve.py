@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from dayshift.service.auth import KeyRing
+from dayshift.assemble import open_key_ring
 from dayshift.settings import Settings
 
 
@@ -28,7 +28,7 @@ def serve(
     settings: Settings = ctx.obj
     host = host or settings.service.host
     port = port if port is not None else settings.service.port
-    keys = KeyRing(settings.data_dir / "keys.sqlite")
+    keys = open_key_ring(settings)
     check_bind(settings, host=host, open_auth=settings.service.admin_key is None and keys.active_count() == 0)
     keys.close()
     configure_logging(level=log_level.upper())
@@ -48,7 +48,7 @@ def create(
 ) -> None:
     """Create a key. It is shown once; only its hash is kept."""
     settings: Settings = ctx.obj
-    ring = KeyRing(settings.data_dir / "keys.sqlite")
+    ring = open_key_ring(settings)
     key, info = ring.create(tenant)
     ring.close()
     if as_json:
@@ -62,7 +62,7 @@ def create(
 def list_keys(ctx: typer.Context) -> None:
     """Every key's id, tenant and state (never the key itself)."""
     settings: Settings = ctx.obj
-    ring = KeyRing(settings.data_dir / "keys.sqlite")
+    ring = open_key_ring(settings)
     table = Table("key id", "tenant", "created", "revoked")
     for info in ring.list():
         table.add_row(info.key_id, info.tenant, info.created_at[:19], (info.revoked_at or "")[:19])
@@ -74,7 +74,7 @@ def list_keys(ctx: typer.Context) -> None:
 def revoke(ctx: typer.Context, key_id: Annotated[str, typer.Argument(help="The key id `keys list` shows.")]) -> None:
     """Revoke a key; requests with it fail within 5 seconds."""
     settings: Settings = ctx.obj
-    ring = KeyRing(settings.data_dir / "keys.sqlite")
+    ring = open_key_ring(settings)
     found = ring.revoke(key_id)
     ring.close()
     if not found:

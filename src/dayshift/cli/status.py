@@ -10,8 +10,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from dayshift.assemble import open_embedder, open_store
-from dayshift.ingest.catalog import Catalog
+from dayshift.assemble import open_catalog, open_embedder, open_store
+from dayshift.ingest.catalog_base import IngestCatalog
 from dayshift.settings import Settings
 
 
@@ -48,7 +48,14 @@ def status(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] 
 
 
 def _collect(settings: Settings) -> dict[str, object]:
-    catalog = Catalog(settings.data_dir / "catalog.sqlite")
+    catalog = open_catalog(settings)
+    try:
+        return _describe(settings, catalog)
+    finally:
+        catalog.close()
+
+
+def _describe(settings: Settings, catalog: IngestCatalog) -> dict[str, object]:
     stats = None
     if catalog.last_run() is not None:  # something was synced: open the configured store
         store = open_store(settings, open_embedder(settings))

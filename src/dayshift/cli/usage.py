@@ -1,7 +1,8 @@
 """`dayshift usage`: what the LLM calls cost, per tenant and model, from the usage ledger.
 
-Reads <data_dir>/usage.sqlite, which dayshift.llm.accounting.UsageMeter writes.
-Left out: per-call listings and exports (query the SQLite file for those).
+Reads the ledger dayshift.llm.accounting.UsageMeter writes: <data_dir>/usage.sqlite, or
+the usage_calls table in Postgres when database.url is set.
+Left out: per-call listings and exports (query the ledger's table for those).
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from dayshift.llm.accounting import LEDGER_FILE, Ledger, UsageRow
+from dayshift.assemble import open_ledger
+from dayshift.llm.accounting import LEDGER_FILE, UsageRow
 from dayshift.settings import Settings
 
 _SPAN = re.compile(r"^(\d+)([dhm])$")
@@ -32,21 +34,23 @@ def usage(
     """Calls, tokens and cost per tenant and model."""
     settings: Settings = ctx.obj
     start = parse_since(since)
-    path = settings.data_dir / LEDGER_FILE
-    rows: list[UsageRow] = []
-    if path.exists():  # reading must not create an empty ledger
-        with Ledger(path) as ledger:
-            rows = ledger.summary(since=start)
+    where, rows = str(settings.data_dir / LEDGER_FILE), list[UsageRow]()
+    if settings.database.url is not None or (settings.data_dir / LEDGER_FILE).exists():  # never make an empty file
+        ledger = open_ledger(settings)
+        try:
+            where, rows = ledger.where, ledger.summary(since=start)
+        finally:
+            ledger.close()
     if as_json:
         data = {
-            "ledger": str(path),
+            "ledger": where,
             "since": start.isoformat() if start else None,
             "total_cost_usd": sum(r.cost_usd for r in rows),
             "rows": [_as_dict(r) for r in rows],
         }
         typer.echo(json.dumps(data, indent=2))
         return
-    _print_table(rows, path=str(path), since=start)
+    _print_table(rows, path=where, since=start)
 
 
 def parse_since(text: str, *, now: datetime | None = None) -> datetime | None:

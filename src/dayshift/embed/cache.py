@@ -1,16 +1,22 @@
 """Embedding cache keyed by (vector space, content hash): unchanged text is never embedded twice.
 
-    <data_dir>/embed_cache.sqlite   space, hash -> float32 vector
+    VectorCache             the interface: get_many, put_many, count, clear
+    EmbeddingCache          <data_dir>/embed_cache.sqlite   space, hash -> float32 vector (the default)
+    PostgresEmbeddingCache  the same rows in the namespace's schema, when database.url is set
+                            (embed.cache_postgres)
 
-Shared by every store backend, since it sits in front of the embedder. Left
-out: eviction; the cache grows with distinct texts ever embedded (about 1.6 KB
-per 384-dim chunk) and `dayshift cache clear` empties it.
+Shared by every store backend, since it sits in front of the embedder; chosen by
+`dayshift.assemble.open_embedding_cache`. Both implementations pass
+`dayshift.testing.embedding_cache_contract`: vectors come back bit for bit, as float32.
+Left out: eviction; the cache grows with distinct texts ever embedded (about 1.6 KB
+per 384-dim chunk); `clear()` empties it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
@@ -18,9 +24,28 @@ from dayshift.embed.base import Embedder
 from dayshift.sqlite import open_database
 
 _CHUNK = 500  # SQLite host-parameter batches
+CACHE_FILE = "embed_cache.sqlite"  # in Settings.data_dir
+
+
+class VectorCache(Protocol):
+    def get_many(self, space: str, hashes: Sequence[str]) -> dict[str, np.ndarray]:
+        """hash -> (dim,) float32 vector, for the hashes held in `space`; repeats and misses are fine."""
+        ...
+
+    def put_many(self, space: str, hashes: Sequence[str], vectors: np.ndarray) -> None:
+        """Store `vectors` (n, dim) as float32 under `hashes`, replacing any held; one transaction."""
+        ...
+
+    def count(self) -> int: ...
+
+    def clear(self) -> None: ...
+
+    def close(self) -> None: ...
 
 
 class EmbeddingCache:
+    """`VectorCache` in one SQLite file."""
+
     def __init__(self, path: Path) -> None:
         self._db = open_database(path)
         self._db.execute(
@@ -55,7 +80,7 @@ class EmbeddingCache:
 
 
 def embed_cached(
-    embedder: Embedder, cache: EmbeddingCache | None, texts: Sequence[str], hashes: Sequence[str]
+    embedder: Embedder, cache: VectorCache | None, texts: Sequence[str], hashes: Sequence[str]
 ) -> tuple[np.ndarray, int]:
     """(vectors in input order, how many were computed rather than read from the cache)."""
     found = cache.get_many(embedder.space, hashes) if cache else {}

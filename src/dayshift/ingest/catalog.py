@@ -7,7 +7,8 @@
       runs       one row per ingest run: when, and the report's counts
 
 The store holds what is searchable; the catalog holds what sync needs to
-decide what changed. Sync writes a document to the store first and to the
+decide what changed, and names the index's version: its last finished sync
+run that added, updated or deleted anything ("sync-42@2025-03-21T09:00:05Z"). Sync writes a document to the store first and to the
 catalog second, so a crash between the two only makes the next run redo (from
 the embedding cache) work that was already done, never skip any.
 """
@@ -15,9 +16,11 @@ the embedding cache) work that was already done, never skip any.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from dayshift.sqlite import open_database
@@ -79,6 +82,8 @@ class Catalog:
     def __init__(self, path: Path) -> None:
         self._db = open_database(path)
         self._db.executescript(SCHEMA)
+        self._version_lock = threading.Lock()
+        self._version: tuple[tuple[int, int], str] | None = None  # ((data_version, total_changes), version)
 
     # -- sources ----------------------------------------------------------
 
@@ -145,6 +150,28 @@ class Catalog:
             "SELECT root, started_at, finished_at, counts FROM runs ORDER BY id DESC LIMIT ?", (limit,)
         ).fetchall()
         return [(r[0], r[1], r[2], json.loads(r[3]) if r[3] else {}) for r in rows]
+
+    def index_version(self) -> str:
+        """The index's version: "sync-<run id>@<finished, UTC>" of the last finished run that changed it
+        ("empty" before any). Cheap enough for every request: it is read again only after a commit to the
+        catalog, by this connection (total_changes) or another one, another process's included (data_version).
+        A run still going, or one that crashed, does not count: the version changes when a sync is done.
+        """
+        with self._version_lock:
+            stamp = (self._db.execute("PRAGMA data_version").fetchone()[0], self._db.total_changes)
+            if self._version is None or self._version[0] != stamp:
+                self._version = (stamp, self._last_change())
+            return self._version[1]
+
+    def _last_change(self) -> str:
+        row = self._db.execute(
+            "SELECT id, finished_at FROM runs WHERE finished_at IS NOT NULL AND "
+            "coalesce(json_extract(counts, '$.added'), 0) + coalesce(json_extract(counts, '$.updated'), 0) "
+            "+ coalesce(json_extract(counts, '$.deleted'), 0) > 0 ORDER BY id DESC LIMIT 1"
+        ).fetchone()
+        if row is None:
+            return "empty"
+        return f"sync-{row[0]}@{datetime.fromtimestamp(row[1], UTC):%Y-%m-%dT%H:%M:%SZ}"
 
     def versions_indexed(self) -> int:
         """Document versions written over the whole history: every add and every update."""

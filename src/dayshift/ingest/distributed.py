@@ -46,7 +46,7 @@ from typing import Any, Literal
 import numpy as np
 
 from dayshift.embed.base import Embedder
-from dayshift.embed.cache import EmbeddingCache
+from dayshift.embed.cache import VectorCache
 from dayshift.errors import ConfigError, EmbeddingError, PluginError
 from dayshift.ingest.chunk import ChunkingPolicy, chunk_document
 from dayshift.ingest.loaders import LoadOptions
@@ -269,7 +269,7 @@ class RayEngine:
     # -- embed --------------------------------------------------------------
 
     def embed(
-        self, chunks: Sequence[Chunk], *, embedder: Embedder, cache: EmbeddingCache | None, progress: Progress
+        self, chunks: Sequence[Chunk], *, embedder: Embedder, cache: VectorCache | None, progress: Progress
     ) -> Vectors:
         return _RayVectors(self, chunks, space=embedder.space, dim=embedder.dim, cache=cache, progress=progress)
 
@@ -287,7 +287,7 @@ class _RayVectors:
 
     def __init__(
         self, engine: RayEngine, chunks: Sequence[Chunk], *,
-        space: str, dim: int, cache: EmbeddingCache | None, progress: Progress,
+        space: str, dim: int, cache: VectorCache | None, progress: Progress,
     ) -> None:
         self.engine, self.space, self.dim, self.cache, self.progress = engine, space, dim, cache, progress
         self.hashes = [c.content_hash for c in chunks]

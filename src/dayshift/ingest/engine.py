@@ -18,7 +18,7 @@ from typing import Protocol
 import numpy as np
 
 from dayshift.embed.base import Embedder
-from dayshift.embed.cache import EmbeddingCache, embed_cached
+from dayshift.embed.cache import VectorCache, embed_cached
 from dayshift.errors import (
     EmptyFileError,
     LoadError,
@@ -102,7 +102,7 @@ class Engine(Protocol):
         ...
 
     def embed(
-        self, chunks: Sequence[Chunk], *, embedder: Embedder, cache: EmbeddingCache | None, progress: Progress
+        self, chunks: Sequence[Chunk], *, embedder: Embedder, cache: VectorCache | None, progress: Progress
     ) -> Vectors: ...
 
 
@@ -171,7 +171,7 @@ class LocalEngine:
             yield load_file(job, options=options)
 
     def embed(
-        self, chunks: Sequence[Chunk], *, embedder: Embedder, cache: EmbeddingCache | None, progress: Progress
+        self, chunks: Sequence[Chunk], *, embedder: Embedder, cache: VectorCache | None, progress: Progress
     ) -> Vectors:
         """Vectors for `chunks`, in slices of similar length so the progress bar moves."""
         texts = [c.indexed_text for c in chunks]

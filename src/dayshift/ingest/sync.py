@@ -38,12 +38,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from dayshift.embed.base import Embedder
-from dayshift.embed.cache import EmbeddingCache
+from dayshift.embed.cache import VectorCache
 from dayshift.errors import (
     ConfigError,
     FileTooLargeError,
 )
-from dayshift.ingest.catalog import Catalog, DocumentRecord, SourceRecord
+from dayshift.ingest.catalog import DocumentRecord, SourceRecord
+from dayshift.ingest.catalog_base import IngestCatalog
 from dayshift.ingest.chunk import ChunkingPolicy, chunk_document
 from dayshift.ingest.dedup import Deduplicator, signature_to_bytes
 from dayshift.ingest.engine import (  # noqa: F401 - re-exported: callers import them from sync
@@ -82,8 +83,8 @@ class Ingestor:
         *,
         store: Store,
         embedder: Embedder,
-        catalog: Catalog,
-        cache: EmbeddingCache | None,
+        catalog: IngestCatalog,
+        cache: VectorCache | None,
         settings: IngestSettings | None = None,
     ) -> None:
         self.store, self.embedder, self.catalog, self.cache = store, embedder, catalog, cache

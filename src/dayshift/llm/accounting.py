@@ -1,9 +1,13 @@
 """Token and cost accounting for LLM calls, and the budgets that stop one.
 
     PriceTable   (llm/pricing.py) model -> USD per million input and output tokens
+    UsageLedger  the interface: append a call, sum what a tenant spent, summarise
     Ledger       <data_dir>/usage.sqlite, one row per call:
                    calls(at_s, tenant, model, input_tokens, output_tokens,
                          usage_source, cost_usd, cost_known, request_id)
+                 (or PostgresLedger, llm/ledger_postgres.py, when database.url is set;
+                 dayshift.assemble.open_ledger chooses, dayshift.testing.ledger_contract
+                 holds both to the same behaviour)
     UsageMeter   the `Meter` that LLMClient calls: `check` before a call (its
                  worst-case cost against the request budget and the tenant's
                  daily budget), `record` after it (usage the backend did not
@@ -31,9 +35,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Self
+from typing import Protocol, Self
 
-from dayshift.errors import BudgetExceededError, ConfigError
+from dayshift.errors import BudgetExceededError, ConfigError, StoreError
 from dayshift.llm.base import ChatRequest, LLMBackend, Usage
 from dayshift.llm.pricing import PriceTable
 from dayshift.settings import Settings
@@ -76,13 +80,49 @@ class UsageRow:
     cost_known: bool  # False: some calls were of a model with no price, booked at $0
 
 
+class UsageLedger(Protocol):
+    where: str  # what to name in messages: the file, or the server and schema
+
+    def append(
+        self, *, model: str, usage: Usage, cost_usd: float, tenant: str | None = None, cost_known: bool = True,
+        request_id: str | None = None, at: datetime | None = None,
+    ) -> None:
+        """Book one call (at: now by default); raises StoreError when it cannot be written."""
+        ...
+
+    def spent_usd(self, tenant: str | None, *, since: datetime) -> float: ...
+
+    def summary(self, *, since: datetime | None = None) -> list[UsageRow]:
+        """Calls, tokens and cost per (tenant, model) since a time (None: all), dearest first."""
+        ...
+
+    def close(self) -> None: ...
+
+
+CallRow = tuple[float, str, str, int, int, str, float, bool, str | None]  # the columns after id, in order
+
+
+def call_row(
+    *, model: str, usage: Usage, cost_usd: float, tenant: str | None, cost_known: bool, request_id: str | None,
+    at: datetime | None,
+) -> CallRow:
+    at_s = time.time() if at is None else _as_utc(at).timestamp()
+    return (at_s, tenant or NO_TENANT, model, usage.input_tokens, usage.output_tokens, usage.source, cost_usd,
+            cost_known, request_id)  # fmt: skip
+
+
+def spent_today_usd(ledger: UsageLedger, tenant: str | None) -> float:
+    return ledger.spent_usd(tenant, since=utc_midnight())
+
+
 class Ledger:
-    """Append-only record of LLM calls. Each write is one short transaction, so
-    several processes can book into one file; a writer waits up to busy_timeout_s
+    """`UsageLedger` in one SQLite file, append-only. Each write is one short transaction,
+    so several processes can book into one file; a writer waits up to busy_timeout_s
     for another's lock."""
 
     def __init__(self, path: Path, *, busy_timeout_s: float = 30.0) -> None:
         self.path = path
+        self.where = str(path)
         self._db = open_database(path, busy_timeout_s=busy_timeout_s)
         self._lock = threading.Lock()  # one connection, shared by this process's threads
         with self._lock:
@@ -99,15 +139,18 @@ class Ledger:
         request_id: str | None = None,
         at: datetime | None = None,
     ) -> None:
-        at_s = time.time() if at is None else _as_utc(at).timestamp()
-        row = (at_s, tenant or NO_TENANT, model, usage.input_tokens, usage.output_tokens, usage.source,
-               cost_usd, int(cost_known), request_id)
-        with self._lock:
-            self._db.execute(
-                "INSERT INTO calls (at_s, tenant, model, input_tokens, output_tokens, usage_source, cost_usd,"
-                " cost_known, request_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                row,
-            )
+        row = call_row(model=model, usage=usage, cost_usd=cost_usd, tenant=tenant, cost_known=cost_known,
+                       request_id=request_id, at=at)  # fmt: skip
+        try:
+            with self._lock:
+                self._db.execute(
+                    "INSERT INTO calls (at_s, tenant, model, input_tokens, output_tokens, usage_source, cost_usd,"
+                    " cost_known, request_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    row,
+                )
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot book a call in {self.path}: {exc}; check the file is writable and the "
+                             "disk has space") from exc  # fmt: skip
 
     def spent_usd(self, tenant: str | None, *, since: datetime) -> float:
         with self._lock:
@@ -118,7 +161,7 @@ class Ledger:
         return float(total)
 
     def spent_today_usd(self, tenant: str | None) -> float:
-        return self.spent_usd(tenant, since=utc_midnight())
+        return spent_today_usd(self, tenant)
 
     def summary(self, *, since: datetime | None = None) -> list[UsageRow]:
         """Calls, tokens and cost per (tenant, model) since a time (None: all), dearest first."""
@@ -149,6 +192,11 @@ def utc_midnight(now: datetime | None = None) -> datetime:
     return now.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
+def utc_timestamp_s(moment: datetime) -> float:
+    """Unix time of `moment`, a naive one taken to be UTC."""
+    return _as_utc(moment).timestamp()
+
+
 def _as_utc(moment: datetime) -> datetime:
     """Aware times are converted; naive ones are taken to be UTC already."""
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
@@ -168,7 +216,7 @@ class UsageMeter:
         self,
         prices: PriceTable,
         *,
-        ledger: Ledger | None = None,
+        ledger: UsageLedger | None = None,
         request_budget_usd: float | None = None,
         tenant_daily_budget_usd: float | None = None,
         tenant_budgets_usd: Mapping[str, float] | None = None,
@@ -188,10 +236,17 @@ class UsageMeter:
             )
 
     @classmethod
-    def from_settings(cls, settings: Settings, *, tenant_budgets_usd: Mapping[str, float] | None = None) -> UsageMeter:
+    def from_settings(
+        cls, settings: Settings, *, ledger: UsageLedger | None = None,
+        tenant_budgets_usd: Mapping[str, float] | None = None,
+    ) -> UsageMeter:
+        """Prices and budgets from settings; `ledger` by default the SQLite one in data_dir."""
+        if ledger is None and settings.database.url is not None:
+            raise ConfigError("database.url keeps the usage ledger in Postgres: pass "
+                              "ledger=dayshift.assemble.open_ledger(settings)")  # fmt: skip
         return cls(
             PriceTable.load(settings.llm.prices_file),
-            ledger=Ledger(settings.data_dir / LEDGER_FILE),
+            ledger=ledger if ledger is not None else Ledger(settings.data_dir / LEDGER_FILE),
             request_budget_usd=settings.llm.request_budget_usd,
             tenant_daily_budget_usd=settings.llm.tenant_daily_budget_usd,
             tenant_budgets_usd=tenant_budgets_usd,
@@ -218,7 +273,7 @@ class UsageMeter:
             )
         if daily_budget is None or estimate == 0 or self.ledger is None:
             return  # a call that costs nothing cannot break a budget
-        spent = self.ledger.spent_today_usd(tenant)
+        spent = spent_today_usd(self.ledger, tenant)
         if spent + estimate > daily_budget:
             name = tenant or NO_TENANT
             fix = (
@@ -254,12 +309,9 @@ class UsageMeter:
                     model=backend.model, usage=usage, cost_usd=cost_usd, tenant=tenant,
                     cost_known=self.prices.cost_known(backend.model), request_id=request_id,
                 )
-            except sqlite3.Error as exc:
+            except StoreError as exc:
                 # The call is done and paid for: losing its answer over the books would cost twice.
-                log.error(
-                    "could not book a %s call (%s) in %s: check the file is writable and the disk has space",
-                    backend.model, exc, self.ledger.path,
-                )
+                log.error("could not book a %s call: %s", backend.model, exc)
         return usage, cost_usd
 
 

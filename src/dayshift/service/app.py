@@ -28,12 +28,12 @@ from opentelemetry.sdk.trace.export import SpanExporter
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dayshift import __version__
-from dayshift.assemble import open_embedder, open_llm
+from dayshift.assemble import open_embedder, open_key_ring, open_llm
 from dayshift.embed.base import Embedder
 from dayshift.errors import ConfigError
 from dayshift.llm.client import LLMClient
 from dayshift.service import errors
-from dayshift.service.auth import Authenticator, KeyRing, RateLimiter
+from dayshift.service.auth import Authenticator, RateLimiter
 from dayshift.service.errors import ApiError, problem
 from dayshift.service.jobs import JobRunner
 from dayshift.service.logs import ScrubFilter, bind_request, request_id_var
@@ -57,10 +57,11 @@ def build_service(
 ) -> Service:
     """Everything the routes share. Tests pass models already loaded and an in-memory span exporter."""
     s = settings.service
-    keys = KeyRing(settings.data_dir / "keys.sqlite")
+    keys = open_key_ring(settings)
     auth = Authenticator(keys, admin_key=s.admin_key)
     for secret in (s.admin_key, settings.llm.api_key, settings.embed.api_key,
-                   *(m.api_key for m in settings.llm.fallbacks), _password(settings.trace.url)):
+                   *(m.api_key for m in settings.llm.fallbacks), _password(settings.trace.url),
+                   _password(settings.database.url), _password(settings.store.url)):
         if secret:
             ScrubFilter.add_secret(secret)
     embedder = embedder or open_embedder(settings)

@@ -3,7 +3,8 @@
     Authorization: Bearer dsk_...   (or X-API-Key: dsk_...)  ->  Principal(tenant, key_id, admin)
 
 Keys are created with `dayshift keys create --tenant acme`, shown once, and
-stored only as SHA-256 hashes in <data_dir>/keys.sqlite. The admin key comes
+stored only as SHA-256 hashes in a KeyStore (service.keys): <data_dir>/keys.sqlite,
+or the api_keys table in Postgres when database.url is set. The admin key comes
 from settings (DAYSHIFT_SERVICE__ADMIN_KEY) and may act for any tenant (the
 `X-Dayshift-Tenant` header) and read every tenant's traces. With no key at
 all the server runs open on loopback only, as the default tenant.
@@ -19,19 +20,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from dayshift.service.keys import KeyInfo, KeyStore, SqliteKeyStore
 from dayshift.service.logs import new_api_key
-from dayshift.sqlite import open_database
 from dayshift.tenancy import DEFAULT_TENANT, check_tenant
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS api_keys (
-    key_id TEXT PRIMARY KEY,        -- the first characters of the key, safe to show and log
-    key_hash TEXT NOT NULL UNIQUE,  -- sha256 of the whole key
-    tenant TEXT NOT NULL,
-    created_at TEXT NOT NULL,
-    revoked_at TEXT
-);
-"""
+__all__ = ["Authenticator", "KeyInfo", "KeyRing", "Principal", "RateLimiter"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,24 +34,15 @@ class Principal:
     admin: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class KeyInfo:
-    key_id: str
-    tenant: str
-    created_at: str
-    revoked_at: str | None
-
-
 def _hash(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
 class KeyRing:
-    """Tenant keys, hashed, in one SQLite file; lookups are cached in memory."""
+    """Tenant keys, hashed, in a KeyStore (a path: the SQLite file there); lookups are cached in memory."""
 
-    def __init__(self, path: Path) -> None:
-        self._db = open_database(path)
-        self._db.executescript(_SCHEMA)
+    def __init__(self, keys: KeyStore | Path) -> None:
+        self.store: KeyStore = SqliteKeyStore(keys) if isinstance(keys, Path) else keys
         self._lock = threading.Lock()
         self._cache: dict[str, Principal | None] = {}
         self._cache_at = 0.0
@@ -69,28 +53,21 @@ class KeyRing:
         key = new_api_key()
         info = KeyInfo(key_id=key[:12], tenant=tenant, created_at=datetime.now(UTC).isoformat(), revoked_at=None)
         with self._lock:
-            self._db.execute(
-                "INSERT INTO api_keys (key_id, key_hash, tenant, created_at) VALUES (?, ?, ?, ?)",
-                (info.key_id, _hash(key), tenant, info.created_at),
-            )
+            self.store.add(info, key_hash=_hash(key))
             self._cache.clear()
         return key, info
 
     def revoke(self, key_id: str) -> bool:
         with self._lock:
-            cur = self._db.execute(
-                "UPDATE api_keys SET revoked_at = ? WHERE key_id = ? AND revoked_at IS NULL",
-                (datetime.now(UTC).isoformat(), key_id),
-            )
+            found = self.store.revoke(key_id, at=datetime.now(UTC).isoformat())
             self._cache.clear()
-        return cur.rowcount > 0
+        return found
 
     def list(self) -> list[KeyInfo]:
-        rows = self._db.execute("SELECT key_id, tenant, created_at, revoked_at FROM api_keys ORDER BY created_at")
-        return [KeyInfo(*row) for row in rows]
+        return self.store.list()
 
     def active_count(self) -> int:
-        return int(self._db.execute("SELECT count(*) FROM api_keys WHERE revoked_at IS NULL").fetchone()[0])
+        return self.store.active_count()
 
     def lookup(self, key: str) -> Principal | None:
         """The tenant of an active key, or None. Revocations made by another process show within 5 s."""
@@ -101,16 +78,14 @@ class KeyRing:
                 self._cache_at = time.monotonic()
             if digest in self._cache:
                 return self._cache[digest]
-            row = self._db.execute(
-                "SELECT key_id, tenant FROM api_keys WHERE key_hash = ? AND revoked_at IS NULL", (digest,)
-            ).fetchone()
+            row = self.store.find(digest)
             found = Principal(tenant=row[1], key_id=row[0]) if row else None
             if len(self._cache) < 10_000:
                 self._cache[digest] = found
             return found
 
     def close(self) -> None:
-        self._db.close()
+        self.store.close()
 
 
 class Authenticator:

@@ -28,8 +28,6 @@ back with `build_dense_index()`; searches stay exact meanwhile).
 
 from __future__ import annotations
 
-import hashlib
-import re
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -41,24 +39,15 @@ import numpy as np
 
 from dayshift.analysis import analyze
 from dayshift.errors import ConfigError, PluginError, StoreError
+from dayshift.postgres import describe_url as _describe_url
+from dayshift.postgres import first_line as _first_line
+from dayshift.postgres import libpq_url as _libpq_url
+from dayshift.postgres import schema_name
 from dayshift.store import postgres_sql as q
 from dayshift.store.base import StoreStats, checked_vectors
 from dayshift.store.hybrid import HybridResult
 from dayshift.store.postgres_filters import compile_where
 from dayshift.types import Chunk, Condition, Hit
-
-_NAMESPACE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")  # tenant names (dayshift.tenancy)
-
-
-def schema_name(namespace: str) -> str:
-    """The schema of a namespace: dayshift_<namespace>, shortened with a hash past Postgres' 63 bytes."""
-    if not _NAMESPACE.match(namespace):
-        raise ConfigError(
-            f'invalid store namespace "{namespace}": use 1 to 63 lowercase letters, digits, "-" or "_"; '
-            "set DAYSHIFT_STORE__NAMESPACE"
-        )
-    name = f"dayshift_{namespace}"
-    return name if len(name) <= 63 else f"{name[:46]}_{hashlib.blake2b(name.encode(), digest_size=8).hexdigest()}"
 
 
 class PostgresStore:
@@ -356,24 +345,3 @@ def _drivers() -> tuple[Any, Any]:
     except ImportError as exc:
         raise PluginError(f'the postgres store needs {exc.name}: pip install "dayshift[postgres]"') from exc
     return psycopg, psycopg_pool
-
-
-def _libpq_url(url: str) -> str:
-    """Also take SQLAlchemy's spelling (postgresql+psycopg://...), as trace.url does."""
-    return re.sub(r"^postgres(ql)?\+[a-z0-9]+://", "postgresql://", url)
-
-
-def _describe_url(url: str) -> str:
-    """host/database, never the password."""
-    from psycopg import ProgrammingError
-    from psycopg.conninfo import conninfo_to_dict
-
-    try:
-        parts = conninfo_to_dict(_libpq_url(url))
-    except ProgrammingError:  # a malformed URL: say nothing of it
-        return "the configured URL"
-    return f"{parts.get('host') or 'localhost'}/{parts.get('dbname') or parts.get('user') or ''}"
-
-
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]

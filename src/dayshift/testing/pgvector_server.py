@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import NoReturn
 from urllib.parse import quote
 
-__all__ = ["ENV", "fresh_database", "pgvector_server"]
+__all__ = ["ENV", "database_url", "fresh_database", "pgvector_server"]
 
 ENV = "DAYSHIFT_TEST_PGVECTOR_URL"
 _PORT = 5432
@@ -102,6 +102,20 @@ def with_database(url: str, name: str) -> str:
     from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
     return make_conninfo(**{**conninfo_to_dict(url), "dbname": name})  # type: ignore[arg-type]
+
+
+def database_url(conninfo: str) -> str:
+    """`conninfo` (a libpq URL or key=value string) as a postgresql:// URL, the form settings take."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    parts = {k: str(v) for k, v in conninfo_to_dict(conninfo).items()}
+    user = quote(parts.pop("user", ""), safe="") + (f":{quote(parts.pop('password'), safe='')}" if "password" in parts else "")
+    host = parts.pop("host", "")
+    netloc = f"{user}@" if user else ""
+    if host and not host.startswith("/"):
+        netloc, host = netloc + host + (f":{parts.pop('port')}" if "port" in parts else ""), ""
+    query = "&".join(f"{k}={quote(v, safe='/')}" for k, v in {"host": host, **parts}.items() if k != "dbname" and v)
+    return f"postgresql://{netloc}/{quote(parts.get('dbname', ''), safe='')}" + (f"?{query}" if query else "")
 
 
 def _bin_dir() -> Path:

@@ -1,0 +1,95 @@
+"""Where API keys are kept: the KeyStore interface and its SQLite default.
+
+    KeyStore        add, find (by SHA-256), revoke, list, active_count
+    SqliteKeyStore  <data_dir>/keys.sqlite (the default)
+    PostgresKeyStore  the api_keys table in the namespace's schema, when database.url is set
+                      (service.keys_postgres)
+
+Only hashes are stored; making, hashing and caching keys is `service.auth.KeyRing`'s work,
+so both stores hold exactly the same rows. `dayshift.assemble.open_key_ring` chooses the
+store; both pass `dayshift.testing.key_store_contract`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from dayshift.sqlite import open_database
+
+KEYS_FILE = "keys.sqlite"  # in Settings.data_dir
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS api_keys (
+    key_id TEXT PRIMARY KEY,        -- the first characters of the key, safe to show and log
+    key_hash TEXT NOT NULL UNIQUE,  -- sha256 of the whole key
+    tenant TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    revoked_at TEXT
+);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class KeyInfo:
+    key_id: str
+    tenant: str
+    created_at: str  # ISO 8601, UTC
+    revoked_at: str | None
+
+
+class KeyStore(Protocol):
+    def add(self, info: KeyInfo, *, key_hash: str) -> None: ...
+
+    def find(self, key_hash: str) -> tuple[str, str] | None:
+        """(key_id, tenant) of the active key with this hash, or None."""
+        ...
+
+    def revoke(self, key_id: str, *, at: str) -> bool:
+        """Mark an active key revoked; False when there is no active key of that id."""
+        ...
+
+    def list(self) -> list[KeyInfo]:
+        """Every key, oldest first."""
+        ...
+
+    def active_count(self) -> int: ...
+
+    def close(self) -> None: ...
+
+
+class SqliteKeyStore:
+    """`KeyStore` in one SQLite file."""
+
+    def __init__(self, path: Path) -> None:
+        self.where = str(path)
+        self._db = open_database(path)
+        self._db.executescript(SCHEMA)
+
+    def add(self, info: KeyInfo, *, key_hash: str) -> None:
+        self._db.execute(
+            "INSERT INTO api_keys (key_id, key_hash, tenant, created_at) VALUES (?, ?, ?, ?)",
+            (info.key_id, key_hash, info.tenant, info.created_at),
+        )
+
+    def find(self, key_hash: str) -> tuple[str, str] | None:
+        row = self._db.execute(
+            "SELECT key_id, tenant FROM api_keys WHERE key_hash = ? AND revoked_at IS NULL", (key_hash,)
+        ).fetchone()
+        return (row[0], row[1]) if row else None
+
+    def revoke(self, key_id: str, *, at: str) -> bool:
+        cur = self._db.execute(
+            "UPDATE api_keys SET revoked_at = ? WHERE key_id = ? AND revoked_at IS NULL", (at, key_id)
+        )
+        return cur.rowcount > 0
+
+    def list(self) -> list[KeyInfo]:
+        rows = self._db.execute("SELECT key_id, tenant, created_at, revoked_at FROM api_keys ORDER BY created_at")
+        return [KeyInfo(*row) for row in rows]
+
+    def active_count(self) -> int:
+        return int(self._db.execute("SELECT count(*) FROM api_keys WHERE revoked_at IS NULL").fetchone()[0])
+
+    def close(self) -> None:
+        self._db.close()
