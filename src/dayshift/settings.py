@@ -186,6 +186,8 @@ class ServiceSettings(BaseModel):
     max_question_chars: int = Field(2000, ge=1)
     ask_concurrency: int = Field(2, ge=1)  # answers generated at once; more wait
     tenant_cache: int = Field(32, ge=1)  # tenants whose indexes stay open
+    # Eval datasets (JSONL) the review page lists and edits; None: <data_dir>/evals.
+    eval_dir: Path | None = None
 
 
 class DatabaseSettings(BaseModel):

@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 
 from dayshift.cli import ask, calibrate, demo, ingest, monitor, search, serve, status, store, usage
+from dayshift.cli.evals import eval_app
 from dayshift.cli.prompts import prompts_app
 from dayshift.errors import DayshiftError
 from dayshift.settings import load_settings
@@ -56,6 +57,7 @@ app.add_typer(serve.keys_app, name="keys")
 app.add_typer(store.store_app, name="store")
 app.add_typer(monitor.monitor_app, name="monitor")
 app.add_typer(prompts_app, name="prompts")
+app.add_typer(eval_app, name="eval")
 
 
 def main() -> None:

@@ -38,7 +38,7 @@ from dayshift.service.errors import ApiError, problem
 from dayshift.service.jobs import JobRunner
 from dayshift.service.logs import ScrubFilter, bind_request, request_id_var
 from dayshift.service.metrics import ServiceMetrics
-from dayshift.service.routes import documents, monitor, ops, query, traces
+from dayshift.service.routes import documents, evals, monitor, ops, query, traces
 from dayshift.service.state import Service
 from dayshift.service.tenants import TenantPool
 from dayshift.service.tracing import TraceSink
@@ -114,7 +114,7 @@ def create_app(settings: Settings, *, service: Service | None = None) -> FastAPI
     if service is not None:
         app.state.service = service
     errors.install(app)
-    for router in (query.router, documents.router, traces.router, monitor.router, ops.router):
+    for router in (query.router, documents.router, traces.router, monitor.router, evals.router, ops.router):
         app.include_router(router)
     ui = resources.files("dayshift.service") / "ui"
     app.mount("/", StaticFiles(directory=str(ui), html=True), name="ui")

@@ -628,6 +628,11 @@ function init() {
     });
   }
   setFeedbackEnabled(false);
+  const linked = new URLSearchParams(location.hash.slice(1)).get("trace"); // ./#trace=<id>, from the Review page
+  if (linked) {
+    selectTab("trace");
+    loadTrace(linked);
+  }
   document.body.dataset.ready = "true";
 }
 

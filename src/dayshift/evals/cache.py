@@ -1,0 +1,123 @@
+"""The eval cache: model completions keyed by exactly what was asked.
+
+An eval spends nearly all its time generating. Two runs that send the same
+messages with the same parameters to the same model get the same completion
+(greedy decoding is deterministic; sampled decoding is keyed by its seed), so
+the second is read from here. A changed prompt, excerpt, model or parameter is
+a different key, which makes the cache safe to leave on: it can only skip work
+whose result is already known.
+
+    llm = CachedLLM(open_llm(settings), CompletionCache(path))
+    llm.seed = 2        # repeat 2 of a sampled prompt
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, replace
+from pathlib import Path
+from typing import Any
+
+from dayshift.llm.base import CancelToken, ChatRequest, Completion, Usage
+from dayshift.llm.client import LLMClient
+from dayshift.sqlite import open_database
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS completions (
+    key TEXT PRIMARY KEY,
+    completion TEXT NOT NULL,
+    created_at REAL NOT NULL
+)
+"""
+
+
+class CompletionCache:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._db = open_database(path)
+        self._db.execute(_SCHEMA)
+        self.hits = 0
+        self.misses = 0
+
+    @staticmethod
+    def key(models: list[str], request: ChatRequest) -> str:
+        sampled = request.temperature > 0
+        payload = {
+            "models": models,
+            "messages": [[m.role, m.content] for m in request.messages],
+            "max_tokens": request.max_tokens, "temperature": request.temperature, "stop": list(request.stop),
+            "json_schema": request.json_schema,
+            # Greedy decoding ignores the seed, so every repeat of a greedy prompt shares one entry.
+            "seed": request.seed if sampled else None,
+        }
+        return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+    def get(self, key: str) -> Completion | None:
+        row = self._db.execute("SELECT completion FROM completions WHERE key = ?", (key,)).fetchone()
+        if row is None:
+            self.misses += 1
+            return None
+        self.hits += 1
+        data = json.loads(row[0])
+        return Completion(**{**data, "usage": Usage(**data["usage"])})
+
+    def put(self, key: str, completion: Completion) -> None:
+        text = json.dumps(asdict(completion), default=str)
+        self._db.execute(
+            "INSERT OR REPLACE INTO completions (key, completion, created_at) VALUES (?, ?, ?)", (key, text, time.time())
+        )
+
+    def __len__(self) -> int:
+        return int(self._db.execute("SELECT count(*) FROM completions").fetchone()[0])
+
+    def close(self) -> None:
+        self._db.close()
+
+
+class _Replayed:
+    """A cached completion, streamed as one piece."""
+
+    def __init__(self, completion: Completion) -> None:
+        self.result: Completion | None = completion
+
+    def __iter__(self) -> Iterator[str]:
+        if self.result is not None and self.result.text:
+            yield self.result.text
+
+
+class _Recorded:
+    """A live call that stores its completion when it ends normally."""
+
+    def __init__(self, call: Any, cache: CompletionCache, key: str) -> None:
+        self._call, self._cache, self._key = call, cache, key
+        self.result: Completion | None = None
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self._call
+        self.result = self._call.result
+        if self.result is not None and self.result.finish_reason != "cancelled":
+            self._cache.put(self._key, self.result)
+
+
+class CachedLLM:
+    """An LLMClient that answers from the cache when it can. It keeps the client's chain."""
+
+    def __init__(self, inner: LLMClient, cache: CompletionCache) -> None:
+        self.inner = inner
+        self.cache = cache
+        self.chain = inner.chain
+        self.seed: int | None = None  # stamped on each request: the repeat number of a sampled prompt
+        self.last_cached = False
+
+    def stream(self, request: ChatRequest, *, cancel: CancelToken | None = None, tenant: str | None = None) -> Any:
+        if self.seed is not None:
+            request = replace(request, seed=self.seed)
+        key = CompletionCache.key([backend.model for backend in self.chain], request)
+        cached = self.cache.get(key)
+        self.last_cached = cached is not None
+        if cached is not None:
+            return _Replayed(cached)
+        return _Recorded(self.inner.stream(request, cancel=cancel, tenant=tenant), self.cache, key)

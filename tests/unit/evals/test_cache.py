@@ -1,0 +1,52 @@
+"""The eval cache: the bundled model answers once; the same request again is read back, a changed one is not."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from dayshift.assemble import open_llm
+from dayshift.evals.cache import CachedLLM, CompletionCache
+from dayshift.llm.base import ChatRequest, Message
+from dayshift.settings import load_settings
+
+REQUEST = ChatRequest(messages=(Message(role="user", content="Name one colour of the rainbow."),), max_tokens=8)
+
+
+def _ask(llm: CachedLLM, request: ChatRequest) -> tuple[str, str]:
+    call = llm.stream(request)
+    text = "".join(call)
+    assert call.result is not None
+    return text, call.result.text
+
+
+@pytest.fixture(scope="module")
+def client():  # type: ignore[no-untyped-def]
+    return open_llm(load_settings(None, data_dir=Path("/nonexistent-unused")))
+
+
+def test_a_repeated_request_is_read_from_the_cache_and_survives_a_reopen(client, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    cache = CompletionCache(tmp_path / "cache.sqlite")
+    llm = CachedLLM(client, cache)
+    streamed, first = _ask(llm, REQUEST)
+    assert first and streamed == first and not llm.last_cached and cache.misses == 1
+    again, second = _ask(llm, REQUEST)
+    assert llm.last_cached and again == second == first and cache.hits == 1
+    cache.close()
+
+    reopened = CachedLLM(client, CompletionCache(tmp_path / "cache.sqlite"))
+    _, third = _ask(reopened, REQUEST)
+    assert reopened.last_cached and third == first
+    _ask(reopened, replace(REQUEST, max_tokens=9))  # any change to the request is a new key
+    assert not reopened.last_cached
+
+
+def test_greedy_repeats_share_an_entry_and_sampled_repeats_do_not() -> None:
+    models = ["m"]
+    greedy = [CompletionCache.key(models, replace(REQUEST, seed=s)) for s in (0, 1)]
+    assert greedy[0] == greedy[1]
+    sampled = [CompletionCache.key(models, replace(REQUEST, temperature=0.8, seed=s)) for s in (0, 1)]
+    assert sampled[0] != sampled[1]
+    assert CompletionCache.key(["other"], REQUEST) != CompletionCache.key(models, REQUEST)
