@@ -40,7 +40,7 @@ from dayshift.errors import ConfigError
 from dayshift.llm.base import Message
 
 SHIPPED_PROMPTS = Path(__file__).with_name("prompts")  # the prompts dayshift ships (answer.j2)
-FRONT_MATTER_KEYS = ("name", "version", "description", "model", "params")
+FRONT_MATTER_KEYS = ("name", "version", "description", "model", "params", "parameters")  # parameters = params
 YAML_KEYS = (*FRONT_MATTER_KEYS, "template", "messages")
 ROLES = ("system", "user", "assistant")
 
@@ -186,9 +186,12 @@ def parse_template(text: str, *, path: str) -> PromptTemplate:
         except TemplateSyntaxError as exc:
             line = section.line + (exc.lineno or 1) - 1
             raise ConfigError(f"{path}: template syntax error at line {line} ({exc}); fix the Jinja in that file") from exc
+    if "params" in meta and "parameters" in meta:
+        raise ConfigError(f"{path}: both `params` and `parameters` are set; keep one (they mean the same)")
     return PromptTemplate(
         name=meta["name"], version=meta["version"], description=str(meta.get("description") or ""),
-        body=body, path=path, params=_params(meta.get("params"), path=path), model=model, content=text,
+        body=body, path=path, params=_params(meta.get("params", meta.get("parameters")), path=path), model=model,
+        content=text,
     )
 
 

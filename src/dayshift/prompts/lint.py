@@ -204,8 +204,7 @@ def _lint_keys(template: PromptTemplate, text: str, keys: list[str]) -> list[Lin
     known = YAML_KEYS if template.path.endswith((".yaml", ".yml")) else FRONT_MATTER_KEYS
     return [
         LintFinding("warning", "unknown-key", f"unknown key {key!r} is ignored"
-                    + ("; generation settings go under `params`" if key in ("parameters", "max_tokens", "temperature",
-                                                                           "stop") else f"; keys are {', '.join(known)}"),
+                    + ("; generation settings go under `params`" if key in ("max_tokens", "temperature", "stop") else f"; keys are {', '.join(known)}"),
                     template.path, _key_line(text, str(key)))
         for key in keys if key not in known
     ]

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from prompt_folder import GOOD_BODY, YAML_QA_V3, front_matter, write
 
-from dayshift.answer.prompts import SHIPPED_PROMPTS
+from dayshift.answer.prompts import SHIPPED_PROMPTS, parse_template
+from dayshift.errors import ConfigError
 from dayshift.prompts import LintFinding, PromptRegistry, lint_registry, lint_template
 from dayshift.prompts.lint import LintContext
 from dayshift.prompts.registry import load_file
@@ -84,9 +85,17 @@ def test_model_mismatch_and_params_out_of_range(tmp_path: Path) -> None:
 
 
 def test_an_unknown_key_is_a_warning_that_points_at_params(tmp_path: Path) -> None:
-    findings = lint_file(tmp_path, "qa.md", front_matter("qa", 1, parameters={"max_tokens": 64}))
+    findings = lint_file(tmp_path, "qa.md", front_matter("qa", 1, max_tokens=64))
     assert codes(findings) == [("warning", "unknown-key", 4)]
-    assert "unknown key 'parameters' is ignored; generation settings go under `params`" in findings[0].message
+    assert "unknown key 'max_tokens' is ignored; generation settings go under `params`" in findings[0].message
+
+
+def test_parameters_is_another_name_for_params(tmp_path: Path) -> None:
+    assert lint_file(tmp_path, "qa.md", front_matter("qa", 1, parameters={"max_tokens": 64})) == []
+    template = parse_template(front_matter("qa", 1, parameters={"max_tokens": 64}), path="qa.md")
+    assert template.params == {"max_tokens": 64}
+    with pytest.raises(ConfigError, match="both `params` and `parameters`"):
+        parse_template(front_matter("qa", 1, parameters={"max_tokens": 64}, params={"max_tokens": 8}), path="qa.md")
 
 
 def test_lint_registry_reports_broken_files_and_labels_with_lines(tmp_path: Path) -> None:
