@@ -10,7 +10,9 @@ questions (80% answerable) for two, SciFact claims for two. Each question has
 a latent answer quality q that drives its retrieval scores (cross-encoder
 logits where re-ranked, fused scores where not), the answerer's confidence,
 abstention ("I don't know" under 0.42), and the chance of a thumbs-down.
-Documents get clean new versions now and then; prices are the shipped list
+Documents get clean new versions now and then, each picked up by a sync run
+that gives the tenant's index a new version (recorded on every trace, as the
+service records it: "sync-<run>@<finished>"); prices are the shipped list
 prices (gpt-4o, gpt-4o-mini; the local model is free).
 
 Incidents change the generator from their onset: see `INCIDENTS` in
@@ -67,7 +69,8 @@ class Effects:
     new_topic_share: dict[str, float] = field(default_factory=dict)  # tenant -> share of new-topic questions
     stale_docs: dict[str, float] = field(default_factory=dict)  # tenant -> chance a re-indexed doc comes back old
     reranker_down: bool = False
-    down_multiplier: float = 1.0  # thumbs-down odds (slow slide)
+    down_multiplier: float = 1.0  # the chance of a thumbs-down, times this (slow slide)
+    reindexed: dict[str, datetime] = field(default_factory=dict)  # tenant -> when an extra sync run re-indexed it
 
 
 class Questions:
@@ -123,6 +126,8 @@ class Traffic:
         self.effects_at = effects_at  # datetime -> Effects
         self._q: dict[str, float] = {}
         self._updates: dict[tuple[str, str], list[float]] = {}  # (tenant, doc) -> clean update times
+        self._syncs: dict[str, list[float]] = {}  # tenant -> when a sync run changed its index (clean updates)
+        self._start = 0.0
         self._count = 0
 
     def arrivals(self, tenant: Tenant, start: datetime, days: int) -> np.ndarray:
@@ -148,6 +153,11 @@ class Traffic:
                 self._updates.setdefault((tenant.name, str(doc)), []).append(float(at))
         for times in self._updates.values():
             times.sort()
+        for (tenant, _), times in self._updates.items():
+            self._syncs.setdefault(tenant, []).extend(times)
+        for times in self._syncs.values():
+            times.sort()
+        self._start = start.timestamp()
 
     def generate(self, start: datetime, end: datetime, extra) -> Iterator[tuple[list[TraceRecord], list[Feedback]]]:  # type: ignore[no-untyped-def]
         """Batches of traces in time order (with the feedback they will get), one simulated hour at a time."""
@@ -184,7 +194,8 @@ class Traffic:
         self._count += 1
         record = TraceRecord(trace_id=f"{self._count:032x}", tenant=tenant.name, route=route, started_at=at,
                              request_id=f"req-{self._count}", stages_ms=stages, query=question, retrieved=retrieved,
-                             params={"k": 5, "mode": "hybrid"})
+                             params={"k": 5, "mode": "hybrid",
+                                     "index_version": self._index_version(tenant.name, at.timestamp(), fx)})
         if route == "/v1/search":
             record.latency_ms = round(sum(stages.values()) + 3, 3)
             return record, None
@@ -220,6 +231,16 @@ class Traffic:
         if stale and _botched(doc) and self.rng.random() >= stale:
             revision += 1  # the re-indexed version; otherwise the old chunks, still in the index
         return hashlib.sha1(f"{tenant}/{doc}/{revision}".encode()).hexdigest()
+
+    def _index_version(self, tenant: str, at: float, fx: Effects) -> str:
+        """The tenant's index as the service names it: its last sync run that changed anything, and when."""
+        syncs = self._syncs.get(tenant, [])
+        done = bisect_right(syncs, at)
+        run, finished = 1 + done, syncs[done - 1] if done else self._start - 86400  # run 1: the first ingest
+        extra = fx.reindexed.get(tenant)
+        if extra is not None and extra.timestamp() <= at:
+            run, finished = run + 1, max(finished, extra.timestamp())
+        return f"sync-{run}@{datetime.fromtimestamp(finished, UTC):%Y-%m-%dT%H:%M:%SZ}"
 
     def _answer(self, record: TraceRecord, tenant: Tenant, q: float, fx: Effects) -> Feedback | None:
         rng = self.rng

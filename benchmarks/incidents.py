@@ -9,14 +9,15 @@ Three weeks of simulated traffic (benchmarks/_traffic.py) go into a trace
 store (SQLite in a temp dir, through TraceStore.write): a warm-up week that
 only serves as history, a clean control week, and an incident week:
 
-    (f) feedback slide  Mon 06:00  thumbs-down odds climb steadily to 2.5x over 48 h, and stay
+    (f) feedback slide  Mon 06:00  the chance of a thumbs-down climbs steadily to 2.5x over 48 h, and stays
     (a) cost spike      Tue 03:00  a runaway batch client of globex: 4 requests/min with 7.8k-token
                                    contexts on gpt-4o, for 2 h
     (b) prompt change   Wed 10:00  acme and globex move to prompt answer@v4, which doubles abstentions;
                                    rolled back 24 h later
     (c) new topic       Thu 14:00  a fifth of acme's questions are now about Rust (Rust book headings)
-    (d) stale re-index  Fri 09:00  globex re-indexes 40% of its documents but the old chunks stay:
-                                   half of their retrievals return the old version
+    (d) stale re-index  Fri 09:00  globex re-indexes 40% of its documents (a sync run, so a new index
+                                   version) but the old chunks stay: half of their retrievals return
+                                   the old version
     (e) silent reranker Sat 11:00  the re-ranker returns at once without re-ranking (fused scores,
                                    0.1-0.4 ms rerank stage) for every re-ranked tenant, for 24 h
 
@@ -25,8 +26,9 @@ detectors run over the trailing hour, every hour over the trailing day, each
 against the same window on the 7 previous days, and alerts go through the
 dedup and cooldown of monitor/alerts.py (no webhook). An incident counts as
 detected at its first alert from one of the checks that describe it; the
-target is within 60 minutes of onset (the slow slide: within a day). Every
-alert of the clean week is a false alert. The thresholds are the shipped
+target is within 60 minutes of onset (the slow slide: within a day), and
+the JSON gives that alert's live config (prompt version, model, index
+version). Every alert of the clean week is a false alert. The thresholds are the shipped
 rules.toml's (chosen from the statistics, see its header), with one setting
 added: a daily budget of 1.5 times the warm-up week's mean weekday spend.
 """
@@ -79,17 +81,19 @@ class Incident:
 
 
 INCIDENTS = (
-    Incident("feedback_slide", INCIDENT + 6 * H, END, frozenset({"negative_feedback"}), frozenset(), 24 * 60),
+    Incident("feedback_slide", INCIDENT + 6 * H, END, frozenset({"negative_feedback", "feedback_slide"}), frozenset(),
+             24 * 60),
     Incident("cost_spike", INCIDENT + 27 * H, INCIDENT + 29 * H,
              frozenset({"cost_spike", "tokens_per_request", "budget_burn"}), frozenset(), 60),
     Incident("prompt_change", INCIDENT + 58 * H, INCIDENT + 82 * H, frozenset({"abstention_rate", "confidence_shift"}),
-             frozenset({"negative_feedback", "citation_coverage"}), 60),
+             frozenset({"negative_feedback", "feedback_slide", "citation_coverage"}), 60),
     Incident("new_topic", INCIDENT + 86 * H, END, frozenset({"query_drift"}),
-             frozenset({"abstention_rate", "confidence_shift", "low_evidence", "top_score_shift", "negative_feedback"}),
-             60),
+             frozenset({"abstention_rate", "confidence_shift", "low_evidence", "top_score_shift", "negative_feedback",
+                        "feedback_slide"}), 60),
     Incident("stale_reindex", INCIDENT + 105 * H, END, frozenset({"stale_answers"}), frozenset(), 60),
     Incident("silent_reranker", INCIDENT + 131 * H, INCIDENT + 155 * H, frozenset({"reranker_silent", "top_score_shift"}),
-             frozenset({"low_evidence", "confidence_shift", "abstention_rate", "negative_feedback"}), 60),
+             frozenset({"low_evidence", "confidence_shift", "abstention_rate", "negative_feedback", "feedback_slide"}),
+             60),
 )
 _AT = {i.name: i for i in INCIDENTS}
 
@@ -104,7 +108,7 @@ def effects_at(at: datetime) -> Effects:
     if "new_topic" in active:
         fx.new_topic_share = {"acme": 0.2}
     if "stale_reindex" in active:
-        fx.stale_docs = {"globex": 0.5}
+        fx.stale_docs, fx.reindexed = {"globex": 0.5}, {"globex": _AT["stale_reindex"].onset}
     fx.reranker_down = "silent_reranker" in active
     return fx
 
@@ -163,7 +167,7 @@ def replay(store: TraceStore, embed: Any, *, rules: Rules, state_path: Path, pro
             for alert in notify(findings, rules=rules, state=state, sink=None, now=now):
                 f = alert.finding
                 alerts.append({"at": now, "check": f.check, "key": alert.key, "summary": f.summary,
-                               "started_at": f.started_at})
+                               "started_at": f.started_at, "config": f.config})
             progress.advance(task)
     return alerts
 
@@ -182,6 +186,7 @@ def score(alerts: list[dict[str, Any]]) -> dict[str, Any]:
                           "minutes_to_detect": minutes, "target_minutes": inc.target_min,
                           "within_target": minutes is not None and minutes <= inc.target_min,
                           "by": hits[0]["check"] if hits else None, "alert": hits[0]["summary"] if hits else None,
+                          "config": hits[0]["config"] if hits else None,
                           "first_alert_minutes_by_check": first})
     clean = [a for a in alerts if CLEAN <= a["at"] < INCIDENT]
     unexplained = [a for a in alerts if a["at"] >= INCIDENT and not any(

@@ -61,10 +61,10 @@ def invoke(data_dir: Path, *args: str) -> Any:
     return CliRunner().invoke(make_app(data_dir), ["monitor", *args], env=ENV)
 
 
-def test_report_prints_the_checklist_and_exits_2_on_an_alert(incident: Path, tmp_path: Path) -> None:
+def test_report_prints_the_checklist_and_exits_4_on_an_alert(incident: Path, tmp_path: Path) -> None:
     page = tmp_path / "report.html"
     result = invoke(incident, "report", "--since", "24h", "--html", str(page))
-    assert result.exit_code == 2, result.output
+    assert result.exit_code == 4, result.output
     assert f"wrote {page}" in result.stderr
     lines = result.stdout.splitlines()
     assert "ALERT" in lines[0] and "120 traces" in lines[0]
@@ -79,10 +79,14 @@ def test_report_prints_the_checklist_and_exits_2_on_an_alert(incident: Path, tmp
 
 def test_report_as_json(incident: Path) -> None:
     result = invoke(incident, "report", "--since", "24h", "--json")
-    assert result.exit_code == 2
+    assert result.exit_code == 4
     data = json.loads(result.stdout)
     assert data["status"] == "alert" and data["traces"] == 120
     assert {f["check"] for f in data["findings"]} >= {"cost_spike", "abstention_rate", "query_drift", "low_evidence"}
+    alerts = [f for f in data["findings"] if f["status"] == "alert"]
+    # Each alert carries what was live: the incident day's prompt, model and re-indexed index.
+    assert alerts and all(f["config"]["prompt_version"] == "answer@3" and f["config"]["model"] == "gpt-4o-mini"
+                          and f["config"]["index_version"].startswith("sync-42@") for f in alerts)
 
 
 def test_report_on_calm_traffic_exits_0(tmp_path: Path) -> None:
@@ -97,6 +101,30 @@ def test_report_without_traces_says_where_they_come_from(tmp_path: Path) -> None
     assert not (tmp_path / "traces.sqlite").exists()  # reading never creates an empty database
     bad = invoke(tmp_path, "report", "--since", "yesterday")
     assert bad.exit_code == 2 and "use 24h, 7d" in bad.output
+
+
+def test_report_exits_3_when_the_worst_is_a_warning(incident: Path, tmp_path: Path) -> None:
+    checks = {f["check"] for f in json.loads(invoke(incident, "report", "--json").stdout)["findings"]}
+    warn_only = tmp_path / "rules.toml"  # every alert bar out of reach: what alerted now only warns
+    warn_only.write_text("".join(f"[checks.{check}]\nalert = 1e9\n" for check in sorted(checks)))
+    result = invoke(incident, "report", "--since", "24h", "--json", "--rules", str(warn_only))
+    assert result.exit_code == 3, result.output
+    assert json.loads(result.stdout)["status"] == "warn"
+
+
+def test_the_dayshift_command_keeps_2_for_a_report_that_could_not_run(incident: Path, tmp_path: Path) -> None:
+    # Through the real entry point, where an error (DayshiftError) exits 2: an alert must not read the same.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DAYSHIFT_")} | ENV
+
+    def dayshift(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-c", "from dayshift.cli.main import main; main()",
+                               "--data-dir", str(data_dir), "monitor", "report", *args],
+                              capture_output=True, text=True, env=env, timeout=300, check=False)
+
+    missing = dayshift(tmp_path)
+    assert missing.returncode == 2 and "no trace database" in missing.stderr, missing.stderr
+    alert = dayshift(incident, "--since", "24h", "--json")
+    assert alert.returncode == 4 and json.loads(alert.stdout)["status"] == "alert", alert.stderr
 
 
 class _Hook(BaseHTTPRequestHandler):

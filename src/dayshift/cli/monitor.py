@@ -5,8 +5,9 @@ schedule, sending alerts.
     dayshift monitor report --since 7d --html report.html --json
     dayshift monitor watch --every 15m --webhook URL     # one line per run; alerts to a Slack-style webhook
 
-`report` exits 0, 1 or 2 when the worst status is ok, warn or alert, so cron
-can act on it (a failure to run at all is also 2, with the error on stderr).
+`report` exits 0, 3 or 4 when the worst status is ok, warn or alert, so cron
+can act on it; 1 and 2 keep their meaning for every dayshift command, a crash
+and a bad option or configuration (the error on stderr): the report did not run.
 Both read the trace database of the data dir (or trace.url); a question's
 embedding, needed by the query-drift check, loads the embedder on first use.
 
@@ -56,7 +57,11 @@ def report(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of the checklist.")] = False,
     rules_file: RulesOption = None,
 ) -> None:
-    """Run every check over the window and print the checklist. Exit 0 ok, 1 warn, 2 alert."""
+    """Run every check over the window and print the checklist.
+
+    Exit status: 0 all ok, 3 warn, 4 alert; 1 or 2 when the report could not run (1 a crash, 2 a bad option
+    or configuration, with the error on stderr).
+    """
     settings: Settings = ctx.obj
     now = datetime.now(UTC)
     start = _window_start(since, now=now)

@@ -8,9 +8,10 @@
 
 The store holds what is searchable; the catalog holds what sync needs to
 decide what changed, and names the index's version: its last finished sync
-run that added, updated or deleted anything ("sync-42@2025-03-21T09:00:05Z"). Sync writes a document to the store first and to the
-catalog second, so a crash between the two only makes the next run redo (from
-the embedding cache) work that was already done, never skip any.
+run that added, updated or deleted anything ("sync-42@2025-03-21T09:00:05Z").
+Sync writes a document to the store first and to the catalog second, so a
+crash between the two only makes the next run redo (from the embedding
+cache) work that was already done, never skip any.
 """
 
 from __future__ import annotations

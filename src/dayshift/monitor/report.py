@@ -53,7 +53,9 @@ AREA_TITLES: dict[Area, tuple[str, str]] = {  # area -> (title, what its checks 
 }
 STATUS_COLOURS: dict[Status, str] = {"ok": "green", "warn": "yellow", "alert": "red"}
 STATUS_MARKS: dict[Status, str] = {"ok": "✓", "warn": "!", "alert": "✗"}
-EXIT_CODES: dict[Status, int] = {"ok": 0, "warn": 1, "alert": 2}  # for cron: the worst status decides
+# For cron: the worst status decides. Not 1 or 2, which say the report did not run (1: a crash, 2: a bad option or
+# configuration, as for every dayshift command), so a broken report is never read as "warn" or "alert".
+EXIT_CODES: dict[Status, int] = {"ok": 0, "warn": 3, "alert": 4}
 BLOCKS = "▁▂▃▄▅▆▇█"
 MAX_WINDOW = timedelta(days=31)
 _SPAN = re.compile(r"^(\d+)([dhm])$")

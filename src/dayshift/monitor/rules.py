@@ -104,8 +104,10 @@ def _z_for(z: float, scale: float) -> float:
     """The z whose one-sided p-value is `scale` times that of z."""
     if scale == 1.0:
         return z  # exactly: the round trip through the p-value is off in the last digits
-    p = min(0.5, _NORMAL.cdf(-z) * scale)
-    return -_NORMAL.inv_cdf(p)
+    tail = _NORMAL.cdf(-z)
+    if tail == 0.0:  # z beyond ~37 (a bar set out of reach on purpose): the tail's log is what scales
+        return math.sqrt(max(z * z - 2 * math.log(scale), 0.0))
+    return -_NORMAL.inv_cdf(min(0.5, tail * scale))
 
 
 _NORMAL = NormalDist()

@@ -5,9 +5,10 @@
         write_traffic(store, records, feedback)
 
 Every calm day has the same shape: two tenants asking the same few questions,
-5% abstained, good retrieval scores, prompt answer@2, a tenth of the rated
-answers rated down. The incident day (the last 24 hours before `now`) ships
-prompt answer@3 and with it everything the four areas watch goes wrong:
+5% abstained, good retrieval scores, prompt answer@2 over index version
+sync-41, a tenth of the rated answers rated down. The incident day (the last
+24 hours before `now`) ships prompt answer@3 and a re-index (sync-42), and with
+them everything the four areas watch goes wrong:
 acme's cost per answer goes up tenfold, 45% of questions are abstained on, 40% of
 ratings are down, most questions are about things the documents never covered
 (one of them a <script> element, as user text can be), and retrieval scores
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from dayshift.trace.record import Feedback, RetrievedChunk, TraceRecord
 from dayshift.trace.store import TraceStore
@@ -44,11 +45,13 @@ def synthetic_traffic(*, now: datetime, days: int = 8, per_day: int = 120, incid
     rng = random.Random(seed)
     records: list[TraceRecord] = []
     feedback: list[Feedback] = []
+    calm_index, new_index = _index_version(41, now - timedelta(days=days)), _index_version(42, now - timedelta(days=1))
     for day in range(days - 1, -1, -1):
         bad = incident and day == 0
         for i in range(per_day):
             at = now - timedelta(days=day + 1) + timedelta(days=(i + 0.5) / per_day)
             record = _trace(rng, at=at, number=day * per_day + i, tenant="acme" if i % 2 else "globex", bad=bad)
+            record.params["index_version"] = new_index if bad else calm_index
             records.append(record)
             if not record.abstained and rng.random() < 0.5:
                 down = rng.random() < (0.4 if bad else 0.1)
@@ -76,6 +79,11 @@ def _trace(rng: random.Random, *, at: datetime, number: int, tenant: str, bad: b
         input_tokens=800 if answered else 0, output_tokens=60 if answered else 0,
         cost_usd=(0.02 if bad and tenant == "acme" else 0.002) if answered else 0.0,
     )
+
+
+def _index_version(run: int, finished: datetime) -> str:
+    """As the service records it (Catalog.index_version): the sync run that last changed the index, and when."""
+    return f"sync-{run}@{finished.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ}"
 
 
 def write_traffic(store: TraceStore, records: Sequence[TraceRecord], feedback: Sequence[Feedback] = ()) -> None:

@@ -88,8 +88,8 @@ def test_json_has_every_area_and_finding_and_is_strict_json() -> None:
     assert data["findings"][2]["evidence"]["examples"][0] == HOSTILE_QUERY
 
 
-def test_exit_codes_rank_the_statuses() -> None:
-    assert EXIT_CODES == {"ok": 0, "warn": 1, "alert": 2}
+def test_exit_codes_rank_the_statuses_and_leave_1_and_2_to_failures() -> None:
+    assert EXIT_CODES == {"ok": 0, "warn": 3, "alert": 4}
 
 
 @pytest.mark.parametrize(("values", "expected"), [

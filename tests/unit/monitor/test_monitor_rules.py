@@ -39,6 +39,14 @@ def test_z_thresholds_scale_with_the_window_length() -> None:
     assert rule.grade_z(9.0, hours=1, effect=False) == "ok" and rule.grade_z(float("nan"), hours=1) == "ok"
 
 
+def test_an_alert_bar_set_out_of_reach_leaves_warnings(tmp_path: Path) -> None:
+    path = tmp_path / "rules.toml"
+    path.write_text("[checks.abstention_rate]\nalert = 1e9\n")  # "warn only", however long the window
+    rule = load_rules(path).check("abstention_rate")
+    assert [rule.grade_z(80.0, hours=h) for h in (0.25, 1, 24, 168)] == ["warn"] * 4
+    assert rule.grade_z(3.0, hours=24) == "ok"
+
+
 def test_a_rules_file_overrides_only_what_it_names(tmp_path: Path) -> None:
     path = tmp_path / "rules.toml"
     path.write_text('[checks.abstention_rate]\nalert = 7.0\ncooldown_minutes = 5\n[budget]\ndaily_usd = 25.0\n'

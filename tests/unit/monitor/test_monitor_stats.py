@@ -1,4 +1,4 @@
-"""The shared statistics: robust z, EWMA, proportion tests, overdispersion, PSI and KS."""
+"""The shared statistics: robust z, EWMA, proportion tests, overdispersion, PSI, KS and the Bernoulli CUSUM."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from dayshift.monitor.detectors.stats import dispersion, ewma, ks, proportion_z, psi, robust_z
+from dayshift.monitor.detectors.stats import bernoulli_cusum, dispersion, ewma, ks, proportion_z, psi, robust_z
 
 
 def test_robust_z_uses_median_and_mad_and_ignores_one_outlier() -> None:
@@ -77,3 +77,35 @@ def test_ks_separates_shifted_samples() -> None:
     assert d > 0.15 and p < 1e-6
     d, p = ks(np.array([]), np.array([1.0]))
     assert math.isnan(d) and p == 1.0
+
+
+def test_cusum_adds_log_likelihood_ratios_floors_at_0_and_restarts_after_an_alarm() -> None:
+    # p0 = 0.2, odds x2: p1 = 1/3. A "down" adds ln(p1/p0) = ln(5/3); an "up" adds ln((2/3)/0.8) = ln(5/6).
+    up, down = math.log(5 / 6), math.log(5 / 3)
+    c = bernoulli_cusum(np.array([0, 1, 1, 1, 0, 1, 1]), 0.2, odds_ratio=2.0, threshold=1.0)
+    assert c.path[0] == 0.0  # floored: never below 0
+    assert c.path[1] == pytest.approx(down) and c.path[2] == pytest.approx(2 * down)  # 1.02: an alarm
+    # Restarted from 0 after the alarm: the next "down" alone does not alarm again; the evidence must pile up anew.
+    assert c.path[3] == pytest.approx(down) and c.path[4] == pytest.approx(down + up)
+    assert c.path[6] == pytest.approx(3 * down + up)
+    assert c.alarms.tolist() == [2, 6]
+    assert c.starts.tolist() == [1, 3]  # the first rise began with the first "down"; the second at the restart
+    assert c.peak == pytest.approx(3 * down + up)
+
+
+def test_cusum_scale_and_per_outcome_rates() -> None:
+    x = np.array([1, 1, 1, 1])
+    assert bernoulli_cusum(x, 0.2, odds_ratio=2.0, threshold=99, scale=2.0).path[-1] == pytest.approx(2 * math.log(5 / 3))
+    # Against its own rate, a "down" from a tenant that is often down is weaker evidence.
+    mixed = bernoulli_cusum(np.array([1, 1]), np.array([0.1, 0.5]), odds_ratio=2.0, threshold=99).path
+    assert mixed[0] == pytest.approx(math.log((2 / 11) / 0.1)) and mixed[1] - mixed[0] == pytest.approx(math.log(4 / 3))
+    assert bernoulli_cusum(np.array([], dtype=bool), 0.2, odds_ratio=2.0, threshold=5).peak == 0.0
+
+
+def test_cusum_run_lengths_match_the_rules_file() -> None:
+    rng = np.random.default_rng(0)
+    quiet = bernoulli_cusum(rng.random(200_000) < 0.17, 0.17, odds_ratio=1.5, threshold=5.0)
+    assert 4 <= len(quiet.alarms) <= 25  # about one per 16,000 outcomes
+    delays = [bernoulli_cusum(rng.random(2000) < 0.29, 0.17, odds_ratio=1.5, threshold=5.0).alarms[0]
+              for _ in range(50)]  # the odds doubled: 17% -> 29%
+    assert 80 <= np.median(delays) <= 200  # about 130 outcomes

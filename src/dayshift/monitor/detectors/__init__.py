@@ -1,7 +1,8 @@
 """Detectors: one module per area, each a function Context -> list[Finding].
 
     cost       cost_spike, tokens_per_request, budget_burn
-    quality    negative_feedback, abstention_rate, rejection_rate, retry_rate, confidence_shift
+    quality    negative_feedback, feedback_slide, abstention_rate, rejection_rate, retry_rate,
+               confidence_shift
     drift      query_drift (new topics, clustered, with example questions)
     retrieval  top_score_shift, low_evidence, empty_results, citation_coverage, stale_answers,
                reranker_silent
@@ -39,6 +40,7 @@ RUNBOOKS = {
     "tokens_per_request": "docs/runbooks/cost-spike.md",
     "budget_burn": "docs/runbooks/budget-burn.md",
     "negative_feedback": "docs/runbooks/negative-feedback.md",
+    "feedback_slide": "docs/runbooks/feedback-slide.md",
     "abstention_rate": "docs/runbooks/abstention-rate.md",
     "rejection_rate": "docs/runbooks/error-rate.md",
     "retry_rate": "docs/runbooks/retry-rate.md",
@@ -107,19 +109,26 @@ class Context:
         return datetime.fromtimestamp(self.since_s + index * self.bucket_s, UTC)
 
     def config(self, scope: dict[str, str]) -> dict[str, str]:
-        """What was live: the latest prompt version, model and index version seen in the window (in scope)."""
+        """What was live: the latest prompt version, model and index version seen in the window (in scope).
+
+        Each tenant has an index of its own, so a scope of several tenants whose latest index versions
+        differ gets them all: "acme sync-23@..., globex sync-21@..." (the first five, and how many more).
+        """
         f = self.current
         rows = np.ones(len(f), dtype=bool)
         for dim in DIMS:
             if dim in scope:
                 rows &= getattr(f, dim) == LABELS.code(scope[dim])
         out: dict[str, str] = {}
-        for name in ("prompt_version", "model", "index_version"):
+        for name in ("prompt_version", "model"):
             codes = getattr(f, name)[rows]
             codes = codes[codes != 0]
             if len(codes):
                 out[name] = LABELS.label(codes[-1])
-        if "index_version" not in out:
+        index = _index_versions(f.tenant[rows], f.index_version[rows])
+        if index:
+            out["index_version"] = index
+        else:
             at = f.newest_doc_at[rows]
             if np.isfinite(at).any():
                 out["index_version"] = "newest document served: " + LABELS.label(f.newest_doc[rows][np.nanargmax(at)])
@@ -135,6 +144,21 @@ class Context:
             evidence=evidence or {}, config=self.config(scope), started_at=started_at if status != "ok" else None,
             detected_at=self.until, series=series or [], baseline=baseline or [], samples=samples,
         )
+
+
+def _index_versions(tenants: np.ndarray, versions: np.ndarray, *, shown: int = 5) -> str:
+    """The latest index version of each tenant (rows in time order), as one value when they agree."""
+    have = versions != 0
+    if not have.any():
+        return ""
+    # np.unique's first index in the reversed rows is each tenant's last row.
+    tenant_codes, last = np.unique(tenants[have][::-1], return_index=True)
+    latest = {LABELS.label(t): LABELS.label(v) for t, v in zip(tenant_codes, versions[have][::-1][last])}
+    if len(set(latest.values())) == 1:
+        return next(iter(latest.values()))
+    named = [f"{tenant or '(no tenant)'} {version}" for tenant, version in sorted(latest.items())]
+    more = f" and {len(named) - shown} more" if len(named) > shown else ""
+    return ", ".join(named[:shown]) + more
 
 
 def scope_text(scope: dict[str, str]) -> str:

@@ -1,28 +1,33 @@
-"""The statistics the detectors share: robust z, EWMA, two-proportion tests, overdispersion, KS and PSI.
+"""The statistics the detectors share: robust z, EWMA, two-proportion tests, overdispersion, KS, PSI, CUSUM.
 
     robust_z(12.0, [5, 6, 5, 7, 6])          -> (z, median, scale)   scale = 1.4826 MAD, floored
     proportion_z(30, 100, 150, 1000)          -> z > 0 when the first rate is the higher
     dispersion([10, 14, 9], [100, 100, 100])  -> >= 1: how much wider than binomial the spread is
     psi(reference, current)                   -> population stability index over reference deciles
     ks(reference, current)                    -> (D, p) two-sample Kolmogorov-Smirnov
+    bernoulli_cusum(x, p0, odds_ratio=2, threshold=8)
+                                              -> Cusum(path, alarms, starts): a sequential test of 0/1 outcomes
 
 Every function takes plain numbers or arrays and returns plain floats; the
 guards (minimum samples, minimum history) are the callers', because only
 they know what "enough" means for their check.
 
 Left out: multiple-testing corrections (the thresholds in rules.toml are
-set for the number of tests a run makes) and sequential tests (CUSUM).
+set for the number of tests a run makes) and two-sided or Gaussian CUSUMs
+(only a rising rate of bad outcomes is watched sequentially).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats as sps
 
-__all__ = ["MAD_TO_SD", "dispersion", "ewma", "ks", "proportion_z", "psi", "robust_z", "seasonal_median"]
+__all__ = ["MAD_TO_SD", "Cusum", "bernoulli_cusum", "dispersion", "ewma", "ks", "proportion_z", "psi", "robust_z",
+           "seasonal_median"]
 
 MAD_TO_SD = 1.4826  # MAD x this estimates the standard deviation of normal data
 _EXACT_BELOW = 100  # events on both sides together under which proportion_z also runs the exact test
@@ -133,3 +138,52 @@ def ks(reference: np.ndarray, current: np.ndarray, *, weights: np.ndarray | None
     m = w.sum() ** 2 / (w**2).sum()
     n = cur.size * m / (cur.size + m)
     return d, float(min(1.0, sps.kstwobign.sf(math.sqrt(n) * d)))
+
+
+@dataclass(frozen=True, slots=True)
+class Cusum:
+    path: np.ndarray  # (n,) the statistic after each outcome; it restarts from 0 after each alarm
+    alarms: np.ndarray  # (a,) int: the outcomes at which it reached the threshold
+    starts: np.ndarray  # (a,) int: for each alarm, the first outcome after the statistic last stood at 0
+
+    @property
+    def peak(self) -> float:
+        """The highest the statistic went (at least the threshold when there was an alarm; 0 with no outcomes)."""
+        return float(self.path.max(initial=0.0))
+
+
+def bernoulli_cusum(x: np.ndarray, p0: np.ndarray | float, *, odds_ratio: float, threshold: float,
+                    scale: float = 1.0) -> Cusum:
+    """One-sided Bernoulli CUSUM (Page's test) of outcomes x (1 = bad) against their expected rates p0.
+
+    Each outcome adds its log-likelihood ratio of "the odds of a bad outcome are odds_ratio times p0's"
+    against "the rate is p0", divided by `scale` (a quasi-likelihood dispersion >= 1 for outcomes that
+    vary more than binomially); the sum is floored at 0. It reaches `threshold` (an alarm) once evidence
+    for the raised rate has piled up, however slowly, and then restarts from 0, so a second alarm needs
+    evidence of its own. p0 may differ per outcome (risk adjustment: each against its own tenant's rate).
+    With the exact likelihood ratio (scale 1) the in-control run length between false alarms is about
+    exp(threshold) / |mean increment| outcomes.
+    """
+    x = np.asarray(x, dtype=bool)
+    p = np.clip(np.broadcast_to(np.asarray(p0, dtype=np.float64), x.shape), 1e-6, 1 - 1e-6)
+    odds = odds_ratio * p / (1 - p)
+    p1 = odds / (1 + odds)
+    step = np.where(x, np.log(p1 / p), np.log((1 - p1) / (1 - p))) / max(scale, 1.0)
+    path, alarms, starts = np.zeros(len(x)), [], []
+    begin = 0
+    while begin < len(x):
+        # Without a reset, S_i = C_i - min(0, min_{k<=i} C_k) with C the running sum from `begin`.
+        total = np.cumsum(step[begin:])
+        low = np.minimum.accumulate(np.minimum(total, 0.0))
+        segment = total - low
+        over = np.flatnonzero(segment >= threshold)
+        end = len(segment) if len(over) == 0 else int(over[0]) + 1
+        path[begin : begin + end] = segment[:end]
+        if len(over) == 0:
+            break
+        alarm = begin + int(over[0])
+        zeros = np.flatnonzero(segment[: int(over[0])] <= 0.0)
+        alarms.append(alarm)
+        starts.append(begin + (int(zeros[-1]) + 1 if len(zeros) else 0))
+        begin = alarm + 1
+    return Cusum(path=path, alarms=np.array(alarms, dtype=np.int64), starts=np.array(starts, dtype=np.int64))

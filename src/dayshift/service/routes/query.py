@@ -1,4 +1,8 @@
-"""POST /v1/search and POST /v1/ask (JSON, or a stream of server-sent events)."""
+"""POST /v1/search and POST /v1/ask (JSON, or a stream of server-sent events).
+
+Each trace's params carry the tenant's index version (the catalog's last sync run that changed the
+index, Catalog.index_version), so the monitor can say which index was live when an alert fired.
+"""
 
 from __future__ import annotations
 
@@ -54,6 +58,7 @@ def search(body: SearchRequest, request: Request, who: Principal = Depends(calle
                                    trace_id=pending.record.trace_id) as span:
         try:
             with service.pool.use(who.tenant) as runtime:
+                pending.record.params["index_version"] = runtime.ingestor.catalog.index_version()
                 result = runtime.retriever.search(body.query, k=body.k, mode=body.mode, where=where)
             fill_search(pending, result)
             service.telemetry.stages(span, result.timings_ms, k=body.k, mode=body.mode or settings.retrieve.mode,
@@ -146,6 +151,7 @@ class _AskJob:
             try:
                 with service.metrics.inflight("/v1/ask"), service.ask_slots, \
                         service.pool.use(self.who.tenant) as runtime:
+                    record.params["index_version"] = runtime.ingestor.catalog.index_version()
                     stream = runtime.answerer.ask(self.body.question, where=self.where, tenant=self.who.tenant,
                                                   cancel=self.cancel)
                     for piece in stream:
