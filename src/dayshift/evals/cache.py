@@ -16,11 +16,14 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from dayshift.embed.base import Embedder
 from dayshift.llm.base import CancelToken, ChatRequest, Completion, Usage
 from dayshift.llm.client import LLMClient
 from dayshift.sqlite import open_database
@@ -30,7 +33,11 @@ CREATE TABLE IF NOT EXISTS completions (
     key TEXT PRIMARY KEY,
     completion TEXT NOT NULL,
     created_at REAL NOT NULL
-)
+);
+CREATE TABLE IF NOT EXISTS query_vectors (
+    key TEXT PRIMARY KEY,  -- sha256 of vector space + text
+    vector BLOB NOT NULL
+);
 """
 
 
@@ -38,7 +45,7 @@ class CompletionCache:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._db = open_database(path)
-        self._db.execute(_SCHEMA)
+        self._db.executescript(_SCHEMA)
         self.hits = 0
         self.misses = 0
 
@@ -70,11 +77,58 @@ class CompletionCache:
             "INSERT OR REPLACE INTO completions (key, completion, created_at) VALUES (?, ?, ?)", (key, text, time.time())
         )
 
+    def vectors(self, space: str, texts: Sequence[str]) -> dict[str, np.ndarray]:
+        """The stored query-side vectors of those texts that have one."""
+        keys = {_vector_key(space, t): t for t in texts}
+        found: dict[str, np.ndarray] = {}
+        listed = list(keys)
+        for start in range(0, len(listed), 500):
+            part = listed[start:start + 500]
+            rows = self._db.execute(
+                f"SELECT key, vector FROM query_vectors WHERE key IN ({','.join('?' * len(part))})", part
+            ).fetchall()
+            found.update({keys[k]: np.frombuffer(v, dtype=np.float32) for k, v in rows})
+        return found
+
+    def put_vectors(self, space: str, vectors: dict[str, np.ndarray]) -> None:
+        rows = [(_vector_key(space, t), np.asarray(v, dtype=np.float32).tobytes()) for t, v in vectors.items()]
+        self._db.execute("BEGIN")
+        self._db.executemany("INSERT OR REPLACE INTO query_vectors (key, vector) VALUES (?, ?)", rows)
+        self._db.execute("COMMIT")
+
     def __len__(self) -> int:
         return int(self._db.execute("SELECT count(*) FROM completions").fetchone()[0])
 
     def close(self) -> None:
         self._db.close()
+
+
+def _vector_key(space: str, text: str) -> str:
+    return hashlib.sha256(f"{space}\n{text}".encode()).hexdigest()
+
+
+class CachedQueryEmbedder:
+    """Query-side embeddings through the cache: excerpt selection embeds the same sentences for every
+    question about a document, so after the first run they are read back, not computed."""
+
+    def __init__(self, embedder: Embedder, cache: CompletionCache) -> None:
+        self.embedder, self.cache = embedder, cache
+        self._memory: dict[str, np.ndarray] = {}
+
+    def __call__(self, texts: Sequence[str]) -> np.ndarray:
+        texts = list(texts)
+        missing = [t for t in dict.fromkeys(texts) if t not in self._memory]
+        if missing:
+            self._memory.update(self.cache.vectors(self.embedder.space, missing))
+            missing = [t for t in missing if t not in self._memory]
+        if missing:
+            computed = self.embedder.embed(missing, kind="query")
+            fresh = dict(zip(missing, computed, strict=True))
+            self.cache.put_vectors(self.embedder.space, fresh)
+            self._memory.update(fresh)
+        if not texts:
+            return np.empty((0, self.embedder.dim), dtype=np.float32)
+        return np.stack([self._memory[t] for t in texts])
 
 
 class _Replayed:

@@ -314,7 +314,7 @@ class CaseWorker:
 
     def __init__(self, settings: Settings, *, use_cache: bool, min_f1: float, sampled: bool) -> None:
         from dayshift.assemble import open_answerer, open_embedder, open_llm
-        from dayshift.evals.cache import CachedLLM, CompletionCache
+        from dayshift.evals.cache import CachedLLM, CachedQueryEmbedder, CompletionCache
 
         self.min_f1, self.sampled = min_f1, sampled
         self.embedder = open_embedder(settings)
@@ -322,6 +322,8 @@ class CaseWorker:
         self.cache = CompletionCache(cache_path(settings)) if use_cache else None
         self.llm = CachedLLM(inner, self.cache) if self.cache is not None else None
         self.answerer = open_answerer(settings, embedder=self.embedder, llm=self.llm or inner)  # type: ignore[arg-type]
+        if self.cache is not None:  # excerpt selection and the scores embed the same sentences again and again
+            self.answerer.embed_queries = CachedQueryEmbedder(self.embedder, self.cache)
         self.k = settings.answer.k
 
     def run(self, task: Task) -> CaseResult:
@@ -343,6 +345,8 @@ class CaseWorker:
                             min_f1=self.min_f1, embed=self._embed)
 
     def _embed(self, texts: list[str]) -> Any:
+        if self.answerer.embed_queries is not None:
+            return self.answerer.embed_queries(texts)
         return self.embedder.embed(texts, kind="query")
 
     def close(self) -> None:

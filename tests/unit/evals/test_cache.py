@@ -50,3 +50,33 @@ def test_greedy_repeats_share_an_entry_and_sampled_repeats_do_not() -> None:
     sampled = [CompletionCache.key(models, replace(REQUEST, temperature=0.8, seed=s)) for s in (0, 1)]
     assert sampled[0] != sampled[1]
     assert CompletionCache.key(["other"], REQUEST) != CompletionCache.key(models, REQUEST)
+
+
+class _Counting:
+    """The real embedder, counting the texts it is asked to embed."""
+
+    def __init__(self, inner) -> None:  # type: ignore[no-untyped-def]
+        self.inner, self.space, self.dim, self.texts = inner, inner.space, inner.dim, 0
+
+    def embed(self, texts, *, kind="document"):  # type: ignore[no-untyped-def]
+        self.texts += len(texts)
+        return self.inner.embed(texts, kind=kind)
+
+
+def test_query_vectors_are_computed_once_and_match_the_embedder(tmp_path: Path) -> None:
+    import numpy as np
+
+    from dayshift.assemble import open_embedder
+    from dayshift.evals.cache import CachedQueryEmbedder
+
+    embedder = _Counting(open_embedder(load_settings(None, data_dir=tmp_path)))
+    texts = ["The bridge opened in 1887.", "Its keeper was Ewan Stroud.", "The bridge opened in 1887."]
+    cached = CachedQueryEmbedder(embedder, CompletionCache(tmp_path / "cache.sqlite"))  # type: ignore[arg-type]
+    first = cached(texts)
+    assert embedder.texts == 2  # the repeated sentence is embedded once
+    direct = embedder.inner.embed(texts, kind="query")
+    assert first.shape == direct.shape and np.allclose(first, direct, atol=1e-5)
+    reopened = CachedQueryEmbedder(embedder, CompletionCache(tmp_path / "cache.sqlite"))  # type: ignore[arg-type]
+    embedder.texts = 0
+    again = reopened([*texts, "A new sentence."])
+    assert embedder.texts == 1 and np.array_equal(again[:3], first)
