@@ -82,3 +82,14 @@ def test_an_ingest_by_another_process_is_seen_on_the_next_request(env: ServiceEn
         other.close()
     after = search_version(env)
     assert after != before and after.startswith(f"sync-{run}@")
+
+
+def test_deleting_a_document_through_the_api_is_a_new_index_version(env: ServiceEnv) -> None:
+    upload(env, "quarrel.md", "# Quarrel\n\nThe Quarrel index is rebuilt every Tuesday at dawn.\n")
+    before = search_version(env)
+    docs = env.client.get("/v1/documents").json()
+    doc_id = next(d["doc_id"] for d in docs["documents"] if d["doc_id"].endswith("quarrel.md"))
+    r = env.client.delete(f"/v1/documents/{doc_id}")
+    assert r.status_code == 200, r.text
+    after = search_version(env)
+    assert VERSION.match(after) and int(VERSION.match(after)[1]) > int(VERSION.match(before)[1])

@@ -70,6 +70,7 @@ def delete(doc_id: str, request: Request, who: Principal = Depends(caller)) -> D
             raise ApiError(404, "not_found", f"no document {doc_id} for this tenant; GET /v1/documents lists them")
         catalog = runtime.ingestor.catalog
         sources = {d.source for d in catalog.documents() if d.doc_id == doc_id}
+        run = catalog.start_run(f"DELETE /v1/documents/{doc_id}")  # a change to the index: a new index version
         removed = runtime.store.delete_documents([doc_id])
         catalog.delete_documents([doc_id])
         uploads = runtime.settings.data_dir / UPLOADS
@@ -79,6 +80,7 @@ def delete(doc_id: str, request: Request, who: Principal = Depends(caller)) -> D
                 path.unlink()
                 catalog.delete_source(source)
         runtime.store.flush()
+        catalog.finish_run(run, {"deleted": 1})
     return DocumentDeleted(doc_id=doc_id, chunks_removed=removed)
 
 
