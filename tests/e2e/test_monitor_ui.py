@@ -87,7 +87,7 @@ def test_the_html_report_file(data_dir: Path, browser: Any, tmp_path: Path) -> N
     report = tmp_path / "report.html"
     result = CliRunner().invoke(app, ["monitor", "report", "--since", "24h", "--html", str(report)],
                                 env={"NO_COLOR": "1", "HF_HUB_OFFLINE": "1"})
-    assert result.exit_code == 2, result.output
+    assert result.exit_code == 4, result.output  # 4: the worst status is alert
 
     page, problems = _watched_page(browser, allowed=("file://", "data:"))
     page.goto(report.as_uri())
