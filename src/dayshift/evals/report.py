@@ -42,9 +42,18 @@ def _headline(result: GateResult) -> list[tuple[str, str, str]]:
     rows += [
         ("tokens in / out", f"{bs['input_tokens']} / {bs['output_tokens']}", f"{cs['input_tokens']} / {cs['output_tokens']}"),
         ("cost (USD)", f"{bs['cost_usd']:.4f}", f"{cs['cost_usd']:.4f}"),
-        ("latency p50 (ms)", fmt(bs["latency_p50_ms"]), fmt(cs["latency_p50_ms"])),
+        ("latency p50 (ms)", _latency(bs), _latency(cs)),
     ]
     return rows
+
+
+def _latency(summary: dict[str, object]) -> str:
+    """p50 over the results that ran the model; cached ones took no model time and are left out."""
+    p50, n, total = summary["latency_p50_ms"], summary["latency_results"], summary["results"]
+    if p50 is None:
+        return "- (all from the cache)"
+    text = f"{p50:.0f}"
+    return text if n == total else f"{text} (over {n} of {total} not from the cache)"
 
 
 def _outcome(diff: CaseDiff, which: str) -> str:

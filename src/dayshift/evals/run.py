@@ -113,8 +113,9 @@ class EvalRun:
         for name in SCORE_NAMES:
             values = [v for r in self.results if (v := r.scores.get(name)) is not None]
             out[name] = sum(values) / len(values) if values else None
-        latencies = sorted(r.latency_ms for r in self.results if not r.cached)
+        latencies = sorted(r.latency_ms for r in self.results if not r.cached)  # a cached answer's time is not one
         out["latency_p50_ms"] = latencies[len(latencies) // 2] if latencies else None
+        out["latency_results"] = len(latencies)
         out["input_tokens"] = sum(r.input_tokens for r in self.results)
         out["output_tokens"] = sum(r.output_tokens for r in self.results)
         out["cost_usd"] = sum(r.cost_usd for r in self.results)
