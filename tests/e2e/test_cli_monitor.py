@@ -194,8 +194,11 @@ app(sys.argv[2:])
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_watch_stops_cleanly(incident: Path, stop: signal.Signals) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DAYSHIFT_")} | ENV
+    # A background job of a non-interactive shell (CI often is one) starts with SIGINT ignored, and Python then
+    # never turns Ctrl-C into KeyboardInterrupt; a terminal user's process has the default, as here.
     watch = subprocess.Popen([sys.executable, "-c", _WATCH, str(incident), "monitor", "watch", "--every", "1h"],
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         assert watch.stdout is not None
         lines = [watch.stdout.readline(), watch.stdout.readline()]  # "watching ...", then the first run
