@@ -1,6 +1,8 @@
 """Text analysis for the keyword (BM25) index: the same for documents and queries.
 
-    text -> lower-case word tokens -> drop English stop words -> Snowball stems
+    text -> lower-case word tokens -> drop English stop words
+         -> a word mixing letters and digits also gives its parts ("il6" -> il6, il, 6)
+         -> Snowball stems
 
 dayshift analyses text itself rather than using a store's built-in tokenizer,
 so every backend ranks on identical terms (and congruence tests can compare
@@ -12,7 +14,13 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
+# Bump when analyze() changes what it returns: stores keep analysed terms, and
+# an index analysed by another version needs its terms analysed again.
+VERSION = "2"
+
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
+# Between a letter and a digit, either way round: "il6" | "il 6", "5ht2a" -> 5 ht 2 a.
+_LETTER_DIGIT = re.compile(r"(?<=[^\W\d_])(?=\d)|(?<=\d)(?=[^\W\d_])")
 
 # Lucene's English stop set plus common function words; short on purpose:
 # over-aggressive stop lists hurt scientific queries ("no", "not" are kept).
@@ -32,5 +40,15 @@ def _stemmer():  # type: ignore[no-untyped-def]
 
 def analyze(text: str) -> list[str]:
     """Index terms of `text`, in order, duplicates kept (term frequency matters)."""
-    words = [w for w in _WORD.findall(text.lower()) if w not in STOP_WORDS]
+    words: list[str] = []
+    for word in _WORD.findall(text.lower()):
+        if word in STOP_WORDS:
+            continue
+        words.append(word)
+        if not word.isalpha() and not word.isdigit():
+            # Names and codes are written both ways ("IL-6" and "IL6", "COVID-19" and
+            # "covid19"); the whole word is kept too, so an exact match still scores higher.
+            parts = _LETTER_DIGIT.split(word)
+            if len(parts) > 1:
+                words.extend(p for p in parts if p not in STOP_WORDS)
     return _stemmer().stemWords(words)

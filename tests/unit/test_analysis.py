@@ -1,4 +1,4 @@
-"""analyze(): lower-case word tokens, English stop words dropped, Snowball (Porter2) stems, in order."""
+"""analyze(): lower-case word tokens, English stop words dropped, letter/digit parts added, Snowball (Porter2) stems, in order."""
 
 from __future__ import annotations
 
@@ -49,7 +49,21 @@ def test_numbers_are_kept() -> None:
     assert analyze("In 2024 the SP 800-61 guide had 3.14 pages") == [
         "2024", "sp", "800", "61", "guid", "3", "14", "page",
     ]  # fmt: skip
-    assert analyze("v2 x86") == ["v2", "x86"]
+    assert analyze("v2 x86") == ["v2", "v", "2", "x86", "x", "86"]  # and their parts (next test)
+
+
+def test_words_mixing_letters_and_digits_also_give_their_parts() -> None:
+    # Written both ways in the same literature: "IL-6" and "IL6", "COVID-19" and "covid19".
+    assert analyze("IL6") == ["il6", "il", "6"]
+    assert analyze("IL-6") == ["il", "6"]
+    assert set(analyze("IL-6")) < set(analyze("IL6"))  # each spelling finds the other
+    assert analyze("COVID-19 covid19") == ["covid", "19", "covid19", "covid", "19"]
+    assert analyze("5-HT2A receptors") == ["5", "ht2a", "ht", "2", "receptor"]  # the part "a" is a stop word
+    assert analyze("10mg α1β2") == ["10mg", "10", "mg", "α1β2", "α", "1", "β", "2"]
+
+
+def test_words_of_only_letters_or_only_digits_are_not_split() -> None:
+    assert analyze("2024 東京 running") == ["2024", "東京", "run"]
 
 
 def test_punctuation_and_underscores_split_words() -> None:

@@ -12,6 +12,9 @@ in-memory index (store.keyword); dense search is exact, or HNSW above
 first applies the change log, so a new or deleted chunk is visible to
 every process as soon as its transaction commits.
 
+An index whose terms another version of dayshift.analysis wrote has them
+analysed again when it is opened (one transaction; change-log op "terms").
+
 The choice and its measurements: docs/decisions/0002-embedded-store.md.
 Left out: multiple writers at once (SQLite serialises them; a second ingest
 waits up to `busy_timeout_s`).
@@ -20,6 +23,7 @@ waits up to `busy_timeout_s`).
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
@@ -27,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dayshift.analysis import VERSION as ANALYSIS_VERSION
 from dayshift.analysis import analyze
 from dayshift.errors import StoreError
 from dayshift.sqlite import open_database
@@ -35,6 +40,8 @@ from dayshift.store.dense import DenseIndex
 from dayshift.store.keyword import KeywordIndex
 from dayshift.store.sql_filters import compile_where
 from dayshift.types import Chunk, Condition, Hit
+
+log = logging.getLogger(__name__)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -90,6 +97,7 @@ class EmbeddedStore:
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"cannot open the index at {self.path}: {exc}; move it aside and re-ingest") from exc
         self._check_space()
+        self._check_analysis()
         self._dense: DenseIndex | None = None
         self._keyword: KeywordIndex | None = None
         self._seq = 0  # last change-log entry applied to the in-memory indexes
@@ -171,16 +179,23 @@ class EmbeddedStore:
             return self._dense, self._keyword
         changes = self._db.execute("SELECT seq, op, chunk FROM changes WHERE seq > ? ORDER BY seq", (self._seq,))
         added: list[int] = []
+        reanalysed: list[int] = []
         for seq, op, chunk in changes.fetchall():
             self._seq = seq
             if op == "del":
                 self._dense.remove(np.array([chunk]))
                 self._keyword.remove([chunk])
+            elif op == "terms":
+                reanalysed.append(chunk)
             else:
                 added.append(chunk)
         if added:
             marks = ",".join("?" * len(added))
             self._load_rows(self._db.execute(f"SELECT id, terms, vector FROM chunks WHERE id IN ({marks})", added))
+        if reanalysed:
+            marks = ",".join("?" * len(reanalysed))
+            rows = self._db.execute(f"SELECT id, terms FROM chunks WHERE id IN ({marks})", reanalysed).fetchall()
+            self._keyword.add([r[0] for r in rows], [r[1].split() for r in rows])
         return self._dense, self._keyword
 
     def _load_rows(self, rows: Iterable[tuple[int, str, bytes]]) -> None:
@@ -230,13 +245,33 @@ class EmbeddedStore:
         meta = dict(self._db.execute("SELECT key, value FROM meta").fetchall())
         if not meta:
             self._db.executemany(
-                "INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)", [("space", self.space), ("dim", str(self.dim))]
+                "INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)",
+                [("space", self.space), ("dim", str(self.dim)), ("analysis", ANALYSIS_VERSION)],
             )
         elif meta.get("space") != self.space or meta.get("dim") != str(self.dim):
             raise StoreError(
                 f"the index at {self.path} holds vectors of {meta.get('space')} ({meta.get('dim')} dims), "
                 f"not {self.space}; set the embedder it was built with, or use a new DAYSHIFT_DATA_DIR and re-ingest"
             )
+
+    def _check_analysis(self) -> None:
+        """Analyse the keyword terms again if another version of dayshift.analysis wrote them."""
+        query = "SELECT value FROM meta WHERE key = 'analysis'"
+        if (self._db.execute(query).fetchone() or [None])[0] == ANALYSIS_VERSION:
+            return
+        with self._lock, self._transaction() as db:
+            stored = (db.execute(query).fetchone() or ["1"])[0]  # indexes before the key was written: 1
+            if stored == ANALYSIS_VERSION:  # another process did it meanwhile
+                return
+            rows = db.execute(f"SELECT {_CHUNK_COLUMNS} FROM chunks").fetchall()
+            if rows:
+                log.info("analysing the keyword terms of %d chunks again (text analysis %s, was %s)",
+                         len(rows), ANALYSIS_VERSION, stored)  # fmt: skip
+            for row in rows:
+                terms = " ".join(analyze(_row_chunk(row).indexed_text))
+                db.execute("UPDATE chunks SET terms = ? WHERE id = ?", (terms, row[0]))
+                db.execute("INSERT INTO changes (op, chunk) VALUES ('terms', ?)", (row[0],))
+            db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('analysis', ?)", (ANALYSIS_VERSION,))
 
     def _transaction(self) -> _Transaction:
         return _Transaction(self._db, "BEGIN IMMEDIATE")

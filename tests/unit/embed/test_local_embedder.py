@@ -115,6 +115,32 @@ def test_order_is_preserved_across_length_sorted_batches(onnx_embedder: LocalEmb
     assert ((batched @ singles.T).argmax(axis=1) == np.arange(len(texts))).all()
 
 
+def test_many_texts_on_torch_workers_come_back_in_order(embedder: LocalEmbedder) -> None:
+    # More texts than a batch: tokenised once, batched by token count, batches on one-core workers.
+    import threading
+
+    import torch
+
+    texts = ["x", long_text(300), SENTENCES[0], long_text(40, seed=2), SENTENCES[2], "Rust", long_text(120, seed=3)]
+    texts = texts * 6  # 42 texts, two batches of 32 and 10
+    threads_before = torch.get_num_threads()
+    batched = embedder.embed(texts)
+    singles = np.stack([embedder.encoder("document")([t])[0] for t in texts[:7]] * 6)
+    assert cosine_rows(batched, singles).min() > 0.9999  # bf16: padding changes the last bits
+    assert ((batched[:7] @ singles[:7].T).argmax(axis=1) == np.arange(7)).all()
+    # the workers run on one core each, and leave this thread and new threads as they were
+    encoder = embedder.encoder("document")
+    assert isinstance(encoder, TorchMiniLM) and encoder.workers == threads_before
+    assert torch.get_num_threads() == threads_before
+    seen: list[int] = []
+    thread = threading.Thread(target=lambda: seen.append(torch.get_num_threads()))
+    thread.start()
+    thread.join()
+    assert seen == [threads_before]
+    if threads_before > 1:
+        assert encoder._workers().submit(torch.get_num_threads).result() == 1  # noqa: SLF001
+
+
 def test_long_texts_are_truncated_to_256_tokens(embedder: LocalEmbedder) -> None:
     text = long_text(600)
     spans = embedder.tokenizer.token_spans(text)
