@@ -268,20 +268,20 @@ def test_reopening_with_another_vector_space_names_the_fix(tmp_path: Path) -> No
 
 def test_terms_written_by_an_older_analysis_are_analysed_again_on_open(tmp_path: Path) -> None:
     fresh = EmbeddedStore(data_dir=tmp_path / "fresh", space=SPACE, dim=8)
-    assert dict(fresh._db.execute("SELECT key, value FROM meta").fetchall())["analysis"] == "2"  # noqa: SLF001
+    assert dict(fresh._db.execute("SELECT key, value FROM meta").fetchall())["analysis"] == "2"
     fresh.close()
     store = EmbeddedStore(data_dir=tmp_path, space=SPACE, dim=8)
     put(store, "doc", ["IL-6 levels rose", "serum IL6"])
     store.close()
     reader = EmbeddedStore(data_dir=tmp_path, space=SPACE, dim=8)
     # Make it an index from before the version was recorded, when "IL6" was one term without its parts.
-    reader._db.execute("UPDATE chunks SET terms = 'serum il6' WHERE chunk_id = 'doc:1'")  # noqa: SLF001
-    reader._db.execute("DELETE FROM meta WHERE key = 'analysis'")  # noqa: SLF001
+    reader._db.execute("UPDATE chunks SET terms = 'serum il6' WHERE chunk_id = 'doc:1'")
+    reader._db.execute("DELETE FROM meta WHERE key = 'analysis'")
     assert ids(kw(reader, "IL-6")) == ["doc:0"]  # a process that loaded the old terms
 
     reopened = EmbeddedStore(data_dir=tmp_path, space=SPACE, dim=8)
     try:
-        terms = dict(reopened._db.execute("SELECT chunk_id, terms FROM chunks").fetchall())  # noqa: SLF001
+        terms = dict(reopened._db.execute("SELECT chunk_id, terms FROM chunks").fetchall())
         assert terms["doc:1"].split() == analyze("serum IL6") == ["serum", "il6", "il", "6"]
         assert sorted(ids(kw(reopened, "IL-6"))) == ["doc:0", "doc:1"]
         # ... and the reader that was open all along applies the "terms" changes from the log

@@ -17,6 +17,7 @@ model is served through the OpenAI-compatible backend.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -110,9 +111,10 @@ class TorchMiniLM:
 
     One batch runs on the calling thread with torch's own intra-op threads (the
     lowest latency for a few texts). Many texts (`embed_many`) run one batch per
-    worker thread, each worker on one core: on 2 cores that measured 1.3-1.6x
-    the intra-op threading, which waits at every operator for its slowest thread
-    and leaves the cores idle while Python tokenises and pools.
+    worker thread, each worker on one core: on 2 cores that measured 1.07x the
+    intra-op threading with the machine quiet and 1.3-1.6x with other work on
+    it, as intra-op threads wait at every operator for the slowest of them and
+    leave the cores idle while Python tokenises and pools.
     """
 
     def __init__(self, *, precision: Literal["auto", "fp32", "bf16"], threads: int | None) -> None:
@@ -126,7 +128,7 @@ class TorchMiniLM:
             torch.set_num_threads(threads)
         self._torch = torch
         self.workers = threads or torch.get_num_threads()
-        self._pool: ThreadPoolExecutor | None = None
+        self._pool: tuple[int, ThreadPoolExecutor] | None = None  # (pid that started it, pool)
         self._pool_lock = threading.Lock()
         self.precision = ("bf16" if cpu_has_bf16() else "fp32") if precision == "auto" else precision
         model = AutoModel.from_pretrained(str(_model_dir())).eval()
@@ -166,9 +168,9 @@ class TorchMiniLM:
 
     def _workers(self) -> ThreadPoolExecutor:
         with self._pool_lock:
-            if self._pool is None:
-                self._pool = _one_core_workers(self._torch, self.workers)
-            return self._pool
+            if self._pool is None or self._pool[0] != os.getpid():  # a forked child has no threads
+                self._pool = (os.getpid(), _one_core_workers(self._torch, self.workers))
+            return self._pool[1]
 
 
 def _one_core_workers(torch: Any, n: int) -> ThreadPoolExecutor:

@@ -138,7 +138,7 @@ def test_many_texts_on_torch_workers_come_back_in_order(embedder: LocalEmbedder)
     thread.join()
     assert seen == [threads_before]
     if threads_before > 1:
-        assert encoder._workers().submit(torch.get_num_threads).result() == 1  # noqa: SLF001
+        assert encoder._workers().submit(torch.get_num_threads).result() == 1
 
 
 def test_long_texts_are_truncated_to_256_tokens(embedder: LocalEmbedder) -> None:
