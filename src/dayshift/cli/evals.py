@@ -14,16 +14,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Self
+from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
 from dayshift.cli.eval_data import harvest_cmd, import_cmd
+from dayshift.cli.progress import RichProgress
 from dayshift.evals.cases import load_dataset
-from dayshift.evals.run import CaseResult, EvalRun
+from dayshift.evals.run import EvalRun
 from dayshift.settings import Settings
 
 eval_app = typer.Typer(help="Eval datasets, eval runs and the release gate for prompts.", no_args_is_help=True)
@@ -38,31 +38,6 @@ WorkersOption = Annotated[
 MinF1Option = Annotated[float, typer.Option("--min-f1", min=0.0, max=1.0, help="Token F1 at which an answer passes.")]
 NoCacheOption = Annotated[bool, typer.Option("--no-cache", help="Call the model for every case, ignoring the cache.")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
-
-
-class _Bar:
-    """A progress bar over cases, on stderr."""
-
-    def __init__(self, total: int, *, label: str, enabled: bool = True) -> None:
-        self.progress = Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-            TimeRemainingColumn(), console=Console(stderr=True), disable=not enabled,
-        )
-        self.total, self.label = total, label
-        self.task = self.progress.add_task(label, total=total)
-
-    def __enter__(self) -> Self:
-        self.progress.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.progress.stop()
-
-    def relabel(self, label: str) -> None:
-        self.progress.reset(self.task, total=self.total, description=label)
-
-    def __call__(self, _result: CaseResult) -> None:
-        self.progress.advance(self.task)
 
 
 @eval_app.command("run")
@@ -81,9 +56,10 @@ def run(
 
     settings: Settings = ctx.obj
     data = load_dataset(dataset)
-    with _Bar(len(data.accepted()) * repeats, label=f"cases ({prompt})", enabled=not as_json) as bar:
+    with RichProgress(enabled=not as_json) as progress:
+        progress.start("cases", total=len(data.accepted()) * repeats)
         result = run_eval(settings, data, prompt=prompt, repeats=repeats, workers=workers, min_f1=min_f1,
-                          use_cache=not no_cache, on_result=bar)
+                          use_cache=not no_cache, on_result=lambda _: progress.advance("cases"))
     saved = runs_dir(settings) / f"{result.run_id}.json"
     if as_json:
         typer.echo(json.dumps({"run_id": result.run_id, "path": str(saved), "config": result.to_json()["config"],
@@ -138,9 +114,11 @@ def gate(
 
     settings: Settings = ctx.obj
     data = load_dataset(dataset)
-    with _Bar(len(data.accepted()) * repeats * 2, label="cases (baseline, candidate)", enabled=not as_json) as bar:
+    with RichProgress(enabled=not as_json) as progress:
+        progress.start("cases", total=len(data.accepted()) * repeats * 2)  # baseline, then candidate
         result = run_gate(settings, data, baseline=baseline, candidate=candidate, repeats=repeats, workers=workers,
-                          min_f1=min_f1, promote=promote, use_cache=not no_cache, report_dir=report, on_result=bar)
+                          min_f1=min_f1, promote=promote, use_cache=not no_cache, report_dir=report,
+                          on_result=lambda _: progress.advance("cases"))
     if as_json:
         typer.echo(json.dumps(result.to_json(), indent=2))
     else:
