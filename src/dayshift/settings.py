@@ -66,7 +66,7 @@ class EmbedSettings(BaseModel):
 
     backend: str = "local"  # entry point in "dayshift.embedders"
     runtime: Literal["auto", "torch", "onnx"] = "auto"
-    precision: Literal["auto", "fp32", "bf16"] = "auto"
+    precision: Literal["auto", "fp32", "bf16", "bf16-int8"] = "auto"
     batch_size: int = Field(32, ge=1)
     threads: int | None = Field(None, ge=1)
     # OpenAI-compatible backend
