@@ -89,6 +89,19 @@ def _blake2b_8(data: bytes) -> bytes:
     return hashlib.blake2b(data, digest_size=8, person=_SCHEME).digest()
 
 
+_WORD_HASHES: dict[str, bytes] = {}  # word -> _blake2b_8(word): words repeat across documents
+_WORD_HASHES_MAX = 500_000  # ~60 MB at most; cleared when full
+
+
+def _word_hash(word: str) -> bytes:
+    found = _WORD_HASHES.get(word)
+    if found is None:
+        if len(_WORD_HASHES) >= _WORD_HASHES_MAX:
+            _WORD_HASHES.clear()
+        found = _WORD_HASHES[word] = _blake2b_8(word.encode())
+    return found
+
+
 def shingle_hashes(text: str, *, shingle: int = 5) -> np.ndarray:
     """64-bit hashes of the text's word `shingle`-grams, (n_words - shingle + 1,) uint64;
     a text of fewer words is one shingle of all of them, a text of none gives (0,)."""
@@ -99,7 +112,7 @@ def shingle_hashes(text: str, *, shingle: int = 5) -> np.ndarray:
         return np.empty(0, dtype=np.uint64)
     vocabulary: dict[str, int] = {}  # word -> index; each distinct word is hashed once
     codes = [vocabulary.setdefault(w, len(vocabulary)) for w in words]
-    raw = b"".join(_blake2b_8(word.encode()) for word in vocabulary)
+    raw = b"".join(map(_word_hash, vocabulary))
     word_hashes = np.frombuffer(raw, dtype="<u8").astype(np.uint64)[codes]  # (n_words,)
     k = min(shingle, len(words))
     n = len(words) - k + 1
