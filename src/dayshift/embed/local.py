@@ -247,10 +247,10 @@ class LocalEmbedder:
     """The default embedder: no server, no key, no network.
 
     `runtime="auto"` uses each runtime where it measured faster here: torch
-    (bf16 where native) for document batches, int8 ONNX for single queries
-    (2.6 ms against 8-10 ms on torch, one thread each). Their vectors agree at
-    cosine >= 0.999 on sentences and passages (0.9993 at worst on the SciFact
-    claims; a bare word such as "OK" drops to 0.996), so an index built by one
+    (bf16 and int8 where native) for document batches, int8 ONNX for single
+    queries (docs/decisions/0001). Their vectors agree at cosine >= 0.999 on
+    sentences and passages (0.9993 at worst on the SciFact claims; a bare word
+    such as "OK" drops to 0.996), so an index built by one
     is searched with the other. Encoders load on first use, so a search-only
     process never imports torch.
     """
