@@ -83,18 +83,36 @@ def embed_cached(
     embedder: Embedder, cache: VectorCache | None, texts: Sequence[str], hashes: Sequence[str]
 ) -> tuple[np.ndarray, int]:
     """(vectors in input order, how many were computed rather than read from the cache)."""
-    found = cache.get_many(embedder.space, hashes) if cache else {}
-    missing = [i for i, h in enumerate(hashes) if h not in found]
-    # Identical texts inside one batch are embedded once.
+    found, todo = cached_and_missing(cache, embedder.space, hashes)
+    computed = embedder.embed([texts[i] for i in todo], kind="document") if todo else None
+    return store_computed(cache, embedder.space, hashes, found, todo, computed, dim=embedder.dim), len(todo)
+
+
+def cached_and_missing(
+    cache: VectorCache | None, space: str, hashes: Sequence[str]
+) -> tuple[dict[str, np.ndarray], list[int]]:
+    """(hash -> cached vector, indexes of the texts to embed): identical texts are embedded once."""
+    found = cache.get_many(space, hashes) if cache else {}
     first_of: dict[str, int] = {}
-    todo = [i for i in missing if first_of.setdefault(hashes[i], i) == i]
-    out = np.empty((len(texts), embedder.dim), dtype=np.float32)
-    if todo:
-        computed = embedder.embed([texts[i] for i in todo], kind="document")
-        for i, vector in zip(todo, computed):
-            found[hashes[i]] = vector
+    return found, [i for i, h in enumerate(hashes) if h not in found and first_of.setdefault(h, i) == i]
+
+
+def store_computed(
+    cache: VectorCache | None,
+    space: str,
+    hashes: Sequence[str],
+    found: dict[str, np.ndarray],
+    todo: Sequence[int],
+    computed: np.ndarray | None,
+    *,
+    dim: int,
+) -> np.ndarray:
+    """Put the vectors computed for `todo` in the cache; every row, in input order."""
+    if todo and computed is not None:
         if cache:
-            cache.put_many(embedder.space, [hashes[i] for i in todo], computed)
+            cache.put_many(space, [hashes[i] for i in todo], computed)
+        found.update((hashes[i], vector) for i, vector in zip(todo, computed))
+    out = np.empty((len(hashes), dim), dtype=np.float32)
     for i, h in enumerate(hashes):
         out[i] = found[h]
-    return out, len(todo)
+    return out

@@ -95,3 +95,24 @@ def test_an_embedder_failing_mid_run_raises_and_the_next_run_completes(
     report = open_ingestor(settings, embedder=embedder).sync(notes)
     assert report.ok and len(report.added) == 24 - len(stored)
     assert len(_stored_docs(tmp_path / "data")) == 24
+
+
+def test_a_text_still_embedding_in_the_window_before_is_not_embedded_again(
+    tmp_path: Path, embedder: Embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Every note has three chunks: the title's and the "Shared" section's, the same text (and
+    # hash) in every note, and one of its own. The shared two are embedded once, in the first
+    # window; the windows after it, sent while that one may still be embedding, read them from
+    # the cache once it is stored -- as a run embedding one window at a time would.
+    monkeypatch.setattr(engine_module, "EMBED_WINDOW", 4)
+    root = tmp_path / "notes"
+    root.mkdir()
+    for i in range(12):
+        own = " ".join(WORDS[(i * 5 + j) % len(WORDS)] for j in range(60))
+        (root / f"note{i:02}.md").write_text(
+            f"# Note\n\n## Own\n\nMarker token{i}. {own}.\n\n## Shared\n\nThe harbor ledger is kept by the osprey.\n",
+            encoding="utf-8",
+        )
+    report = open_ingestor(load_settings(data_dir=tmp_path / "data"), embedder=embedder).sync(root)
+    assert report.ok and len(report.added) == 12 and report.chunks_written == 36
+    assert (report.chunks_embedded, report.chunks_cached) == (12 + 2, 36 - 14)
