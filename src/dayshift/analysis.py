@@ -40,15 +40,30 @@ def _stemmer():  # type: ignore[no-untyped-def]
 
 def analyze(text: str) -> list[str]:
     """Index terms of `text`, in order, duplicates kept (term frequency matters)."""
-    words: list[str] = []
+    terms: list[str] = []
+    known = _TERMS.get
     for word in _WORD.findall(text.lower()):
-        if word in STOP_WORDS:
-            continue
-        words.append(word)
-        if not word.isalpha() and not word.isdigit():
-            # Names and codes are written both ways ("IL-6" and "IL6", "COVID-19" and
-            # "covid19"); the whole word is kept too, so an exact match still scores higher.
-            parts = _LETTER_DIGIT.split(word)
-            if len(parts) > 1:
-                words.extend(p for p in parts if p not in STOP_WORDS)
-    return _stemmer().stemWords(words)
+        found = known(word)
+        if found is None:
+            if len(_TERMS) >= _TERMS_MAX:
+                _TERMS.clear()
+            found = _TERMS[word] = _word_terms(word)
+        terms += found
+    return terms
+
+
+_TERMS: dict[str, tuple[str, ...]] = {}  # word -> its terms: words repeat, and analysis is per word
+_TERMS_MAX = 200_000  # ~40 MB at most; cleared when full
+
+
+def _word_terms(word: str) -> tuple[str, ...]:
+    if word in STOP_WORDS:
+        return ()
+    words = [word]
+    if not word.isalpha() and not word.isdigit():
+        # Names and codes are written both ways ("IL-6" and "IL6", "COVID-19" and
+        # "covid19"); the whole word is kept too, so an exact match still scores higher.
+        parts = _LETTER_DIGIT.split(word)
+        if len(parts) > 1:
+            words.extend(p for p in parts if p not in STOP_WORDS)
+    return tuple(_stemmer().stemWords(words))
