@@ -129,13 +129,19 @@ class EmbeddedStore:
             db.execute("INSERT INTO changes (op, chunk) VALUES ('del', ?)", (chunk,))
 
     def flush(self) -> None:
-        """Persist derived state (the HNSW graph) after a batch of writes."""
+        """Persist derived state (the HNSW graph) after a batch of writes; below `hnsw_min_rows`
+        there is none, and the in-memory indexes are left to load on the first search."""
         with self._lock:
+            if self._dense is None and self._count_rows() < self._hnsw_min_rows:
+                return
             dense, _ = self._indexes()
             if len(dense) >= self._hnsw_min_rows:
                 if not dense.has_hnsw:
                     dense.build_hnsw()
                 dense.save_hnsw(self._hnsw_path)
+
+    def _count_rows(self) -> int:
+        return int(self._db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0])
 
     # -- searching --------------------------------------------------------
 
