@@ -70,7 +70,7 @@ def test_bf16_int8_stays_interchangeable_with_fp32(abstracts: list[str], referen
     encoder = TorchMiniLM(precision="bf16-int8", threads=2)
     cosine = (_vectors(encoder, abstracts) * reference).sum(axis=1)
     assert cosine.min() >= 0.999  # measured 0.99943 on these abstracts
-    assert all(layer.int8_up is not None for layer in encoder._model.layers)
+    assert encoder._model.int8_layers == 6
 
 
 @needs_int8
@@ -124,3 +124,17 @@ def test_a_word_or_two_skip_the_int8_projection(abstracts: list[str]) -> None:
     assert (mixed(words) * fp32(words)).sum(axis=1).min() >= 0.9998
     in_batch = mixed([abstracts[0], "OK", abstracts[1]])[1:2]
     assert float((in_batch * fp32(["OK"])).sum()) >= 0.9998
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16", pytest.param("bf16-int8", marks=needs_int8)])
+def test_the_compiled_forward_gives_what_the_python_one_gives(
+    abstracts: list[str], precision: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The compiled pass runs without Python's lock; the same function run by Python is what a
+    # torch that cannot compile it falls back to. Both must give the same vectors.
+    assert isinstance(minilm._compiled_encode(), torch.jit.ScriptFunction)
+    encoder = TorchMiniLM(precision=precision, threads=1)  # type: ignore[arg-type]
+    texts = [*abstracts[:40], "OK", "Aspirin lowers the risk of a second heart attack."]
+    compiled = _vectors(encoder, texts)
+    monkeypatch.setattr(minilm, "_compiled_encode", lambda: minilm._encode)
+    np.testing.assert_allclose(_vectors(encoder, texts), compiled, atol=1e-6)
