@@ -9,7 +9,7 @@ built by one can be queried by the other.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from typing import Literal, Protocol
+from typing import Literal, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -26,6 +26,20 @@ class Tokenizer(Protocol):
         ...
 
 
+@runtime_checkable
+class IdTokenizer(Tokenizer, Protocol):
+    """A tokenizer that also gives its token ids, which its embedder takes as they are
+    (`TokenIdEmbedder`): the chunker's tokenisation of a document then serves the embedder too."""
+
+    def tokenise(self, text: str) -> tuple[list[int], list[tuple[int, int]]]:
+        """(ids, character spans) of the tokens of `text`, special tokens excluded, not truncated."""
+        ...
+
+    def continues_word(self, token_id: int) -> bool:
+        """Whether the token is the inside of a word ("##ing"): a text cut before it tokenises differently."""
+        ...
+
+
 class Embedder(Protocol):
     space: str  # vector-space identity, e.g. "sentence-transformers/all-MiniLM-L6-v2"
     dim: int
@@ -33,6 +47,16 @@ class Embedder(Protocol):
 
     def embed(self, texts: Sequence[str], *, kind: TextKind = "document") -> np.ndarray:
         """(len(texts), dim) float32, rows L2-normalised."""
+        ...
+
+
+@runtime_checkable
+class TokenIdEmbedder(Embedder, Protocol):
+    """An embedder whose tokenizer is an `IdTokenizer` and which takes those ids instead of texts."""
+
+    def embed_token_ids(self, texts: Sequence[str], token_ids: Sequence[Sequence[int] | None]) -> np.ndarray:
+        """As `embed(texts)` for documents, where `token_ids[i]`, if not None, is
+        `tokenizer.tokenise(texts[i])[0]`: the text is not tokenised again."""
         ...
 
 

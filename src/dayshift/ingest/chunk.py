@@ -32,7 +32,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from dayshift.embed.base import Tokenizer
+from dayshift.embed.base import IdTokenizer, Tokenizer
 from dayshift.types import Block, Chunk, Document, context_header
 
 # A sentence ends at . ! ? (optionally closed by quotes/brackets) followed by
@@ -58,17 +58,36 @@ class _Unit:
 
 
 class _TokenIndex:
-    """Token counts of any character range of a text, from one tokenizer pass."""
+    """Token counts of any character range of a text, from one tokenizer pass; with an
+    `IdTokenizer`, also the token ids of a range that re-tokenises to exactly those ids."""
 
     def __init__(self, text: str, tokenizer: Tokenizer) -> None:
-        spans = tokenizer.token_spans(text)
-        self.starts = [s for s, _ in spans]
-        self.ends = [e for _, e in spans]
-        # A token starts a word when nothing but a gap precedes it (not a "##" piece).
-        self.word_start = [i == 0 or self.ends[i - 1] < s or not text[s - 1].isalnum() for i, s in enumerate(self.starts)]
+        self.text = text
+        self.tokenizer = tokenizer
+        if isinstance(tokenizer, IdTokenizer):
+            ids, spans = tokenizer.tokenise(text)
+            self.ids: list[int] | None = ids
+        else:
+            spans, self.ids = tokenizer.token_spans(text), None
+        self.starts, self.ends = (list(column) for column in zip(*spans)) if spans else ([], [])
+        self._word_start: list[bool] | None = None  # only an over-long sentence needs it
 
     def count(self, start: int, end: int) -> int:
         return bisect.bisect_left(self.starts, end) - bisect.bisect_left(self.starts, start)
+
+    def ids_of(self, start: int, end: int) -> list[int] | None:
+        """The ids the tokenizer gives text[start:end] on its own, read from the whole text's
+        tokens; None where the range cuts a token or a word (the piece would tokenise otherwise)."""
+        ids, starts, ends = self.ids, self.starts, self.ends
+        if ids is None:
+            return None
+        first, last = bisect.bisect_left(starts, start), bisect.bisect_left(starts, end)
+        continues = self.tokenizer.continues_word  # type: ignore[attr-defined]
+        if first > 0 and ends[first - 1] > start or last > 0 and ends[last - 1] > end:
+            return None  # a token crosses an end of the range
+        if first < len(ids) and continues(ids[first]) or last < len(ids) and continues(ids[last]):
+            return None  # the range starts inside a word, or ends inside one
+        return ids[first:last]
 
     def cut_points(self, start: int, end: int, *, max_tokens: int) -> list[int]:
         """Character offsets that cut [start, end) into pieces of <= max_tokens tokens.
@@ -76,16 +95,26 @@ class _TokenIndex:
         Cuts fall where a word starts, so no piece re-tokenises longer than
         counted; a single word longer than `max_tokens` is cut inside it.
         """
+        word_start = self._word_starts()
         first, last = bisect.bisect_left(self.starts, start), bisect.bisect_left(self.starts, end)
         cuts, at = [], first
         while last - at > max_tokens:
             cut = at + max_tokens
-            while cut > at + 1 and not self.word_start[cut]:
+            while cut > at + 1 and not word_start[cut]:
                 cut -= 1
-            cut = cut if self.word_start[cut] else at + max_tokens
+            cut = cut if word_start[cut] else at + max_tokens
             cuts.append(self.starts[cut])
             at = cut
         return cuts
+
+    def _word_starts(self) -> list[bool]:
+        """Whether each token starts a word: nothing but a gap precedes it (not a "##" piece)."""
+        if self._word_start is None:
+            text, starts, ends = self.text, self.starts, self.ends
+            self._word_start = [
+                i == 0 or ends[i - 1] < s or not text[s - 1].isalnum() for i, s in enumerate(starts)
+            ]
+        return self._word_start
 
 
 def chunk_document(
@@ -95,18 +124,55 @@ def chunk_document(
     policy: ChunkingPolicy = ChunkingPolicy(),
     ingested_at: float,
 ) -> list[Chunk]:
+    return chunk_with_token_ids(doc, tokenizer=tokenizer, policy=policy, ingested_at=ingested_at)[0]
+
+
+def chunk_with_token_ids(
+    doc: Document,
+    *,
+    tokenizer: Tokenizer,
+    policy: ChunkingPolicy = ChunkingPolicy(),
+    ingested_at: float,
+) -> tuple[list[Chunk], list[list[int] | None]]:
+    """The chunks, and for each the token ids of its `indexed_text` where the tokenizer is an
+    `IdTokenizer` and they could be read from the document's own tokenisation (else None), so
+    an embedder that takes ids need not tokenise the chunk again."""
     text = doc.text
     tokens = _TokenIndex(text, tokenizer)
     offsets = _block_offsets(doc.blocks)
     chunks: list[Chunk] = []
+    token_ids: list[list[int] | None] = []
     for run in _section_runs(doc.blocks):
         section = doc.blocks[run[0]].section
-        header_tokens = tokenizer.count(context_header(doc.title, section)) if doc.title or section else 0
+        header = context_header(doc.title, section)
+        header_ids = _ids(header, tokenizer) if header else []
+        header_tokens = len(header_ids) if header_ids is not None else tokenizer.count(header)
         budget = max(policy.chunk_tokens - header_tokens, min(_MIN_BODY_TOKENS, policy.chunk_tokens))
         units = [u for i in run for u in _units(doc.blocks[i], i, offsets[i], tokens, budget=budget)]
         for group in _pack(units, budget=budget, overlap=policy.overlap_tokens):
-            chunks.append(_make_chunk(doc, group, text, offsets, ordinal=len(chunks), ingested_at=ingested_at))
-    return chunks
+            chunk = _make_chunk(doc, group, text, offsets, ordinal=len(chunks), ingested_at=ingested_at)
+            chunks.append(chunk)
+            token_ids.append(_chunk_ids(chunk, group, header_ids, tokens))
+    return chunks, token_ids
+
+
+def _ids(text: str, tokenizer: Tokenizer) -> list[int] | None:
+    return tokenizer.tokenise(text)[0] if isinstance(tokenizer, IdTokenizer) else None
+
+
+def _chunk_ids(chunk: Chunk, group: list[_Unit], header_ids: list[int] | None, tokens: _TokenIndex) -> list[int] | None:
+    """Ids of `chunk.indexed_text`: context header, then a repeated table header, then the body."""
+    if header_ids is None:
+        return None
+    body = tokens.ids_of(chunk.char_start, chunk.char_end)
+    if body is None:
+        return None
+    if len(chunk.text) != chunk.char_end - chunk.char_start:  # a table header in front
+        table_header = _ids(group[0].header, tokens.tokenizer)
+        if table_header is None:
+            return None
+        return header_ids + table_header + body
+    return header_ids + body
 
 
 def _block_offsets(blocks: Sequence[Block]) -> list[int]:

@@ -269,7 +269,13 @@ class RayEngine:
     # -- embed --------------------------------------------------------------
 
     def embed(
-        self, chunks: Sequence[Chunk], *, embedder: Embedder, cache: VectorCache | None, progress: Progress
+        self,
+        chunks: Sequence[Chunk],
+        *,
+        embedder: Embedder,
+        cache: VectorCache | None,
+        progress: Progress,
+        token_ids: Sequence[Sequence[int] | None] | None = None,  # chunked in the tasks: none here
     ) -> Vectors:
         return _RayVectors(self, chunks, space=embedder.space, dim=embedder.dim, cache=cache, progress=progress)
 

@@ -18,7 +18,7 @@ from typing import Protocol
 
 import numpy as np
 
-from dayshift.embed.base import Embedder
+from dayshift.embed.base import Embedder, TokenIdEmbedder
 from dayshift.embed.cache import VectorCache, cached_and_missing, store_computed
 from dayshift.errors import (
     EmptyFileError,
@@ -103,8 +103,17 @@ class Engine(Protocol):
         ...
 
     def embed(
-        self, chunks: Sequence[Chunk], *, embedder: Embedder, cache: VectorCache | None, progress: Progress
-    ) -> Vectors: ...
+        self,
+        chunks: Sequence[Chunk],
+        *,
+        embedder: Embedder,
+        cache: VectorCache | None,
+        progress: Progress,
+        token_ids: Sequence[Sequence[int] | None] | None = None,
+    ) -> Vectors:
+        """`token_ids`, where given, are the chunks' ids from `embedder.tokenizer` (or None for a
+        chunk): an engine may hand them to a `TokenIdEmbedder` rather than tokenise again."""
+        ...
 
 
 def load_file(
@@ -217,10 +226,16 @@ class LocalEngine:
             yield load_file(job, options=options)
 
     def embed(
-        self, chunks: Sequence[Chunk], *, embedder: Embedder, cache: VectorCache | None, progress: Progress
+        self,
+        chunks: Sequence[Chunk],
+        *,
+        embedder: Embedder,
+        cache: VectorCache | None,
+        progress: Progress,
+        token_ids: Sequence[Sequence[int] | None] | None = None,
     ) -> Vectors:
         """Vectors for `chunks`: the cached ones now, the rest in the background, longest first in
-        slices so the progress bar moves."""
+        slices so the progress bar moves; a `TokenIdEmbedder` is given the chunker's token ids."""
         texts = [c.indexed_text for c in chunks]
         hashes = [c.content_hash for c in chunks]
         found, missing = cached_and_missing(cache, embedder.space, hashes)
@@ -230,11 +245,17 @@ class LocalEngine:
         computing.update(hashes[i] for i in todo)
         progress.advance("embeddings", len(chunks) - len(todo))
 
+        with_ids = token_ids if isinstance(embedder, TokenIdEmbedder) else None
+
         def compute() -> np.ndarray:  # (len(todo), dim), on the background thread
             out = np.empty((len(todo), embedder.dim), dtype=np.float32)
             for start in range(0, len(todo), PROGRESS_SLICE):
                 part = todo[start : start + PROGRESS_SLICE]
-                out[start : start + len(part)] = embedder.embed([texts[i] for i in part], kind="document")
+                part_texts = [texts[i] for i in part]
+                out[start : start + len(part)] = (
+                    embedder.embed(part_texts, kind="document") if with_ids is None
+                    else embedder.embed_token_ids(part_texts, [with_ids[i] for i in part])  # type: ignore[attr-defined]
+                )
                 progress.advance("embeddings", len(part))
             return out
 

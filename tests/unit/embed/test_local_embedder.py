@@ -215,3 +215,28 @@ def test_counts_are_not_capped() -> None:
     assert tok.count(text) == 600 > 256
     assert len(tok.token_spans(text)) == 600
     assert tok.count_many([text, "Hello, world!", ""]) == [600, 4, 0]
+
+
+# -- texts given as token ids (the chunker's tokenisation) ---------------------------------------
+
+
+def test_token_ids_give_the_vectors_of_the_texts(embedder: LocalEmbedder) -> None:
+    texts = [*SENTENCES, long_text(400), long_text(253, seed=2), long_text(30, seed=3), "OK"]
+    ids = [embedder.tokenizer.tokenise(t)[0] for t in texts]
+    assert max(map(len, ids)) > MAX_TOKENS  # one text is truncated either way
+    given = [None if i % 3 == 0 else token_ids for i, token_ids in enumerate(ids)]  # a mix: some tokenised here
+    from_ids = embedder.embed_token_ids(texts, given)
+    assert from_ids.shape == (len(texts), DIM)
+    np.testing.assert_allclose(from_ids, embedder.embed(texts), atol=1e-6)
+
+
+def test_onnx_tokenises_the_texts_whatever_ids_are_given(onnx_embedder: LocalEmbedder) -> None:
+    wrong = [[1997] * 5 for _ in SENTENCES]  # not these texts' ids: ONNX must not read them
+    np.testing.assert_allclose(onnx_embedder.embed_token_ids(SENTENCES, wrong), onnx_embedder.embed(SENTENCES), atol=1e-6)
+
+
+def test_word_pieces_are_known_to_continue_a_word() -> None:
+    tok = MiniLMTokenizer()
+    ids, spans = tok.tokenise("tokenization works")
+    assert spans == [(0, 5), (5, 12), (13, 18)]  # token, ##ization, works
+    assert [tok.continues_word(i) for i in ids] == [False, True, False]

@@ -7,6 +7,7 @@ server gone), which cannot be caused on demand otherwise.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sqlite3
@@ -19,10 +20,12 @@ import numpy as np
 import pytest
 
 import dayshift.ingest.engine as engine_module
+import dayshift.ingest.sync as sync_module
 from dayshift.assemble import open_embedder, open_ingestor
 from dayshift.embed.base import Embedder, TextKind
 from dayshift.embed.cache import CACHE_FILE
 from dayshift.settings import load_settings
+from dayshift.types import context_header
 
 WORDS = "harbor ledger osprey kestrel lantern meadow copper violet summit orchard basalt tundra".split()
 
@@ -116,3 +119,52 @@ def test_a_text_still_embedding_in_the_window_before_is_not_embedded_again(
     report = open_ingestor(load_settings(data_dir=tmp_path / "data"), embedder=embedder).sync(root)
     assert report.ok and len(report.added) == 12 and report.chunks_written == 36
     assert (report.chunks_embedded, report.chunks_cached) == (12 + 2, 36 - 14)
+
+
+class TakingIds(Recording):
+    """The real embedder, also taking token ids: records the ids each text came with."""
+
+    def __init__(self, inner: Embedder) -> None:
+        super().__init__(inner)
+        self.given: list[tuple[str, Sequence[int] | None]] = []
+        self.windows: list[int] = []  # texts per call
+
+    def embed_token_ids(self, texts: Sequence[str], token_ids: Sequence[Sequence[int] | None]) -> np.ndarray:
+        self.given += zip(texts, token_ids)
+        self.windows.append(len(texts))
+        return self.inner.embed_token_ids(texts, token_ids)  # type: ignore[attr-defined]
+
+
+def test_the_chunkers_token_ids_reach_the_embedder_and_give_the_same_vectors(
+    tmp_path: Path, notes: Path, embedder: Embedder
+) -> None:
+    taking = TakingIds(embedder)
+    report = open_ingestor(load_settings(data_dir=tmp_path / "data"), embedder=taking).sync(notes)
+    assert report.ok and report.chunks_embedded == 24
+    assert taking.threads == []  # every text went by its ids: `embed` was never called
+    assert len(taking.given) == 24
+    for text, ids in taking.given:
+        assert ids == embedder.tokenizer.tokenise(text)[0]  # type: ignore[attr-defined]
+    with closing(sqlite3.connect(tmp_path / "data" / "index.sqlite")) as db:
+        rows = db.execute("SELECT title, section, text, vector FROM chunks").fetchall()
+    assert len(rows) == 24
+    texts = [_indexed_text(title, tuple(json.loads(section)), text) for title, section, text, _ in rows]
+    assert set(texts) == {text for text, _ in taking.given}
+    stored = np.stack([np.frombuffer(vector, dtype="<f4") for *_, vector in rows])
+    np.testing.assert_allclose(stored, embedder.embed(texts), atol=1e-6)
+
+
+def _indexed_text(title: str, section: tuple[str, ...], text: str) -> str:
+    header = context_header(title, section)
+    return f"{header}\n{text}" if header else text
+
+
+def test_a_runs_first_windows_are_small_and_double(
+    tmp_path: Path, notes: Path, embedder: Embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(engine_module, "EMBED_WINDOW", 8)
+    monkeypatch.setattr(sync_module, "FIRST_WINDOW", 1)
+    taking = TakingIds(embedder)
+    report = open_ingestor(load_settings(data_dir=tmp_path / "data"), embedder=taking).sync(notes)
+    assert report.ok and report.chunks_embedded == 24
+    assert sorted(taking.windows) == sorted([1, 2, 4, 8, 8, 1])  # 24 one-chunk notes; the last window holds the rest
