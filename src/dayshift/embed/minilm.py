@@ -19,8 +19,10 @@ Weights are int8 per output channel. The other projections stay bf16: the attent
 the same outliers and feeds the softmax (min cosine 0.9993 even smoothed, 0.998 combined), the
 down-projection's GELU output does not quantise per tensor (0.96).
 
-Attention in bf16 runs one text at a time with the scores in cache (bmm, softmax, bmm): ~0.7x
-the time of torch's CPU flash attention at 200 tokens, which computes bf16 in fp32 without AMX.
+The real tokens of a batch are packed into one matrix, so no layer computes anything for
+padding, and attention runs one text at a time on its rows (in bf16: bmm, softmax, bmm, with the
+scores in cache: ~0.7x the time of torch's CPU flash attention at 200 tokens, which computes bf16
+in fp32 without AMX). The pass is compiled to TorchScript, so a batch runs without Python's lock.
 
 Left out: training, dropout, token types other than 0, heads of the model other than the
 encoder, GPUs.
@@ -28,6 +30,7 @@ encoder, GPUs.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import warnings
 from collections.abc import Iterable
@@ -46,7 +49,6 @@ LAYER_NORM_EPS = 1e-12
 # Texts of at most this many tokens ([CLS] and [SEP] included) skip the int8 up-projection: a
 # word or two comes out at cosine 0.997-0.999 to fp32 through it (sentences >= 0.9993).
 INT8_MIN_TOKENS = 8
-PAD_BIAS = -1e4  # added to fp32 attention scores of padding tokens: exp() is 0
 CALIBRATION_TEXT = Path(__file__).with_name("calibration.txt")
 
 
@@ -183,9 +185,8 @@ class MiniLMEncoder:
             for ids, mask in calibration:
                 ids, mask = torch.as_tensor(ids), torch.as_tensor(mask)
                 _, observed = self._run(ids, mask, observe=True)
-                real = mask.reshape(-1).bool()
                 for index, normed in enumerate(observed):
-                    tokens = normed[real].float()  # (real tokens, 384)
+                    tokens = normed.float()  # (real tokens, 384)
                     lo, hi = tokens.amin(0), tokens.amax(0)
                     low[index] = lo if low[index] is None else torch.minimum(low[index], lo)
                     high[index] = hi if high[index] is None else torch.maximum(high[index], hi)
@@ -206,10 +207,15 @@ class MiniLMEncoder:
 
     def _run(self, ids: torch.Tensor, mask: torch.Tensor, *, observe: bool) -> tuple[torch.Tensor, list[torch.Tensor]]:
         lengths = mask.sum(1).tolist()  # real tokens per text; padding comes after them
+        real = mask.reshape(-1).nonzero().squeeze(1)  # where each real token sits in (batch * tokens)
         short = [b for b, n in enumerate(lengths) if n <= INT8_MIN_TOKENS]
+        short_rows = None  # the packed rows of texts too short for int8
+        if short and self._int8:
+            starts = [0, *itertools.accumulate(lengths)]
+            short_rows = torch.cat([torch.arange(starts[b], starts[b + 1]) for b in short])
         return _compiled_encode()(
-            ids, mask, lengths, torch.tensor(short) if short and self._int8 else None,
-            self.embeddings, self._weights, self._int8, HEADS, LAYER_NORM_EPS, PAD_BIAS, observe,
+            ids, real, lengths, short_rows, self.embeddings, self._weights, self._int8,
+            HEADS, LAYER_NORM_EPS, observe,
         )
 
 
@@ -227,41 +233,44 @@ def _compiled_encode() -> Any:
 
 
 def _encode(
-    ids: torch.Tensor,
-    mask: torch.Tensor,
+    ids: torch.Tensor,  # (batch, tokens), each text's padding after it
+    real: torch.Tensor,  # (real tokens,) indexes of the real tokens in ids.view(-1)
     lengths: list[int],  # real tokens per text
-    short: Optional[torch.Tensor],  # noqa: UP045 - texts of <= INT8_MIN_TOKENS, where int8 is on
+    short_rows: Optional[torch.Tensor],  # noqa: UP045 - rows of texts of <= INT8_MIN_TOKENS, where int8 is on
     embeddings: list[torch.Tensor],  # word, position, token type, norm weight and bias
     layers: list[list[torch.Tensor]],  # _Layer.tensors() of each layer
     int8: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, float, int]],
     heads: int,  # the constants are arguments: a compiled function reads no module globals
     eps: float,
-    pad_bias: float,
     observe: bool,
 ) -> tuple[torch.Tensor, list[torch.Tensor]]:  # (last hidden state, each layer's first norm output if observed)
+    # The real tokens of all texts are packed into one (real tokens, 384) matrix: no layer
+    # computes anything for padding, and attention runs text by text on its rows.
     batch, length = ids.shape[0], ids.shape[1]
     hidden_size = embeddings[0].shape[1]
-    x = F.embedding(ids, embeddings[0]) + embeddings[1][:length] + embeddings[2]
-    x = F.layer_norm(x, [hidden_size], embeddings[3], embeddings[4], eps).view(batch * length, hidden_size)
+    positions = torch.arange(length).repeat(batch).index_select(0, real)
+    x = F.embedding(ids.reshape(-1).index_select(0, real), embeddings[0]) + embeddings[1][positions] + embeddings[2]
+    x = F.layer_norm(x, [hidden_size], embeddings[3], embeddings[4], eps)
     observed: list[torch.Tensor] = []
     for index in range(len(layers)):
         w = layers[index]
-        qkv = F.linear(x, w[0], w[1]).view(batch, length, 3, heads, hidden_size // heads)
-        attended = _attention(qkv, mask, lengths, pad_bias)  # (batch * tokens, 384)
+        qkv = F.linear(x, w[0], w[1]).view(-1, 3, heads, hidden_size // heads)
+        attended = _attention(qkv, lengths)  # (real tokens, 384)
         residual_sum = F.linear(attended, w[2], w[3]).add_(x)
         x = F.layer_norm(residual_sum, [hidden_size], w[4], w[5], eps)
         if observe:
             observed.append(x)
         if len(int8) > 0:
             hidden = _int8_up(residual_sum, int8[index], eps)
-            if short is not None:  # too few tokens for one int8 range to resolve them: bf16
-                rows = x.view(batch, length, hidden_size).index_select(0, short)
-                hidden.view(batch, length, -1).index_copy_(0, short, F.gelu(F.linear(rows, w[6], w[7])))
+            if short_rows is not None:  # too few tokens for one int8 range to resolve them: bf16
+                rows = x.index_select(0, short_rows)
+                hidden.index_copy_(0, short_rows, F.gelu(F.linear(rows, w[6], w[7])))
         else:
             hidden = F.gelu(F.linear(x, w[6], w[7]))
         residual_sum = F.linear(hidden, w[8], w[9]).add_(x)
         x = F.layer_norm(residual_sum, [hidden_size], w[10], w[11], eps)
-    return x.view(batch, length, hidden_size), observed
+    out = torch.zeros(batch * length, hidden_size, dtype=x.dtype)
+    return out.index_copy_(0, real, x).view(batch, length, hidden_size), observed
 
 
 def _int8_up(
@@ -279,26 +288,18 @@ def _int8_up(
     )
 
 
-def _attention(qkv: torch.Tensor, mask: torch.Tensor, lengths: list[int], pad_bias: float) -> torch.Tensor:
-    # qkv: (batch, tokens, 3, heads, 32), the query pre-scaled -> (batch * tokens, 384)
-    batch, length, heads, head_dim = qkv.shape[0], qkv.shape[1], qkv.shape[3], qkv.shape[4]
-    padded = min(lengths) < length
-    if qkv.dtype == torch.float32:  # torch's flash attention is the fastest fp32 path
-        bias: Optional[torch.Tensor] = None  # noqa: UP045
-        if padded:
-            bias = ((1 - mask) * pad_bias).to(qkv.dtype)[:, None, None, :]
-        q_k_v = qkv.permute(2, 0, 3, 1, 4)
-        out = F.scaled_dot_product_attention(q_k_v[0], q_k_v[1], q_k_v[2], attn_mask=bias, scale=1.0)
-        return out.transpose(1, 2).reshape(batch * length, heads * head_dim)
-    # One text at a time, its padding cut off: the (12, n, n) scores stay in cache, and no
-    # mask is needed (padding tokens attend to nothing; nothing attends to them).
-    if padded:
-        out = torch.zeros(batch, length, heads, head_dim, dtype=qkv.dtype)
-    else:
-        out = torch.empty(batch, length, heads, head_dim, dtype=qkv.dtype)
-    for b in range(batch):
-        n = lengths[b]
-        q_k_v = qkv[b, :n].permute(1, 2, 0, 3)  # (3, heads, n, 32): strided views, no copies
-        scores = torch.softmax(torch.bmm(q_k_v[0], q_k_v[1].transpose(1, 2)), -1)  # (heads, n, n)
-        torch.bmm(scores, q_k_v[2], out=out[b, :n].transpose(0, 1))  # written in place, token-major
-    return out.view(batch * length, heads * head_dim)
+def _attention(qkv: torch.Tensor, lengths: list[int]) -> torch.Tensor:
+    # qkv: (real tokens, 3, heads, 32) packed text after text, the query pre-scaled -> (real tokens, 384)
+    tokens, heads, head_dim = qkv.shape[0], qkv.shape[2], qkv.shape[3]
+    out = torch.empty(tokens, heads, head_dim, dtype=qkv.dtype)
+    start = 0
+    for n in lengths:  # one text at a time: no mask, and its (12, n, n) scores stay in cache
+        q_k_v = qkv[start : start + n].permute(1, 2, 0, 3)  # (3, heads, n, 32): strided views, no copies
+        into = out[start : start + n].transpose(0, 1)  # (heads, n, 32), written in place, token-major
+        if qkv.dtype == torch.float32:  # torch's flash attention is the fastest fp32 path
+            into.copy_(F.scaled_dot_product_attention(q_k_v[0], q_k_v[1], q_k_v[2], scale=1.0))
+        else:  # the flash kernel computes bf16 in fp32 here: bmm, softmax, bmm is ~0.7x its time
+            scores = torch.softmax(torch.bmm(q_k_v[0], q_k_v[1].transpose(1, 2)), -1)  # (heads, n, n)
+            torch.bmm(scores, q_k_v[2], out=into)
+        start += n
+    return out.view(tokens, heads * head_dim)
