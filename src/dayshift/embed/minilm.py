@@ -255,7 +255,7 @@ def _encode(
     for index in range(len(layers)):
         w = layers[index]
         qkv = F.linear(x, w[0], w[1]).view(-1, 3, heads, hidden_size // heads)
-        attended = _attention(qkv, lengths)  # (real tokens, 384)
+        attended = _attention(qkv, lengths, real, batch, length)  # (real tokens, 384)
         residual_sum = F.linear(attended, w[2], w[3]).add_(x)
         x = F.layer_norm(residual_sum, [hidden_size], w[4], w[5], eps)
         if observe:
@@ -288,18 +288,26 @@ def _int8_up(
     )
 
 
-def _attention(qkv: torch.Tensor, lengths: list[int]) -> torch.Tensor:
+def _attention(qkv: torch.Tensor, lengths: list[int], real: torch.Tensor, batch: int, length: int) -> torch.Tensor:
     # qkv: (real tokens, 3, heads, 32) packed text after text, the query pre-scaled -> (real tokens, 384)
     tokens, heads, head_dim = qkv.shape[0], qkv.shape[2], qkv.shape[3]
+    if qkv.dtype == torch.float32:
+        # torch's flash attention over the padded batch is the fastest fp32 path (1.3x it text by text)
+        padded = torch.zeros(batch * length, 3, heads, head_dim).index_copy_(0, real, qkv)
+        bias: Optional[torch.Tensor] = None  # noqa: UP045
+        if min(lengths) < length:  # padding gets a large negative score: exp() is 0
+            is_real = torch.zeros(batch * length, dtype=torch.bool).index_fill_(0, real, True).view(batch, length)
+            bias = torch.zeros(batch, length).masked_fill_(~is_real, -1e4)[:, None, None, :]
+        q_k_v = padded.view(batch, length, 3, heads, head_dim).permute(2, 0, 3, 1, 4)
+        out = F.scaled_dot_product_attention(q_k_v[0], q_k_v[1], q_k_v[2], attn_mask=bias, scale=1.0)
+        return out.transpose(1, 2).reshape(batch * length, heads * head_dim).index_select(0, real)
+    # bf16: the flash kernel computes it in fp32 here; bmm, softmax, bmm one text at a time takes
+    # ~0.7x its time, needs no mask, and keeps each text's (12, n, n) scores in cache.
     out = torch.empty(tokens, heads, head_dim, dtype=qkv.dtype)
     start = 0
-    for n in lengths:  # one text at a time: no mask, and its (12, n, n) scores stay in cache
+    for n in lengths:
         q_k_v = qkv[start : start + n].permute(1, 2, 0, 3)  # (3, heads, n, 32): strided views, no copies
-        into = out[start : start + n].transpose(0, 1)  # (heads, n, 32), written in place, token-major
-        if qkv.dtype == torch.float32:  # torch's flash attention is the fastest fp32 path
-            into.copy_(F.scaled_dot_product_attention(q_k_v[0], q_k_v[1], q_k_v[2], scale=1.0))
-        else:  # the flash kernel computes bf16 in fp32 here: bmm, softmax, bmm is ~0.7x its time
-            scores = torch.softmax(torch.bmm(q_k_v[0], q_k_v[1].transpose(1, 2)), -1)  # (heads, n, n)
-            torch.bmm(scores, q_k_v[2], out=into)
+        scores = torch.softmax(torch.bmm(q_k_v[0], q_k_v[1].transpose(1, 2)), -1)  # (heads, n, n)
+        torch.bmm(scores, q_k_v[2], out=out[start : start + n].transpose(0, 1))  # in place, token-major
         start += n
     return out.view(tokens, heads * head_dim)
