@@ -292,7 +292,7 @@ def _attention(qkv: torch.Tensor, lengths: list[int], real: torch.Tensor, batch:
     # qkv: (real tokens, 3, heads, 32) packed text after text, the query pre-scaled -> (real tokens, 384)
     tokens, heads, head_dim = qkv.shape[0], qkv.shape[2], qkv.shape[3]
     if qkv.dtype == torch.float32:
-        # torch's flash attention over the padded batch is the fastest fp32 path (1.3x it text by text)
+        # torch's flash attention over the padded batch is the fastest fp32 path (text by text: 19.7 against 22.0 docs/s)
         padded = torch.zeros(batch * length, 3, heads, head_dim).index_copy_(0, real, qkv)
         bias: Optional[torch.Tensor] = None  # noqa: UP045
         if min(lengths) < length:  # padding gets a large negative score: exp() is 0
