@@ -175,6 +175,9 @@ class TraceOut(BaseModel):
     errors: list[str]
     params: dict[str, Any]
     feedback: list[FeedbackOut]
+    # The trace debugger's view (dayshift.trace.detail): scores and ranks per chunk, excerpts, prompt, draft,
+    # support, evidence and threshold; {} for searches and for traces written before it existed.
+    detail: dict[str, Any] = Field(default_factory=dict)
 
 
 class TraceList(BaseModel):
@@ -236,7 +239,7 @@ def trace_out(record: TraceRecord, feedback: list[Feedback]) -> TraceOut:
                                 score=c.score) for c in record.retrieved],
         confidence=record.confidence, abstained=record.abstained, abstain_reason=record.abstain_reason,
         input_tokens=record.input_tokens, output_tokens=record.output_tokens, cost_usd=record.cost_usd,
-        retries=record.retries, errors=record.errors, params=record.params,
+        retries=record.retries, errors=record.errors, params=record.params, detail=record.detail,
         feedback=[FeedbackOut(trace_id=f.trace_id, rating=f.rating, comment=f.comment, created_at=f.created_at)
                   for f in feedback],
     )

@@ -23,6 +23,7 @@ from dayshift.retrieve.retriever import Retriever
 from dayshift.settings import Settings
 from dayshift.store.base import Store
 from dayshift.tenancy import tenant_settings
+from dayshift.trace.detail import record_retrieval
 
 
 @dataclass(slots=True)
@@ -78,7 +79,7 @@ class TenantPool:
         return TenantRuntime(
             tenant=tenant, settings=settings, store=store,
             retriever=open_retriever(settings, embedder=self.embedder, store=store),
-            answerer=open_answerer(settings, embedder=self.embedder, store=store, llm=self.llm),
+            answerer=record_retrieval(open_answerer(settings, embedder=self.embedder, store=store, llm=self.llm)),
             ingestor=open_ingestor(settings, embedder=self.embedder, store=store),
         )
 

@@ -21,6 +21,7 @@ from dayshift.answer.answerer import Answer
 from dayshift.retrieve.retriever import SearchResult
 from dayshift.service.metrics import ServiceMetrics
 from dayshift.settings import TraceSettings
+from dayshift.trace.detail import answer_detail
 from dayshift.trace.flusher import TraceFlusher
 from dayshift.trace.record import RetrievedChunk, TraceRecord, new_trace_id
 from dayshift.trace.store import TraceStore, default_trace_url
@@ -59,8 +60,13 @@ def fill_search(pending: Pending, result: SearchResult) -> None:
     r.stages_ms = {k: round(v, 3) for k, v in result.timings_ms.items() if k != "total"}
 
 
-def fill_answer(pending: Pending, answer: Answer, hits: list[Hit]) -> None:
+def fill_answer(pending: Pending, answer: Answer, hits: list[Hit], *, answerer: Any = None,
+                search: SearchResult | None = None) -> None:
+    """The answer's fields of the trace; with the `answerer` that gave it, also the debugger's detail."""
     r = pending.record
+    if answerer is not None:
+        r.detail = answer_detail(answer, search=search, template=answerer.prompt,
+                                 threshold=answerer.abstention.threshold, retrieve=_retrieve_settings(answerer))
     r.retrieved = retrieved(hits)
     r.stages_ms = {k: round(v, 3) for k, v in answer.timings_ms.items() if k != "total"}
     r.answer, r.confidence, r.abstained = answer.text, round(answer.confidence, 6), answer.abstained
@@ -71,6 +77,14 @@ def fill_answer(pending: Pending, answer: Answer, hits: list[Hit]) -> None:
         c = answer.completion
         r.model, r.input_tokens, r.output_tokens = c.model, c.usage.input_tokens, c.usage.output_tokens
         r.cost_usd, r.retries = c.cost_usd, max(0, c.attempts - 1)
+
+
+def _retrieve_settings(answerer: Any) -> dict[str, Any]:
+    r = getattr(answerer.retriever, "settings", None)
+    if r is None:
+        return {}
+    return {"mode": r.mode, "fusion": r.fusion, "dense_weight": r.dense_weight, "candidates": r.candidates,
+            "rerank": r.rerank}
 
 
 class TraceSink:

@@ -57,6 +57,10 @@ class TraceRecord:
     retries: int = 0  # LLM attempts beyond the first, fallbacks included
     errors: list[str] = field(default_factory=list)
     params: dict[str, Any] = field(default_factory=dict)  # k, mode, filters: what shaped the request
+    # What the trace debugger shows (trace/detail.py): each retrieved chunk's keyword, dense and fused
+    # scores and ranks, the excerpts and prompt sent, the draft, the support check, the evidence and
+    # threshold behind the verdict. Holds text: stored under trace.store_text like query and answer.
+    detail: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict. Written out by hand: dataclasses.asdict took 90 µs of a 120 µs spool append."""
@@ -74,6 +78,7 @@ class TraceRecord:
             "confidence": self.confidence, "abstained": self.abstained, "abstain_reason": self.abstain_reason,
             "input_tokens": self.input_tokens, "output_tokens": self.output_tokens, "cost_usd": self.cost_usd,
             "retries": self.retries, "errors": list(self.errors), "params": dict(self.params),
+            "detail": self.detail,
         }
 
     @classmethod

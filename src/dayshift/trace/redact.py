@@ -9,20 +9,27 @@ never in the request path. It fails closed: when the redactor fails, the
 trace is stored without its text, with a note in `errors`, rather than
 with the raw text.
 
+The debugger's `detail` (trace/detail.py) holds text too: the prompt as
+rendered, the excerpts, the draft. Its text values are redacted in the same
+call as the question and answer (one placeholder per value across all of
+them), dropped under "none", and withheld with them when redaction fails.
+
 Left out: the other fields. errors, params and abstain_reason are stored as
 given, so nothing that writes a trace may put user text there.
 """
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import Literal
+from typing import Any, Literal
 
 from dayshift.errors import RedactionError
 from dayshift.llm.base import Message
 from dayshift.llm.pii import PresidioRedactor
+from dayshift.trace.detail import text_slots
 from dayshift.trace.record import TraceRecord
 
 __all__ = ["REDACTION_FAILED", "StoreText", "TextRedactor", "prepare_for_storage"]
@@ -58,14 +65,32 @@ def prepare_for_storage(record: TraceRecord, *, store_text: StoreText, redactor:
     if store_text == "raw":
         return record
     if store_text == "none":
-        return replace(record, query=None, answer=None)  # type: ignore[arg-type]  # NULL: not stored
+        return replace(record, query=None, answer=None, detail=_detail_with(record.detail, None))  # type: ignore[arg-type]
     if store_text != "redacted":
         raise ValueError(f'store_text must be "redacted", "none" or "raw", got {store_text!r}')
     if redactor is None:
         raise ValueError('store_text="redacted" needs a TextRedactor')
+    detail = copy.deepcopy(record.detail)
+    slots = text_slots(detail)
+    texts = [_joined(container[key]) for container, key in slots]
     try:
-        query, answer = redactor.redact([record.query, record.answer])
+        query, answer, *redacted = redactor.redact([record.query, record.answer, *texts])
     except RedactionError as exc:
         logger.warning("trace %s stored without its text: %s", record.trace_id, exc)
-        return replace(record, query=None, answer=None, errors=[*record.errors, REDACTION_FAILED])  # type: ignore[arg-type]
-    return replace(record, query=query, answer=answer)  # type: ignore[arg-type]
+        return replace(record, query=None, answer=None, detail=_detail_with(record.detail, None),  # type: ignore[arg-type]
+                       errors=[*record.errors, REDACTION_FAILED])
+    for (container, key), text in zip(slots, redacted):
+        container[key] = text.split("\n") if isinstance(container[key], list) and text else text
+    return replace(record, query=query, answer=answer, detail=detail)  # type: ignore[arg-type]
+
+
+def _joined(value: str | list[str]) -> str:
+    return "\n".join(value) if isinstance(value, list) else value
+
+
+def _detail_with(detail: dict[str, Any], text: None) -> dict[str, Any]:
+    """A copy of `detail` with every text value set to `text` (None: not stored)."""
+    out = copy.deepcopy(detail)
+    for container, key in text_slots(out):
+        container[key] = text
+    return out

@@ -6,7 +6,7 @@
 The migrations in trace/migrations/versions/ create these tables; the two
 must agree (a test compares them). JSON columns hold what has no fixed
 shape: stages_ms {"embed": 1.2}, retrieved [{rank, chunk_id, doc_id,
-doc_version, score}], errors ["..."], params {"k": 10}.
+doc_version, score}], errors ["..."], params {"k": 10}, detail (trace/detail.py).
 
 Left out: ORM classes (the store maps rows to `TraceRecord` itself) and
 per-dialect types such as JSONB (nothing queries inside the JSON).
@@ -74,6 +74,7 @@ traces = sa.Table(
     sa.Column("retries", sa.Integer, nullable=False),
     sa.Column("errors", sa.JSON, nullable=False),
     sa.Column("params", sa.JSON, nullable=False),
+    sa.Column("detail", sa.JSON, nullable=True),  # trace/detail.py; NULL for traces written before it
     # GET /v1/traces is "this tenant's, newest first"; purge and admin listings go by time alone.
     sa.Index("ix_traces_tenant_started_at", "tenant", "started_at"),
     sa.Index("ix_traces_started_at", "started_at"),

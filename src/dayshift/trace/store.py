@@ -52,7 +52,7 @@ VERSION_TABLE = "dayshift_trace_version"  # not alembic_version: the database ma
 _BEGIN = "dayshift_sqlite_begin"  # execution option: the statement that opens a SQLite transaction
 _MIGRATION_LOCK_KEY = 0x6461797368696674  # "dayshift", the Postgres advisory lock held while migrating
 _FIELDS = tuple(f.name for f in dataclasses.fields(TraceRecord))
-_JSON_FIELDS = ("stages_ms", "retrieved", "errors", "params")
+_JSON_FIELDS = ("stages_ms", "retrieved", "errors", "params", "detail")
 _TEXT_FIELDS = tuple(c.name for c in traces.columns if isinstance(c.type, sa.String | sa.Text))
 
 
@@ -306,6 +306,7 @@ class TraceStore:
 def _record(row: Any) -> TraceRecord:
     data = {name: row[name] for name in _FIELDS}
     data["retrieved"] = [RetrievedChunk(**c) for c in row["retrieved"]]
+    data["detail"] = data["detail"] or {}
     return TraceRecord(**data)
 
 

@@ -28,13 +28,13 @@ def _tables_and_version(url: str) -> tuple[set[str], list[str]]:
 
 def test_upgrade_creates_the_tables_and_a_second_upgrade_is_a_no_op(store_url: str) -> None:
     upgrade(store_url)
-    assert _tables_and_version(store_url) == ({"traces", "feedback", VERSION_TABLE}, ["0001"])
+    assert _tables_and_version(store_url) == ({"traces", "feedback", VERSION_TABLE}, ["0002"])
     with TraceStore(store_url, migrate=False) as store:
         store.write([make_record(1)])
     upgrade(store_url)
     with TraceStore(store_url) as store:  # migrates (nothing to do) on open as well
         assert store.count() == 1
-    assert _tables_and_version(store_url) == ({"traces", "feedback", VERSION_TABLE}, ["0001"])
+    assert _tables_and_version(store_url) == ({"traces", "feedback", VERSION_TABLE}, ["0002"])
 
 
 def test_migrations_build_exactly_the_schema_the_code_uses(store_url: str) -> None:
@@ -63,4 +63,4 @@ def test_processes_migrating_one_fresh_database_at_once_all_succeed(store_url: s
     for worker in workers:
         worker.join(timeout=60)
     assert [w.exitcode for w in workers] == [0] * 4
-    assert _tables_and_version(store_url) == ({"traces", "feedback", VERSION_TABLE}, ["0001"])
+    assert _tables_and_version(store_url) == ({"traces", "feedback", VERSION_TABLE}, ["0002"])

@@ -37,6 +37,7 @@ from dayshift.service.errors import ApiError, status_of
 from dayshift.service.logs import request_id_var
 from dayshift.service.state import Service, service_of
 from dayshift.service.tracing import Pending, fill_answer, fill_search, start_trace
+from dayshift.trace.detail import recording
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1", tags=["query"])
@@ -152,13 +153,14 @@ class _AskJob:
                 with service.metrics.inflight("/v1/ask"), service.ask_slots, \
                         service.pool.use(self.who.tenant) as runtime:
                     record.params["index_version"] = runtime.ingestor.catalog.index_version()
-                    stream = runtime.answerer.ask(self.body.question, where=self.where, tenant=self.who.tenant,
-                                                  cancel=self.cancel)
-                    for piece in stream:
-                        if on_piece is not None:
-                            on_piece(piece)
-                    answer: Answer = stream.result()
-                fill_answer(pending, answer, list(answer.retrieved))
+                    with recording() as seen:
+                        stream = runtime.answerer.ask(self.body.question, where=self.where, tenant=self.who.tenant,
+                                                      cancel=self.cancel)
+                        for piece in stream:
+                            if on_piece is not None:
+                                on_piece(piece)
+                        answer: Answer = stream.result()
+                fill_answer(pending, answer, list(answer.retrieved), answerer=runtime.answerer, search=seen.result)
                 service.telemetry.stages(span, answer.timings_ms, k=service.settings.answer.k,
                                          embedder=service.embedder_ref, llm=service.llm_ref,
                                          completion=answer.completion)
