@@ -3,6 +3,7 @@
     dayshift serve  ->  uvicorn  ->  create_app(settings)
         RequestContext (request id, body limits, access log)
         routes: /v1/search /v1/ask /v1/documents /v1/feedback /v1/traces
+                /v1/chat/completions /v1/models (OpenAI-compatible: routes/openai_compat)
                 /healthz /readyz /metrics /docs /openapi.json, and the web UI at /
 
 Models are loaded once per process; a tenant's store opens on its first
@@ -38,7 +39,7 @@ from dayshift.service.errors import ApiError, problem
 from dayshift.service.jobs import JobRunner
 from dayshift.service.logs import ScrubFilter, bind_request, request_id_var
 from dayshift.service.metrics import ServiceMetrics
-from dayshift.service.routes import documents, evals, monitor, ops, query, traces
+from dayshift.service.routes import documents, evals, monitor, openai_compat, ops, query, traces
 from dayshift.service.state import Service
 from dayshift.service.tenants import TenantPool
 from dayshift.service.tracing import TraceSink
@@ -114,7 +115,9 @@ def create_app(settings: Settings, *, service: Service | None = None) -> FastAPI
     if service is not None:
         app.state.service = service
     errors.install(app)
-    for router in (query.router, documents.router, traces.router, monitor.router, evals.router, ops.router):
+    openai_compat.install(app)
+    for router in (query.router, openai_compat.router, documents.router, traces.router, monitor.router,
+                   evals.router, ops.router):
         app.include_router(router)
     ui = resources.files("dayshift.service") / "ui"
     app.mount("/", StaticFiles(directory=str(ui), html=True), name="ui")
