@@ -40,13 +40,15 @@ def make_trace(i: int, rng: random.Random) -> TraceRecord:
     question = f"{rng.choice(QUESTIONS)} ({i})"
     abstained = rng.random() < 0.2
     chunks = [RetrievedChunk(rank=r, chunk_id=f"docs/guide-{rng.randrange(400)}.md:{r}", doc_id=f"docs/guide-{r}.md",
-                             doc_version="5f0c2a9e31d4b7a8", score=round(1 / (r + rng.random()), 6)) for r in range(1, 11)]
+                             doc_version="5f0c2a9e31d4b7a8", score=round(1 / (r + rng.random()), 6))
+              for r in range(1, 11)]
     detail = {
         "version": 1,
         "retrieval": {"mode": "hybrid", "fusion": "weighted", "k": 5, "keyword_cutoff": 1.2, "dense_cutoff": 0.21,
                       "chunks": [{"rank": c.rank, "chunk_id": c.chunk_id, "doc_id": c.doc_id, "title": "Guide",
-                                  "section": ["Guide", "Setup"], "fused": c.score, "keyword": 4.1, "keyword_rank": c.rank,
-                                  "dense": 0.55, "dense_rank": c.rank + 1} for c in chunks[:5]]},
+                                  "section": ["Guide", "Setup"], "fused": c.score, "keyword": 4.1,
+                                  "keyword_rank": c.rank, "dense": 0.55, "dense_rank": c.rank + 1}
+                                 for c in chunks[:5]]},
         "sources": [{"n": 1, "chunk_id": chunks[0].chunk_id, "text": "Open Settings, then Security. " * 6}],
         "messages": [{"role": "system", "content": "Answer from the numbered sources; cite them as [n]. " * 3},
                      {"role": "user", "content": f"[1] {'Open Settings, then Security. ' * 6}\nQuestion: {question}"}],

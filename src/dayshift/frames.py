@@ -190,7 +190,8 @@ def traces(source: Any = None, *, since: datetime | str | None = None, until: da
     stage_cols = [t.stages_ms[s].as_float().label(f"{s}_ms") for s in STAGES]
     statement = sa.select(
         t.trace_id, t.started_at, t.tenant, t.route, t.status, t.http_status, t.latency_ms, *stage_cols, t.query,
-        t.answer, t.prompt_name, t.prompt_version, t.model, t.params["index_version"].as_string().label("index_version"),
+        t.answer, t.prompt_name, t.prompt_version, t.model,
+        t.params["index_version"].as_string().label("index_version"),
         t.confidence, t.abstained, t.abstain_reason, t.input_tokens, t.output_tokens, t.cost_usd, t.retries,
         sa.func.json_array_length(t.retrieved).label("n_retrieved"),
         t.retrieved[0]["score"].as_float().label("top_score"),

@@ -88,7 +88,8 @@ class SearchClient:
              http_client: httpx.Client | None = None) -> SearchClient:
         return cls(url=url, api_key=api_key, tenant=tenant, timeout_s=timeout_s, http_client=http_client)
 
-    def search(self, query: str, *, k: int = 10, where: Sequence[str] = (), mode: Mode | None = None) -> list[FoundChunk]:
+    def search(self, query: str, *, k: int = 10, where: Sequence[str] = (),
+               mode: Mode | None = None) -> list[FoundChunk]:
         if self._retriever is not None:
             from dayshift.retrieve.filters import parse_filters
 

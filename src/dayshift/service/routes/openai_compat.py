@@ -43,10 +43,10 @@ from dayshift.service.auth import Principal
 from dayshift.service.errors import ApiError, status_of
 from dayshift.service.logs import request_id_var
 from dayshift.service.openai_api import (
+    AssistantMessage,
     ChatCompletion,
     ChatCompletionRequest,
     Choice,
-    AssistantMessage,
     CompletionUsage,
     ModelList,
     ModelRef,
