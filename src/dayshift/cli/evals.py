@@ -4,6 +4,7 @@
     dayshift eval harvest --since 7d --out evals/harvested.jsonl     # negative feedback and abstentions, for review
     dayshift eval run --prompt qa@3 --dataset evals/squad.jsonl      # every case through the pipeline, scored
     dayshift eval gate --baseline production --candidate qa@3 --dataset evals/squad.jsonl --repeats 3
+    dayshift eval export --out runs.parquet [--cases]                # saved runs as a table (dayshift.frames)
 
 `gate` exits 0 when the candidate breaks no case that passed under the
 baseline (and moves its `production` label, unless --no-promote), 1 when it is
@@ -12,7 +13,9 @@ blocked, 2 when it could not run.
 
 from __future__ import annotations
 
+import getpass
 import json
+import subprocess
 from pathlib import Path
 from typing import Annotated
 
@@ -119,11 +122,39 @@ def gate(
         result = run_gate(settings, data, baseline=baseline, candidate=candidate, repeats=repeats, workers=workers,
                           min_f1=min_f1, promote=promote, use_cache=not no_cache, report_dir=report,
                           on_result=lambda _: progress.advance("cases"))
+    from dayshift.evals.gate_log import append_gate
+
+    append_gate(settings.data_dir, result, dataset=str(dataset), actor=getpass.getuser(), commit=_head_commit())
     if as_json:
         typer.echo(json.dumps(result.to_json(), indent=2))
     else:
         _print_gate(result, report)
     raise typer.Exit(0 if result.passed else 1)
+
+
+def _head_commit() -> str:
+    """The commit checked out here (what the gate ran against), or "" outside git."""
+    try:
+        done = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10, check=False)
+    except OSError:
+        return ""
+    return done.stdout.strip() if done.returncode == 0 else ""
+
+
+@eval_app.command("export")
+def export(
+    ctx: typer.Context,
+    out: Annotated[Path, typer.Option("--out", help="runs.parquet or runs.csv")],
+    cases: Annotated[bool, typer.Option("--cases", help="One row per case result instead of one per run.")] = False,
+    fmt: Annotated[str | None, typer.Option("--format", help="parquet or csv (default: from --out)")] = None,
+) -> None:
+    """Write the saved eval runs as Parquet or CSV (dayshift.frames.eval_runs, or eval_results with --cases)."""
+    from dayshift import frames
+
+    settings: Settings = ctx.obj
+    frame = frames.eval_results(settings) if cases else frames.eval_runs(settings)
+    frames.write(frame, out, format=fmt)
+    typer.echo(f"wrote {len(frame):,} {'case results' if cases else 'runs'} to {out}")
 
 
 def _print_gate(result: object, report: Path) -> None:

@@ -2,7 +2,7 @@
 
 Reads the ledger dayshift.llm.accounting.UsageMeter writes: <data_dir>/usage.sqlite, or
 the usage_calls table in Postgres when database.url is set.
-Left out: per-call listings and exports (query the ledger's table for those).
+`--export calls.parquet` (or .csv) writes one row per call instead (dayshift.frames.usage).
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -30,10 +31,19 @@ def usage(
         str, typer.Option("--since", help='How far back: 7d, 24h, 90m, a UTC date YYYY-MM-DD, or "all".')
     ] = "30d",
     as_json: Annotated[bool, typer.Option("--json")] = False,
+    export: Annotated[Path | None, typer.Option(
+        "--export", help="Write one row per call to this .parquet or .csv file instead.")] = None,
 ) -> None:
     """Calls, tokens and cost per tenant and model."""
     settings: Settings = ctx.obj
     start = parse_since(since)
+    if export is not None:
+        from dayshift import frames
+
+        calls = frames.usage(settings, since=start)
+        frames.write(calls, export)
+        typer.echo(f"wrote {len(calls):,} calls to {export}")
+        return
     where, rows = str(settings.data_dir / LEDGER_FILE), list[UsageRow]()
     if settings.database.url is not None or (settings.data_dir / LEDGER_FILE).exists():  # never make an empty file
         ledger = open_ledger(settings)

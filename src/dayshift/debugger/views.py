@@ -74,7 +74,8 @@ def _retrieval(r: Any, detail: dict[str, Any]) -> Table:
     rows = ret.get("chunks") or [{"rank": c.rank, "chunk_id": c.chunk_id, "fused": c.score} for c in r.retrieved]
     cut = (f"mode {ret.get('mode', '?')}, {ret.get('fusion', '?')} fusion; keyword cut-off "
            f"{_num(ret.get('keyword_cutoff'))} of {ret.get('keyword_candidates', '-')}, dense cut-off "
-           f"{_num(ret.get('dense_cutoff'))} of {ret.get('dense_candidates', '-')}, fused cut-off {_num(ret.get('fused_cutoff'))}") if ret else ""
+           f"{_num(ret.get('dense_cutoff'))} of {ret.get('dense_candidates', '-')}, "
+           f"fused cut-off {_num(ret.get('fused_cutoff'))}") if ret else ""
     table = Table("#", "chunk", "fused", "keyword (rank)", "dense (rank)", "sent as", title="retrieved",
                   caption=cut or None)
     for c in rows:

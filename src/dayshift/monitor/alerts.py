@@ -12,18 +12,24 @@ lives in a small SQLite file, so a restarted `dayshift monitor watch` does
 not page twice. A key is recorded only once its message was delivered, so a
 webhook that is down is retried on the next tick.
 
-Left out: "resolved" messages, routing by severity to several channels, and
-acknowledgements (Slack and the pager do those).
+AlertState also keeps each alert's life for the standup digest: "opened" when
+it is first delivered, "escalated" (warn -> alert), and "closed" once no run
+has seen its condition (at the notify level) for rules.close_after_s; a
+condition seen again after that opens a new one.
+
+Left out: "resolved" messages to the webhook, routing by severity to several
+channels, and acknowledgements (Slack and the pager do those).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +40,8 @@ from dayshift.monitor.findings import Finding, Status
 from dayshift.monitor.rules import Rules
 from dayshift.sqlite import open_database
 
-__all__ = ["Alert", "AlertState", "WebhookError", "WebhookSink", "dedup_key", "due_alerts", "notify", "slack_payload"]
+__all__ = ["Alert", "AlertEvent", "AlertState", "WebhookError", "WebhookSink", "dedup_key", "due_alerts", "notify",
+           "slack_payload"]
 
 log = logging.getLogger(__name__)
 _RANK = {"ok": 0, "warn": 1, "alert": 2}
@@ -56,6 +63,18 @@ class Alert:
         return self.finding.status
 
 
+@dataclass(frozen=True, slots=True)
+class AlertEvent:
+    at: datetime
+    key: str
+    event: str  # opened | escalated | closed
+    status: Status
+    check: str
+    summary: str
+    scope: dict[str, str]
+    runbook: str
+
+
 def dedup_key(finding: Finding, keys: Sequence[str]) -> str:
     """"check|tenant=acme|..." over the rule's dedup keys; a key the finding's scope lacks is "*"."""
     return "|".join(finding.check if k == "check" else f"{k}={finding.scope.get(k, '*')}" for k in keys)
@@ -68,6 +87,12 @@ class AlertState:
         self._db = open_database(Path(path))
         self._db.execute("CREATE TABLE IF NOT EXISTS sent (key TEXT PRIMARY KEY, status TEXT NOT NULL, "
                          "sent_at TEXT NOT NULL, count INTEGER NOT NULL)")
+        self._db.execute("CREATE TABLE IF NOT EXISTS open_alerts (key TEXT PRIMARY KEY, status TEXT NOT NULL, "
+                         "last_seen TEXT NOT NULL, check_name TEXT NOT NULL, summary TEXT NOT NULL, "
+                         "scope TEXT NOT NULL, runbook TEXT NOT NULL)")
+        self._db.execute("CREATE TABLE IF NOT EXISTS alert_events (id INTEGER PRIMARY KEY AUTOINCREMENT, "
+                         "at TEXT NOT NULL, key TEXT NOT NULL, event TEXT NOT NULL, status TEXT NOT NULL, "
+                         "check_name TEXT NOT NULL, summary TEXT NOT NULL, scope TEXT NOT NULL, runbook TEXT NOT NULL)")
 
     def last(self, key: str) -> tuple[Status, datetime] | None:
         row = self._db.execute("SELECT status, sent_at FROM sent WHERE key = ?", (key,)).fetchone()
@@ -79,6 +104,40 @@ class AlertState:
             "SET status = excluded.status, sent_at = excluded.sent_at, count = count + 1",
             (key, status, at.astimezone(UTC).isoformat()),
         )
+
+    def opened(self, alert: Alert, at: datetime) -> None:
+        """A delivered alert: opened (or escalated) unless it is open at this status already."""
+        f = alert.finding
+        row = self._db.execute("SELECT status FROM open_alerts WHERE key = ?", (alert.key,)).fetchone()
+        if row is not None and _RANK[row[0]] >= _RANK[f.status]:
+            return
+        values = (alert.key, f.status, _iso(at), f.check, f.summary, json.dumps(f.scope), f.runbook)
+        self._db.execute("INSERT INTO open_alerts VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET "
+                         "status = excluded.status, last_seen = excluded.last_seen, summary = excluded.summary",
+                         values)
+        self._event(_iso(at), "opened" if row is None else "escalated", values)
+
+    def seen(self, keys: Sequence[str], at: datetime, *, close_after_s: float) -> None:
+        """The conditions found by a run at `at`: open alerts among them stay open; one unseen too long closes."""
+        for key in keys:
+            self._db.execute("UPDATE open_alerts SET last_seen = ? WHERE key = ?", (_iso(at), key))
+        stale = self._db.execute("SELECT key, status, last_seen, check_name, summary, scope, runbook FROM open_alerts "
+                                 "WHERE last_seen < ?", (_iso(at - timedelta(seconds=close_after_s)),)).fetchall()
+        for key, status, _last, check, summary, scope, runbook in stale:
+            self._db.execute("DELETE FROM open_alerts WHERE key = ?", (key,))
+            self._event(_iso(at), "closed", (key, status, _last, check, summary, scope, runbook))
+
+    def events(self, since: datetime, until: datetime) -> list[AlertEvent]:
+        """Alerts opened, escalated and closed in [since, until), oldest first."""
+        rows = self._db.execute("SELECT at, key, event, status, check_name, summary, scope, runbook FROM alert_events "
+                                "WHERE at >= ? AND at < ? ORDER BY at, id", (_iso(since), _iso(until))).fetchall()
+        return [AlertEvent(datetime.fromisoformat(a), k, e, s, c, m, json.loads(sc), r)
+                for a, k, e, s, c, m, sc, r in rows]
+
+    def _event(self, at: str, event: str, values: tuple[object, ...]) -> None:
+        key, status, _seen, check, summary, scope, runbook = values
+        self._db.execute("INSERT INTO alert_events (at, key, event, status, check_name, summary, scope, runbook) "
+                         "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (at, key, event, status, check, summary, scope, runbook))
 
     def count(self, key: str) -> int:
         row = self._db.execute("SELECT count FROM sent WHERE key = ?", (key,)).fetchone()
@@ -124,6 +183,7 @@ def notify(findings: Sequence[Finding], *, rules: Rules, state: AlertState, sink
     An alert the webhook did not take is logged and left unrecorded, so the next call tries it again.
     """
     delivered = []
+    seen = [dedup_key(f, rules.check(f.check).dedup) for f in findings if _RANK[f.status] >= _RANK[rules.notify]]
     for alert in due_alerts(findings, rules=rules, state=state, now=now):
         if sink is not None:
             try:
@@ -132,8 +192,14 @@ def notify(findings: Sequence[Finding], *, rules: Rules, state: AlertState, sink
                 log.warning("alert %s not delivered: %s", alert.key, exc)
                 continue
         state.sent(alert.key, alert.status, now)
+        state.opened(alert, now)
         delivered.append(alert)
+    state.seen(seen, now, close_after_s=rules.close_after_s)
     return delivered
+
+
+def _iso(at: datetime) -> str:
+    return at.astimezone(UTC).isoformat()
 
 
 def slack_payload(alert: Alert) -> dict[str, Any]:
@@ -178,7 +244,10 @@ class WebhookSink:
         self._rng = random.Random()
 
     def send(self, alert: Alert) -> None:
-        payload = slack_payload(alert)
+        self.post(slack_payload(alert))
+
+    def post(self, payload: dict[str, Any]) -> None:
+        """POST any Slack-compatible message (the standup digest uses it), with the same retries."""
         for attempt in range(self.retries + 1):
             wait = self._attempt(payload, last=attempt == self.retries)
             if wait is None:

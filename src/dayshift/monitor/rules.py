@@ -87,6 +87,7 @@ class Rules:
     runbook_base_url: str = ""
     webhook_timeout_s: float = 5.0
     webhook_retries: int = 3
+    close_after_s: float = 7200.0  # an open alert whose condition is not seen for this long is closed
     daily_budget_usd: float = 0.0
     tenant_budgets_usd: dict[str, float] = field(default_factory=dict)
 
@@ -143,6 +144,7 @@ def parse_rules(data: dict[str, Any], *, source: str = "rules.toml") -> Rules:
         runbook_base_url=str(alerts.get("runbook_base_url", "")),
         webhook_timeout_s=float(alerts.get("timeout_s", 5.0)),
         webhook_retries=int(alerts.get("retries", 3)),
+        close_after_s=60.0 * float(alerts.get("close_after_minutes", 120)),
         daily_budget_usd=float(budget.get("daily_usd", 0.0)),
         tenant_budgets_usd=tenants,
     )
