@@ -1,0 +1,165 @@
+"""`dayshift review` against its labelled set: precision and recall per rule family, and speed.
+
+    python benchmarks/review.py                 # a table, then every false positive and negative
+    python benchmarks/review.py --json          # files, lines_per_s, per family {precision, recall, tp, fp, fn}
+
+The set is benchmarks/review_corpus/labels.yaml (69 public files; see the README beside it).
+The files themselves are not in git: the script reads them from --corpus, else
+$DAYSHIFT_SHARED_DATA/review_corpus/files, else benchmarks/review_corpus/files, and checks each
+one's SHA-256 against the labels.
+
+A finding matches a label of the same family on the same file when it is reported on the
+labelled line, or its node spans that line; each label and finding matches at most once.
+Speed runs pinned to one CPU core, best of --repeat runs, against a baseline in the same
+process: `ast.parse` of the same files and nothing else (the floor any AST linter pays).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import hashlib
+import json
+import os
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import yaml
+
+from dayshift.review import RULES, ReviewConfig, review_source
+from dayshift.review.engine.runner import read_source
+
+HERE = Path(__file__).resolve().parent
+LABELS = HERE / "review_corpus" / "labels.yaml"
+
+
+def corpus_dir(explicit: str | None) -> Path:
+    if explicit:
+        return Path(explicit)
+    shared = Path(os.environ.get("DAYSHIFT_SHARED_DATA", HERE.parent.parent / "shared" / "data"))
+    if (shared / "review_corpus" / "files").is_dir():
+        return shared / "review_corpus" / "files"
+    return HERE / "review_corpus" / "files"
+
+
+def load(corpus: Path) -> tuple[list[dict], dict[str, str]]:
+    labels = yaml.safe_load(LABELS.read_text(encoding="utf-8"))["files"]
+    sources, problems = {}, []
+    for entry in labels:
+        path = corpus / entry["file"]
+        if not path.is_file():
+            problems.append(f"missing: {entry['file']} (git show {entry['origin'].split(' @ ')[1].replace(' : ', ':')})")
+            continue
+        if hashlib.sha256(path.read_bytes()).hexdigest() != entry["sha256"]:
+            problems.append(f"changed: {entry['file']} (its SHA-256 differs from labels.yaml)")
+            continue
+        sources[entry["file"]] = read_source(path)
+    if problems:
+        sys.exit(f"the labelled files are not all in {corpus}:\n  " + "\n  ".join(problems[:10]) +
+                 "\nfetch them at the listed commits (see benchmarks/review_corpus/README.md) or pass --corpus DIR")
+    return labels, sources
+
+
+def review_all(sources: dict[str, str]) -> dict[str, list]:
+    config = ReviewConfig()
+    return {name: review_source(text, name, config=config)[0] for name, text in sources.items()}
+
+
+def score(labels: list[dict], found: dict[str, list]) -> tuple[dict, list, list]:
+    counts = defaultdict(lambda: {"tp": 0, "fp": 0, "fn": 0})
+    false_pos, false_neg = [], []
+    for entry in labels:
+        name = entry["file"]
+        by_family = defaultdict(list)
+        for finding in found[name]:
+            family = RULES[finding.rule_id].family
+            if family != "review":
+                by_family[family].append(finding)
+        wanted = defaultdict(list)
+        for label in entry["findings"]:
+            wanted[label["family"]].append(label)
+        for family in set(by_family) | set(wanted):
+            got, want = list(by_family[family]), list(wanted[family])
+            unmatched = []
+            for label in want:  # exact line first
+                hit = next((f for f in got if f.line == label["line"]), None)
+                if hit is None:
+                    unmatched.append(label)
+                else:
+                    got.remove(hit)
+            still = []
+            for label in unmatched:  # then a finding whose node spans the labelled line
+                hit = next((f for f in got if f.line <= label["line"] <= f.last_line), None)
+                if hit is None:
+                    still.append(label)
+                else:
+                    got.remove(hit)
+            counts[family]["tp"] += len(want) - len(still)
+            counts[family]["fn"] += len(still)
+            counts[family]["fp"] += len(got)
+            false_neg += [{"file": name, "line": lab["line"], "family": family, "label": lab["note"]} for lab in still]
+            false_pos += [{"file": name, "line": f.line, "family": family, "rule": f.rule_id, "message": f.message}
+                          for f in got]
+    families = {}
+    for family in RULES_FAMILIES:
+        c = counts[family]
+        tp, fp, fn = c["tp"], c["fp"], c["fn"]
+        families[family] = {"precision": round(tp / (tp + fp), 3) if tp + fp else None,
+                            "recall": round(tp / (tp + fn), 3) if tp + fn else None, "tp": tp, "fp": fp, "fn": fn}
+    return families, false_pos, false_neg
+
+
+RULES_FAMILIES = ["timeout", "retry", "output", "privacy", "secrets", "prompt", "streaming", "agent-loop"]
+
+
+def speed(sources: dict[str, str], repeat: int) -> tuple[float, float]:
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
+    lines = sum(text.count("\n") + 1 for text in sources.values())
+    best_review = best_parse = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        for name, text in sources.items():
+            ast.parse(text, filename=name)
+        best_parse = min(best_parse, time.perf_counter() - start)
+        start = time.perf_counter()
+        review_all(sources)
+        best_review = min(best_review, time.perf_counter() - start)
+    return lines / best_review, lines / best_parse
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--corpus", help="the folder holding <owner>__<repo>/<path> files")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--repeat", type=int, default=5, help="timed runs (the best counts)")
+    args = parser.parse_args()
+    labels, sources = load(corpus_dir(args.corpus))
+    families, false_pos, false_neg = score(labels, review_all(sources))
+    lines_per_s, parse_per_s = speed(sources, args.repeat)
+    lines = sum(text.count("\n") + 1 for text in sources.values())
+    result = {"files": len(sources), "lines": lines, "lines_per_s": round(lines_per_s),
+              "parse_only_lines_per_s": round(parse_per_s), "families": families,
+              "false_positives": false_pos, "false_negatives": false_neg}
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return
+    print(f"{len(sources)} files, {lines:,} lines: review {lines_per_s:,.0f} lines/s on one core "
+          f"(ast.parse alone: {parse_per_s:,.0f} lines/s, so the rules cost {parse_per_s / lines_per_s:.1f}x parsing)\n")
+    print(f"{'family':<12} {'labels':>6} {'tp':>4} {'fp':>4} {'fn':>4} {'precision':>9} {'recall':>7}")
+    for family, c in families.items():
+        p = "-" if c["precision"] is None else f"{c['precision']:.3f}"
+        r = "-" if c["recall"] is None else f"{c['recall']:.3f}"
+        print(f"{family:<12} {c['tp'] + c['fn']:>6} {c['tp']:>4} {c['fp']:>4} {c['fn']:>4} {p:>9} {r:>7}")
+    print("\nfalse positives:")
+    for f in false_pos:
+        print(f"  {f['file']}:{f['line']} {f['rule']} {f['message']}")
+    print("\nfalse negatives:")
+    for f in false_neg:
+        print(f"  {f['file']}:{f['line']} [{f['family']}] {f['label']}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,437 @@
+"""Which calls reach an LLM or HTTP API, and through which client object.
+
+A client is followed from its construction to its calls within the module:
+
+    client = OpenAI(timeout=30)                 # ClientSpec(kind="openai", kwargs={"timeout": ...})
+    self.llm = ChatOpenAI(model="gpt-4o")       # bound to ("self", "Bot", "llm")
+    fast = client.with_options(max_retries=0)   # the same spec with overrides
+    chain = prompt | self.llm | parser          # a chain over the model (kind "chain")
+    client.chat.completions.create(...)         # ApiCall(kind="openai", path=("chat","completions","create"))
+
+through names, `self` attributes, module attributes (`bp.client`), `**kwargs` dicts built in the
+same function, wrappers (`instructor.from_openai(OpenAI())`) and module functions that return a
+client. A receiver that resolves to nothing known (a parameter, another module's object) gives
+no ApiCall: the rules stay silent rather than guess.
+
+Left out: clients stored in containers, passed between modules, or built by reflection.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field, replace
+
+from dayshift.review.engine.module import ModuleIndex, Scope
+
+UNKNOWN = "unknown"  # a value of unknown origin (a parameter): a possible client of any kind
+
+OPENAI_CTORS = {"OpenAI", "AsyncOpenAI", "AzureOpenAI", "AsyncAzureOpenAI", "Client", "AsyncClient"}
+ANTHROPIC_CTORS = {"Anthropic", "AsyncAnthropic", "AnthropicBedrock", "AsyncAnthropicBedrock", "AnthropicVertex",
+                   "AsyncAnthropicVertex", "Client", "AsyncClient"}
+LANGCHAIN_MODELS = {"ChatOpenAI": "openai", "AzureChatOpenAI": "openai", "OpenAI": "openai-llm",
+                    "AzureOpenAI": "openai-llm", "ChatAnthropic": "anthropic", "ChatOllama": "ollama",
+                    "Ollama": "ollama", "ChatLiteLLM": "litellm"}
+LLAMAINDEX_MODELS = {"OpenAI": "openai", "AzureOpenAI": "openai", "OpenAILike": "openai", "Anthropic": "anthropic",
+                     "Ollama": "ollama", "LlamaCPP": "local", "LiteLLM": "litellm"}
+WRAPPERS = {"instructor.from_openai", "instructor.patch", "instructor.apatch", "instructor.from_anthropic",
+            "langsmith.wrappers.wrap_openai", "langsmith.wrappers.wrap_anthropic", "langfuse.openai.OpenAI"}
+HTTP_METHODS = {"get", "post", "put", "patch", "delete", "head", "options", "request", "stream", "send"}
+OPENAI_RESOURCES = {"chat", "completions", "embeddings", "images", "audio", "files", "models", "moderations",
+                    "responses", "beta", "batches", "fine_tuning", "uploads", "vector_stores", "realtime"}
+LITELLM_GENERATION = {"completion", "acompletion", "text_completion", "atext_completion", "responses",
+                      "aresponses"}
+LITELLM_NETWORK = LITELLM_GENERATION | {"embedding", "aembedding", "image_generation", "aimage_generation",
+                                        "transcription", "atranscription", "speech", "aspeech", "moderation"}
+INVOKE_METHODS = {"invoke", "ainvoke", "stream", "astream", "batch", "abatch", "predict", "apredict",
+                  "predict_messages", "apredict_messages", "generate", "agenerate", "run", "arun", "acall",
+                  "complete", "acomplete", "chat", "achat", "stream_complete", "astream_complete", "stream_chat",
+                  "astream_chat", "query", "aquery", "__call__"}
+DERIVING_METHODS = {"with_options", "with_retry", "bind", "bind_tools", "with_structured_output", "with_config",
+                    "with_fallbacks", "with_raw_response", "with_streaming_response", "copy"}
+LOCAL_HOSTS = ("localhost", "127.0.0.1", "0.0.0.0", "[::1]", "host.docker.internal")
+
+
+@dataclass(frozen=True)
+class ClientSpec:
+    """A client or model object, as constructed: its library, its arguments and what was layered on."""
+
+    kind: str  # openai | anthropic | litellm | requests | httpx | aiohttp | langchain | llamaindex | chain
+    vendor: str  # openai | openai-llm | anthropic | ollama | local | litellm | http
+    node: ast.Call
+    kwargs: tuple[tuple[str, ast.expr], ...] = ()
+    spread: bool = False  # **kwargs we could not read
+    overrides: tuple[tuple[str, ast.expr], ...] = ()
+    retried: bool = False  # .with_retry() or a retrying wrapper
+    inner: tuple[ClientSpec, ...] = ()  # the models a chain wraps
+
+    def arg(self, *names: str) -> ast.expr | None:
+        for source in (self.overrides, self.kwargs):
+            for name, value in source:
+                if name in names:
+                    return value
+        return None
+
+    def has(self, *names: str) -> bool:
+        return self.arg(*names) is not None
+
+    @property
+    def local(self) -> bool:
+        if self.vendor in {"ollama", "local"}:
+            return True
+        if self.kind == "chain":
+            return bool(self.inner) and all(i.local for i in self.inner)
+        for name in ("base_url", "api_base", "azure_endpoint", "endpoint", "host", "openai_api_base"):
+            value = self.arg(name)
+            text = _literal_prefix(value)
+            if text and any(h in text for h in LOCAL_HOSTS):
+                return True
+        return False
+
+    def models(self) -> tuple[ClientSpec, ...]:
+        return self.inner if self.kind == "chain" else (self,)
+
+
+Spec = ClientSpec | str  # a ClientSpec or UNKNOWN
+
+
+@dataclass
+class ApiCall:
+    """A call that sends a request to a model or HTTP API."""
+
+    call: ast.Call
+    kind: str  # openai | openai-v0 | openai-module | anthropic | litellm | requests | httpx | aiohttp | langchain | llamaindex | chain
+    path: tuple[str, ...]
+    specs: list[Spec]
+    kwargs: dict[str, ast.expr]
+    spread: bool  # **kwargs we could not read
+    generation: bool
+    scope: Scope = field(repr=False, default=None)  # type: ignore[assignment]
+
+    @property
+    def known_specs(self) -> list[ClientSpec]:
+        return [s for s in self.specs if isinstance(s, ClientSpec)]
+
+    @property
+    def remote(self) -> bool:
+        if self.kind == "litellm":
+            model = _literal_prefix(self.kwargs.get("model"))
+            return not (model and model.startswith(("ollama", "ollama_chat")))
+        if self.kind in {"requests", "httpx", "aiohttp"}:
+            url = _literal_prefix(self.call.args[0]) if self.call.args else _literal_prefix(self.kwargs.get("url"))
+            return not (url and any(h in url for h in LOCAL_HOSTS))
+        known = self.known_specs
+        return not known or not all(s.local for s in known)
+
+
+def _literal_prefix(node: ast.expr | None) -> str | None:
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    if isinstance(node, ast.JoinedStr) and node.values and isinstance(node.values[0], ast.Constant):
+        return str(node.values[0].value)
+    return None
+
+
+class ClientResolver:
+    """Finds the client specs an expression may hold, and classifies calls. One per module."""
+
+    def __init__(self, index: ModuleIndex) -> None:
+        self.index = index
+        self._cache: dict[tuple[int, int], list[Spec]] = {}
+        self._active: set[tuple[int, int]] = set()
+        self._calls: dict[int, ApiCall | None] = {}
+
+    # ---- kwargs ------------------------------------------------------------------------------
+    def kwargs(self, call: ast.Call, scope: Scope) -> tuple[dict[str, ast.expr], bool]:
+        """The keyword arguments of `call`, with `**d` read from a dict literal built in scope."""
+        found: dict[str, ast.expr] = {}
+        spread = False
+        for kw in call.keywords:
+            if kw.arg is not None:
+                found[kw.arg] = kw.value
+                continue
+            items, known = self.dict_items(kw.value, scope)
+            found.update({k: v for k, v in items.items() if k not in found})
+            spread |= not known
+        return found, spread
+
+    def dict_items(self, node: ast.expr, scope: Scope, depth: int = 0) -> tuple[dict[str, ast.expr], bool]:
+        if isinstance(node, ast.Dict):
+            items: dict[str, ast.expr] = {}
+            known = True
+            for k, v in zip(node.keys, node.values):
+                if k is None:
+                    sub, ok = self.dict_items(v, scope, depth + 1)
+                    items.update(sub)
+                    known &= ok
+                elif isinstance(k, ast.Constant) and isinstance(k.value, str):
+                    items[k.value] = v
+            return items, known
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "dict":
+            return {kw.arg: kw.value for kw in node.keywords if kw.arg}, all(kw.arg for kw in node.keywords)
+        if isinstance(node, ast.Call) and depth <= 3:
+            returned = self._returned(node)
+            if returned:
+                items, known = {}, True
+                for value, target in returned:
+                    sub, ok = self.dict_items(value, target, depth + 1)
+                    items.update(sub)
+                    known &= ok
+                return items, known
+        if not isinstance(node, ast.Name) or depth > 3:
+            return {}, False
+        bindings = self.index.lookup(node, scope)
+        if not bindings:
+            return {}, False
+        items, known = {}, True
+        for binding in bindings:
+            sub, ok = self.dict_items(binding.value, binding.scope, depth + 1)
+            items.update(sub)
+            known &= ok
+        key = self.index.key_for(node, scope)
+        for name, value in self.index.dict_items.get(key, []) if key else []:
+            if name is None:
+                known = False
+            else:
+                items.setdefault(name, value)
+        return items, known
+
+    # ---- what an expression holds ----------------------------------------------------------
+    def specs(self, expr: ast.expr, scope: Scope, depth: int = 0) -> list[Spec]:
+        key = (id(expr), scope.id)
+        if key in self._cache:
+            return self._cache[key]
+        if key in self._active or depth > 8:
+            return []
+        self._active.add(key)
+        try:
+            found = self._specs(expr, scope, depth)
+        finally:
+            self._active.discard(key)
+        self._cache[key] = found
+        return found
+
+    def _specs(self, expr: ast.expr, scope: Scope, depth: int) -> list[Spec]:
+        if isinstance(expr, ast.Await):
+            return self.specs(expr.value, scope, depth + 1)
+        if isinstance(expr, ast.Call):
+            return self._call_specs(expr, scope, depth)
+        if isinstance(expr, (ast.BoolOp, ast.IfExp)):
+            parts = expr.values if isinstance(expr, ast.BoolOp) else [expr.body, expr.orelse]
+            return [s for p in parts for s in self.specs(p, scope, depth + 1)]
+        if isinstance(expr, ast.BinOp) and isinstance(expr.op, ast.BitOr):
+            inner = [s for side in (expr.left, expr.right) for s in self.specs(side, scope, depth + 1)
+                     if isinstance(s, ClientSpec)]
+            models = tuple(m for s in inner for m in s.models() if m.kind in {"langchain", "llamaindex"})
+            return [ClientSpec("chain", models[0].vendor, models[0].node, inner=models)] if models else []
+        if isinstance(expr, (ast.Name, ast.Attribute)):
+            found: list[Spec] = []
+            for binding in self.index.lookup(expr, scope):
+                found.extend(self.specs(binding.value, binding.scope, depth + 1))
+            if isinstance(expr, ast.Name) and scope.node is not None and _is_param(expr.id, scope, self.index):
+                found.append(UNKNOWN)
+            return found
+        return []
+
+    def _call_specs(self, call: ast.Call, scope: Scope, depth: int) -> list[Spec]:
+        q = self.index.qualname(call.func)
+        made = self.construct(call, q, scope)
+        if made is not None:
+            return [made]
+        if q in WRAPPERS and call.args:
+            return self.specs(call.args[0], scope, depth + 1)
+        func = call.func
+        if isinstance(func, ast.Attribute) and func.attr in DERIVING_METHODS:
+            base = self.specs(func.value, scope, depth + 1)
+            if func.attr == "with_options":
+                kw, _ = self.kwargs(call, scope)
+                return [replace(s, overrides=tuple(kw.items()) + s.overrides) if isinstance(s, ClientSpec) else s
+                        for s in base]
+            if func.attr == "with_retry":
+                return [replace(s, retried=True) if isinstance(s, ClientSpec) else s for s in base]
+            return base
+        returned = self._factory_specs(call, scope, depth)
+        if returned:
+            return returned
+        # a constructor that takes a model object: an agent, a chain, a query engine
+        inner: list[ClientSpec] = []
+        for arg in [*call.args, *[kw.value for kw in call.keywords if kw.arg in {None, "llm", "model", "agent",
+                                                                                  "chain", "runnable"}]]:
+            if isinstance(arg, (ast.Name, ast.Attribute, ast.Call)):
+                inner.extend(s for s in self.specs(arg, scope, depth + 1) if isinstance(s, ClientSpec)
+                             and s.kind in {"langchain", "llamaindex", "chain"})
+        models = tuple(m for s in inner for m in s.models())
+        if models:
+            return [ClientSpec("chain", models[0].vendor, call, inner=models)]
+        return []
+
+    def _returned(self, call: ast.Call) -> list[tuple[ast.expr, Scope]]:
+        """What a call to a function of this module (`f()`, `self.f()`) may return."""
+        func = call.func
+        name = func.id if isinstance(func, ast.Name) else (
+            func.attr if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name)
+            and func.value.id in {"self", "cls"} else None)
+        if not name or name not in self.index.functions:
+            return []
+        found = []
+        for target in self.index.functions[name]:
+            for sub in ast.walk(target.node):
+                if isinstance(sub, ast.Return) and sub.value is not None and \
+                        self.index.enclosing_scope(sub) is target:
+                    found.append((sub.value, target))
+        return found
+
+    def _factory_specs(self, call: ast.Call, scope: Scope, depth: int) -> list[Spec]:
+        """`get_client()` or `self._client()` where that module function returns a client."""
+        found: list[Spec] = []
+        for value, target in self._returned(call):
+            found.extend(s for s in self.specs(value, target, depth + 1) if s != UNKNOWN)
+        return found
+
+    def construct(self, call: ast.Call, q: str | None, scope: Scope) -> ClientSpec | None:
+        """A ClientSpec when `call` builds a client or model object we know."""
+        if q is None:
+            return None
+        module, _, name = q.rpartition(".")
+        top = module.split(".", 1)[0]
+        kind = vendor = None
+        if top == "openai" and name in OPENAI_CTORS and module == "openai":
+            kind, vendor = "openai", "openai"
+        elif top == "anthropic" and name in ANTHROPIC_CTORS:
+            kind, vendor = "anthropic", "anthropic"
+        elif q == "litellm.Router":
+            kind, vendor = "litellm", "litellm"
+        elif q in {"requests.Session", "requests.session"}:
+            kind, vendor = "requests", "http"
+        elif q in {"httpx.Client", "httpx.AsyncClient"}:
+            kind, vendor = "httpx", "http"
+        elif q == "aiohttp.ClientSession":
+            kind, vendor = "aiohttp", "http"
+        elif top.startswith("langchain") and name in LANGCHAIN_MODELS:
+            kind, vendor = "langchain", LANGCHAIN_MODELS[name]
+        elif top == "llama_index" and name in LLAMAINDEX_MODELS and ".llms" in f".{module}":
+            kind, vendor = "llamaindex", LLAMAINDEX_MODELS[name]
+        if kind is None:
+            return None
+        kw, spread = self.kwargs(call, scope)
+        return ClientSpec(kind, vendor, call, tuple(kw.items()), spread)
+
+    # ---- calls -------------------------------------------------------------------------------
+    def api_call(self, call: ast.Call) -> ApiCall | None:
+        if id(call) not in self._calls:
+            self._calls[id(call)] = self._classify(call)
+        return self._calls[id(call)]
+
+    def _classify(self, call: ast.Call) -> ApiCall | None:
+        scope = self.index.enclosing_scope(call)
+        q = self.index.qualname(call.func)
+        if q is not None:
+            found = self._module_function(call, q, scope)
+            if found is not None:
+                return found
+        if isinstance(call.func, ast.Name):
+            return self._alias_call(call, scope)
+        if not isinstance(call.func, ast.Attribute):
+            return None
+        path: list[str] = []
+        receiver: ast.expr = call.func
+        while isinstance(receiver, ast.Attribute):
+            path.insert(0, receiver.attr)
+            receiver = receiver.value
+            specs = [s for s in self.specs(receiver, scope) if s != UNKNOWN]
+            if specs:
+                return self._method_call(call, scope, tuple(path), self.specs(receiver, scope))
+            if isinstance(receiver, ast.Call):
+                break
+        return None
+
+    def _alias_call(self, call: ast.Call, scope: Scope) -> ApiCall | None:
+        """`completion = litellm.completion` / `create = client.chat.completions.create`, then `completion(...)`;
+        or a model object called directly: `llm("...")`."""
+        assert isinstance(call.func, ast.Name)
+        specs = [s for s in self.specs(call.func, scope) if s != UNKNOWN]
+        if specs:
+            return self._method_call(call, scope, ("__call__",), specs)
+        for binding in self.index.lookup(call.func, scope):
+            value = binding.value
+            if not isinstance(value, ast.Attribute):
+                continue
+            synthetic = ast.Call(func=value, args=call.args, keywords=call.keywords)
+            ast.copy_location(synthetic, call)
+            q = self.index.qualname(value)
+            found = self._module_function(synthetic, q, scope) if q else None
+            if found is None:
+                path: list[str] = []
+                receiver: ast.expr = value
+                while isinstance(receiver, ast.Attribute) and found is None:
+                    path.insert(0, receiver.attr)
+                    receiver = receiver.value
+                    specs = [s for s in self.specs(receiver, binding.scope) if s != UNKNOWN]
+                    if specs:
+                        found = self._method_call(synthetic, scope, tuple(path), specs)
+            if found is not None:
+                found.call = call
+                return found
+        return None
+
+    def _module_function(self, call: ast.Call, q: str, scope: Scope) -> ApiCall | None:
+        parts = q.split(".")
+        top, rest = parts[0], parts[1:]
+        kwargs, spread = self.kwargs(call, scope)
+        if top == "openai" and rest:
+            if rest[0][:1].isupper() and len(rest) == 2:  # v0: openai.ChatCompletion.create
+                gen = rest[0] in {"ChatCompletion", "Completion"} and rest[1] in {"create", "acreate"}
+                return ApiCall(call, "openai-v0", tuple(rest), [], kwargs, spread, gen, scope)
+            if rest[0] in OPENAI_RESOURCES and len(rest) >= 2:
+                return ApiCall(call, "openai-module", tuple(rest), [], kwargs, spread,
+                               _openai_generation(tuple(rest)), scope)
+            return None
+        if top == "litellm" and len(rest) == 1 and rest[0] in LITELLM_NETWORK:
+            return ApiCall(call, "litellm", tuple(rest), [], kwargs, spread, rest[0] in LITELLM_GENERATION, scope)
+        if top in {"requests", "httpx"} and len(rest) == 1 and rest[0] in HTTP_METHODS:
+            return ApiCall(call, top, tuple(rest), [], kwargs, spread, False, scope)
+        return None
+
+    def _method_call(self, call: ast.Call, scope: Scope, path: tuple[str, ...], specs: list[Spec]) -> ApiCall | None:
+        path = tuple(p for p in path if p not in {"with_raw_response", "with_streaming_response"})
+        known = [s for s in specs if isinstance(s, ClientSpec)]
+        kind = known[0].kind
+        kwargs, spread = self.kwargs(call, scope)
+        method = path[-1] if path else ""
+        if kind in {"openai", "anthropic"}:
+            if len(path) < 2 or method in DERIVING_METHODS | {"close", "copy"}:
+                return None
+            gen = _openai_generation(path) if kind == "openai" else _anthropic_generation(path)
+            return ApiCall(call, kind, path, specs, kwargs, spread, gen, scope)
+        if kind in {"requests", "httpx", "aiohttp"}:
+            if path not in {(m,) for m in HTTP_METHODS | {"ws_connect"}}:
+                return None
+            return ApiCall(call, kind, path, specs, kwargs, spread, False, scope)
+        if kind == "litellm":
+            if len(path) != 1 or path[0] not in LITELLM_NETWORK:
+                return None
+            return ApiCall(call, kind, path, specs, kwargs, spread, path[0] in LITELLM_GENERATION, scope)
+        if method in INVOKE_METHODS and len(path) == 1:
+            return ApiCall(call, kind, path, specs, kwargs, spread, True, scope)
+        return None
+
+
+def _openai_generation(path: tuple[str, ...]) -> bool:
+    tail = path[-3:]
+    return tail in {("chat", "completions", "create"), ("chat", "completions", "parse"),
+                    ("chat", "completions", "stream")} or path[-2:] in {
+        ("completions", "create"), ("responses", "create"), ("responses", "parse"), ("responses", "stream")}
+
+
+def _anthropic_generation(path: tuple[str, ...]) -> bool:
+    return path[-2:] in {("messages", "create"), ("messages", "stream"), ("completions", "create")}
+
+
+def _is_param(name: str, scope: Scope, index: ModuleIndex) -> bool:
+    for probe in index.scope_chain(scope):
+        if probe.node is None:
+            return False
+        if name in probe.params:
+            return True
+        if name in probe.assigned:
+            return False
+    return False

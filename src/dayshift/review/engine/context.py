@@ -1,0 +1,47 @@
+"""What a rule gets: the module index, the client resolver, and a way to report."""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+
+from dayshift.review.engine.clients import ApiCall, ClientResolver
+from dayshift.review.engine.model import Finding
+from dayshift.review.engine.module import ModuleIndex
+
+
+@dataclass
+class RuleContext:
+    index: ModuleIndex
+    resolver: ClientResolver
+    path: str
+    redactors: tuple[str, ...] = ()
+    findings: list[Finding] = field(default_factory=list)
+    _seen: set[tuple[str, int, int]] = field(default_factory=set)
+    _api: list[ApiCall] | None = None
+
+    def report(self, rule_id: str, node: ast.AST, message: str) -> None:
+        line = getattr(node, "lineno", 1)
+        column = getattr(node, "col_offset", 0) + 1
+        key = (rule_id, line, column)
+        if key in self._seen:
+            return
+        self._seen.add(key)
+        self.findings.append(Finding(self.path, line, column, rule_id, message,
+                                     getattr(node, "end_lineno", line) or line,
+                                     (getattr(node, "end_col_offset", column - 1) or 0) + 1))
+
+    def api_calls(self) -> list[ApiCall]:
+        """Every call in the module that reaches a model or HTTP API (computed once)."""
+        if self._api is None:
+            self._api = [api for api in map(self.resolver.api_call, self.index.calls) if api is not None]
+        return self._api
+
+    def describe(self, node: ast.AST, limit: int = 60) -> str:
+        """A short source excerpt for messages: `client.chat.completions.create(...)`."""
+        if isinstance(node, ast.Call):
+            head = ast.get_source_segment(self.index.source, node.func) or "call"
+            return (head if len(head) <= limit else head[: limit - 3] + "...") + "(...)"
+        text = ast.get_source_segment(self.index.source, node) or ""
+        text = " ".join(text.split())
+        return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -1,0 +1,110 @@
+"""DS301 (model output parsed without handling the error) and DS302 (model output run as code).
+
+Model output is the result of a generation call the engine recognises (openai, anthropic,
+litellm, LangChain/llama-index models and the chains built on them), and anything read through
+the shapes only a model response has, whatever its origin: `.choices[...]...`, tool-call
+`.function.arguments`, `.output_text`. It flows on through names, containers, string
+operations and unknown helpers (`extract_json(text)`), and stops at SDK serialisers
+(`.model_dump_json()`, `.json()`, `json.dumps`), which always produce valid JSON.
+
+DS301 sinks: json/orjson/ujson `loads`, `ast.literal_eval`, yaml loads, pydantic
+`model_validate_json` / `parse_raw` / `validate_json`, unless inside a `try` whose handlers
+catch the parse error (JSONDecodeError, ValueError, ValidationError, SyntaxError, YAMLError,
+or Exception). DS302 sinks: `eval`, `exec`, `compile`, subprocess and `os.system`/`os.popen`,
+`pandas.read_sql`, and `.execute(...)` on a database cursor, connection, session or engine.
+
+Left out: model text handed to a helper in another function or module before it is parsed or
+run (a tool function that receives the model's shell command as a parameter is not seen).
+"""
+
+from __future__ import annotations
+
+import ast
+
+from dayshift.review.engine.context import RuleContext
+from dayshift.review.rules._flow import handled, roots_with, run_flows
+
+MODEL = frozenset({"model"})
+PARSERS = {"json.loads", "orjson.loads", "ujson.loads", "simplejson.loads", "ast.literal_eval", "yaml.safe_load",
+           "yaml.load", "yaml.full_load", "json5.loads"}
+PARSE_METHODS = {"model_validate_json", "parse_raw", "validate_json"}
+PARSE_ERRORS = {"JSONDecodeError", "ValueError", "ValidationError", "SyntaxError", "YAMLError", "DecodeError",
+                "OutputParserException", "TypeError", "JSONDecodeErr"}
+RUNNERS = {"subprocess.run", "subprocess.call", "subprocess.check_call", "subprocess.check_output",
+           "subprocess.Popen", "subprocess.getoutput", "subprocess.getstatusoutput", "os.system", "os.popen",
+           "os.execv", "os.execvp", "os.execl", "os.execlp", "pandas.read_sql", "pandas.read_sql_query",
+           "sqlalchemy.text", "asyncio.create_subprocess_shell", "asyncio.create_subprocess_exec"}
+BUILTIN_CODE = {"eval", "exec", "compile"}
+SQL_METHODS = {"execute", "executemany", "executescript", "read_sql", "read_sql_query"}
+SQL_RECEIVERS = ("cursor", "cur", "conn", "connection", "db", "database", "session", "engine", "con", "sql")
+SERIALISERS = {"json", "model_dump_json", "to_json", "model_dump", "dict", "to_dict"}
+CLEAN_BUILTINS = {"len", "bool", "isinstance", "type", "id", "hash", "callable", "hasattr"}
+
+
+def check(ctx: RuleContext) -> None:
+    parse = [c for c in ctx.index.calls if _parse_kind(ctx, c)]
+    run = [c for c in ctx.index.calls if _runs_code(ctx, c)]
+    if not parse and not run:
+        return
+    parse_ids, run_ids = {id(c) for c in parse}, {id(c) for c in run}
+
+    def on_call(call: ast.Call, flow) -> None:
+        if id(call) in parse_ids and call.args and "model" in flow.labels(call.args[0]):
+            if not handled(ctx, call, PARSE_ERRORS):
+                ctx.report("DS301", call, f"{ctx.describe(call)} parses the model's output and nothing catches "
+                                          "the parse error.")
+        elif id(call) in run_ids:
+            tainted = [a for a in [*call.args, *[k.value for k in call.keywords]] if "model" in flow.labels(a)]
+            if tainted:
+                ctx.report("DS302", call, f"{ctx.describe(call)} runs text that comes from the model.")
+
+    run_flows(ctx, roots_with(ctx, [*parse, *run]), source=lambda node: _model_source(ctx, node),
+              sanitizer=lambda call: _serialises(ctx, call), on_call=on_call)
+
+
+def _parse_kind(ctx: RuleContext, call: ast.Call) -> bool:
+    if ctx.index.qualname(call.func) in PARSERS:
+        return True
+    return isinstance(call.func, ast.Attribute) and call.func.attr in PARSE_METHODS
+
+
+def _runs_code(ctx: RuleContext, call: ast.Call) -> bool:
+    func = call.func
+    if isinstance(func, ast.Name) and func.id in BUILTIN_CODE:
+        return func.id not in ctx.index.functions and func.id not in ctx.index.imports
+    if ctx.index.qualname(func) in RUNNERS:
+        return True
+    if isinstance(func, ast.Attribute) and func.attr in SQL_METHODS:
+        receiver = func.value
+        if isinstance(receiver, ast.Call) and isinstance(receiver.func, ast.Attribute):
+            return receiver.func.attr in {"cursor", "connect"}
+        text = (ctx.index.dotted(receiver) or "").lower().rsplit(".", 1)[-1]
+        return text.endswith(SQL_RECEIVERS)
+    return False
+
+
+def _model_source(ctx: RuleContext, node: ast.expr) -> frozenset:
+    if isinstance(node, ast.Call):
+        api = ctx.resolver.api_call(node)
+        return MODEL if api is not None and api.generation else frozenset()
+    if isinstance(node, ast.Attribute):
+        if node.attr == "arguments" and isinstance(node.value, ast.Attribute) and \
+                node.value.attr in {"function", "function_call"}:
+            return MODEL
+        if node.attr == "output_text":
+            return MODEL
+        probe: ast.expr = node.value
+        while isinstance(probe, (ast.Attribute, ast.Subscript)):
+            if isinstance(probe, ast.Attribute) and probe.attr == "choices":
+                return MODEL
+            probe = probe.value
+    return frozenset()
+
+
+def _serialises(ctx: RuleContext, call: ast.Call) -> bool:
+    func = call.func
+    if isinstance(func, ast.Attribute) and func.attr in SERIALISERS and not call.args:
+        return True
+    if isinstance(func, ast.Name) and func.id in CLEAN_BUILTINS:
+        return True
+    return ctx.index.qualname(func) in {"json.dumps", "orjson.dumps"}

@@ -1,0 +1,118 @@
+"""DS601 (a prompt built by an f-string inside a request handler) and DS602 (no output cap).
+
+DS601: inside a route handler (or a function nested in it), a string template with words in it
+(an f-string, `"...".format(...)`, `"..." % x`) that flows into a model call's arguments is
+reported where the template is written. Raw HTTP calls to a model server count when their JSON
+body has a `prompt`, `messages` or `input` key. Templates in module constants or in helpers
+outside the handler are not reported (a helper is a step toward a prompt file, not the goal).
+
+DS602: a generation call with none of `max_tokens`, `max_completion_tokens`,
+`max_output_tokens`, `max_new_tokens` (or one set to None) on the openai (v1 and v0), Azure and
+litellm APIs; LangChain `ChatOpenAI`/`AzureChatOpenAI` and llama-index `OpenAI`/`AzureOpenAI`/
+`OpenAILike` built without one. Not reported: anthropic (the API requires `max_tokens`),
+LangChain's completion-style `OpenAI` (default 256), llama-index `Anthropic` (default 512), and
+calls whose `**kwargs` cannot be read.
+"""
+
+from __future__ import annotations
+
+import ast
+
+from dayshift.review.engine.context import RuleContext
+from dayshift.review.rules._flow import roots_with, run_flows
+
+CAPS = ("max_tokens", "max_completion_tokens", "max_output_tokens", "max_new_tokens", "max_tokens_to_sample",
+        "num_predict")
+BOUNDED_BY_DEFAULT = {"openai-llm", "anthropic", "ollama", "local"}
+PROMPT_KEYS = {"prompt", "messages", "input", "inputs", "system"}
+
+
+def check(ctx: RuleContext) -> None:
+    _unbounded(ctx)
+    _inline_prompts(ctx)
+
+
+def _is_none(node: ast.expr | None) -> bool:
+    return isinstance(node, ast.Constant) and node.value is None
+
+
+def _unbounded(ctx: RuleContext) -> None:
+    for api in ctx.api_calls():
+        if not api.generation or api.spread or api.kind in {"anthropic", "langchain", "llamaindex", "chain"}:
+            continue
+        if api.kind == "openai-v0" and api.path[0] not in {"ChatCompletion", "Completion"}:
+            continue
+        cap = next((api.kwargs[c] for c in CAPS if c in api.kwargs), None)
+        if cap is None or _is_none(cap):
+            state = "max_tokens=None" if cap is not None else "no max_tokens"
+            ctx.report("DS602", api.call, f"{ctx.describe(api.call)} has {state}: the output is bounded only by "
+                                          "the model's context window.")
+    for call in ctx.index.calls:
+        q = ctx.index.qualname(call.func)
+        spec = ctx.resolver.construct(call, q, ctx.index.enclosing_scope(call)) if q else None
+        if spec is None or spec.kind not in {"langchain", "llamaindex"} or spec.vendor in BOUNDED_BY_DEFAULT:
+            continue
+        if spec.spread:
+            continue
+        cap = spec.arg(*CAPS)
+        model_kwargs = spec.arg("model_kwargs")
+        if isinstance(model_kwargs, ast.Dict) and any(isinstance(k, ast.Constant) and k.value in CAPS
+                                                       for k in model_kwargs.keys):
+            continue
+        if cap is None or _is_none(cap):
+            state = "max_tokens=None" if cap is not None else "no max_tokens"
+            ctx.report("DS602", call, f"{ctx.describe(call)} is built with {state}: every call on it is "
+                                      "bounded only by the model's context window.")
+
+
+def _template(node: ast.expr) -> bool:
+    """A string template with words in it: f"Summarise: {text}", "...{}".format(x), "%s" % x."""
+    if isinstance(node, ast.JoinedStr):
+        has_value = any(isinstance(v, ast.FormattedValue) for v in node.values)
+        words = "".join(v.value for v in node.values if isinstance(v, ast.Constant) and isinstance(v.value, str))
+        return has_value and any(c.isalpha() for c in words)
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "format":
+        base = node.func.value
+        return isinstance(base, ast.Constant) and isinstance(base.value, str) and any(c.isalpha() for c in base.value)
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mod):
+        return isinstance(node.left, ast.Constant) and isinstance(node.left.value, str)
+    return False
+
+
+def _inline_prompts(ctx: RuleContext) -> None:
+    index = ctx.index
+    sinks = [c for c in index.calls if _prompt_sink(ctx, c) and index.in_handler(index.enclosing_scope(c))]
+    if not sinks:
+        return
+    sink_ids = {id(c) for c in sinks}
+
+    def source(node: ast.expr) -> frozenset:
+        if _template(node) and index.in_handler(index.enclosing_scope(node)):
+            return frozenset({("template", node.lineno, node.col_offset, node.end_lineno or node.lineno)})
+        return frozenset()
+
+    def on_call(call: ast.Call, flow) -> None:
+        if id(call) not in sink_ids:
+            return
+        origins = set()
+        for part in [*call.args, *[k.value for k in call.keywords]]:
+            origins |= {label for label in flow.labels(part) if isinstance(label, tuple)}
+        for _, line, col, end in sorted(origins):
+            node = ast.Constant(value="")
+            node.lineno, node.col_offset, node.end_lineno, node.end_col_offset = line, col, end, col
+            ctx.report("DS601", node, f"a prompt is built inline in a request handler and sent by "
+                                      f"{ctx.describe(call)} (line {call.lineno}); keep it in a versioned prompt file.")
+
+    run_flows(ctx, roots_with(ctx, sinks), source=source, on_call=on_call)
+
+
+def _prompt_sink(ctx: RuleContext, call: ast.Call) -> bool:
+    api = ctx.resolver.api_call(call)
+    if api is not None:
+        if api.generation:
+            return True
+        if api.kind in {"requests", "httpx", "aiohttp"}:
+            body = api.kwargs.get("json")
+            return isinstance(body, ast.Dict) and any(isinstance(k, ast.Constant) and k.value in PROMPT_KEYS
+                                                      for k in body.keys)
+    return False

@@ -1,0 +1,121 @@
+"""DS201: a model call on a request path with no retry, where the client's max_retries is 0 or unset.
+
+A request path is a route handler (FastAPI/Starlette/Flask/Quart `@app.get(...)`,
+`@router.post`, `@bp.route`, `@app.websocket`, chainlit `@cl.on_message`), the functions nested
+in it, and the functions of the same module it calls, transitively.
+
+A retry counts when: the client sets `max_retries` to something other than 0 (also through
+`with_options`), litellm gets `num_retries`/`max_retries` (or `litellm.num_retries` is set), a
+LangChain model is `.with_retry()`'d or built with `max_retries`, the function or a caller on
+the path is decorated with a retrying decorator (tenacity `@retry`, `backoff.on_exception`,
+any decorator named *retry*/*backoff*), or the call sits in a loop with a `try` around it
+(a hand-written retry loop).
+
+Left out: request paths that cross modules (a handler in routes.py calling llm.py), and
+retries done by a proxy or gateway in front of the model.
+"""
+
+from __future__ import annotations
+
+import ast
+
+from dayshift.review.engine.clients import ApiCall, ClientSpec
+from dayshift.review.engine.context import RuleContext
+from dayshift.review.engine.module import Scope
+
+
+def check(ctx: RuleContext) -> None:
+    index = ctx.index
+    if not index.request_path:
+        return
+    globals_set = {key[2] for key in index.bindings if key[0] == "global"}
+    retrying = _retrying_scopes(ctx)
+    for api in ctx.api_calls():
+        if not api.generation or api.scope is None:
+            continue
+        if not any(s.id in index.request_path for s in index.scope_chain(api.scope) if s.node is not None):
+            continue
+        if _has_retry(ctx, api, globals_set, retrying):
+            continue
+        if api.kind in {"openai", "anthropic", "langchain", "llamaindex", "chain"} and not api.known_specs:
+            continue
+        ctx.report("DS201", api.call, f"{ctx.describe(api.call)} runs on a request path with no retry: "
+                                      f"{_why(api)}, and nothing around it retries.")
+
+
+def _why(api: ApiCall) -> str:
+    if api.kind == "openai-v0":
+        return "the v0 SDK does not retry"
+    if api.kind == "litellm":
+        return "litellm does not retry unless num_retries is set"
+    spec = api.known_specs[0] if api.known_specs else None
+    if spec is not None and spec.arg("max_retries") is not None:
+        return "its client sets max_retries=0"
+    return "its client leaves max_retries unset"
+
+
+def _configured(value: ast.expr | None) -> bool:
+    """max_retries given as anything but the literal 0."""
+    if value is None:
+        return False
+    return not (isinstance(value, ast.Constant) and value.value in (0, None, False))
+
+
+def _spec_retries(spec: ClientSpec) -> bool:
+    if spec.retried:
+        return True
+    if spec.kind == "chain":
+        return any(_spec_retries(m) for m in spec.inner)
+    return _configured(spec.arg("max_retries", "num_retries"))
+
+
+def _has_retry(ctx: RuleContext, api: ApiCall, globals_set: set[str], retrying: set[int]) -> bool:
+    if _configured(api.kwargs.get("num_retries")) or _configured(api.kwargs.get("max_retries")):
+        return True
+    if api.kind == "litellm" and "litellm.num_retries" in globals_set:
+        return True
+    if api.kind == "openai-module" and "openai.max_retries" in globals_set:
+        return True
+    if api.known_specs and all(_spec_retries(s) for s in api.known_specs):
+        return True
+    if any(s.id in retrying for s in ctx.index.scope_chain(api.scope) if s.node is not None):
+        return True
+    return _in_retry_loop(ctx, api.call)
+
+
+def _retrying_scopes(ctx: RuleContext) -> set[int]:
+    """Functions with a retrying decorator, and everything they call in this module."""
+    index = ctx.index
+    todo: list[Scope] = []
+    for scope in index.scopes.values():
+        if scope.node is None:
+            continue
+        for deco in scope.node.decorator_list:
+            target = deco.func if isinstance(deco, ast.Call) else deco
+            name = (ast.get_source_segment(index.source, target) or "").lower()
+            if "retry" in name or "backoff" in name or "retrying" in name:
+                todo.append(scope)
+    seen: set[int] = set()
+    while todo:
+        scope = todo.pop()
+        if scope.id not in seen:
+            seen.add(scope.id)
+            todo.extend(index.callees(scope))
+    return seen
+
+
+def _in_retry_loop(ctx: RuleContext, call: ast.Call) -> bool:
+    inside_try = False
+    for node in ctx.index.ancestors(call):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            return False
+        if isinstance(node, (ast.Try, ast.TryStar)) and node.handlers:
+            inside_try = True
+        if isinstance(node, (ast.For, ast.AsyncFor, ast.While)) and inside_try:
+            return True
+        if isinstance(node, (ast.With, ast.AsyncWith, ast.For, ast.AsyncFor)):
+            text = ast.get_source_segment(ctx.index.source, node.iter if isinstance(node, (ast.For, ast.AsyncFor))
+                                          else node.items[0].context_expr) or ""
+            if "Retrying" in text or "retry" in text.lower():
+                return True
+    return False
