@@ -16,6 +16,7 @@ import typer
 from dayshift.cli import ask, calibrate, demo, ingest, monitor, search, serve, status, store, usage
 from dayshift.cli.evals import eval_app
 from dayshift.cli.prompts import prompts_app
+from dayshift.cli.review import review
 from dayshift.cli.traces import traces_app
 from dayshift.errors import DayshiftError
 from dayshift.settings import load_settings
@@ -60,6 +61,7 @@ app.add_typer(monitor.monitor_app, name="monitor")
 app.add_typer(prompts_app, name="prompts")
 app.add_typer(eval_app, name="eval")
 app.add_typer(traces_app, name="traces")
+app.command("review")(review)
 
 
 def main() -> None:
