@@ -190,6 +190,36 @@ class ServiceSettings(BaseModel):
     eval_dir: Path | None = None
 
 
+class RouteSLO(BaseModel):
+    """One route's latency objectives: p50 and p99 of its requests under these (None: not checked)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    p50_ms: float | None = Field(None, gt=0)
+    p99_ms: float | None = Field(None, gt=0)
+
+
+def _default_slo() -> dict[str, RouteSLO]:
+    # Starting points for the bundled models on a laptop-class CPU; set your own in dayshift.toml.
+    answer = RouteSLO(p50_ms=8000, p99_ms=30000)
+    return {"/v1/search": RouteSLO(p50_ms=150, p99_ms=1000), "/v1/ask": answer, "/v1/chat/completions": answer}
+
+
+class MonitorSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    # [monitor.slo."/v1/ask"] p50_ms = 8000, p99_ms = 30000: the monitor's latency_slo check grades each
+    # route's p50 and p99 against these, burn-rate style (monitor/rules.toml says how).
+    slo: dict[str, RouteSLO] = Field(default_factory=_default_slo)
+
+    @model_validator(mode="after")
+    def _routes(self) -> MonitorSettings:
+        bad = [route for route in self.slo if not route.startswith("/")]
+        if bad:
+            raise ValueError(f'monitor.slo keys are routes such as "/v1/ask", not {bad}')
+        return self
+
+
 class DatabaseSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -221,6 +251,7 @@ class Settings(BaseSettings):
     trace: TraceSettings = Field(default_factory=TraceSettings)
     service: ServiceSettings = Field(default_factory=ServiceSettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    monitor: MonitorSettings = Field(default_factory=MonitorSettings)
 
     @model_validator(mode="after")
     def _one_database(self) -> Settings:

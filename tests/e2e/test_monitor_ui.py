@@ -34,7 +34,7 @@ pytestmark = pytest.mark.slow
 
 SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "monitor-report.png"
 VIEWPORT = {"width": 1280, "height": 800}
-AREAS = ("cost", "quality", "drift", "retrieval")
+AREAS = ("cost", "quality", "drift", "retrieval", "latency")
 HOSTILE = '<script>alert("drift")</script>'
 
 

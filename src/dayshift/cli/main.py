@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from dayshift.cli import ask, calibrate, demo, ingest, monitor, search, serve, status, store, usage
+from dayshift.cli import ask, calibrate, demo, ingest, monitor, search, serve, standup, status, store, usage
 from dayshift.cli.evals import eval_app
 from dayshift.cli.prompts import prompts_app
 from dayshift.cli.review import review
@@ -55,6 +55,7 @@ app.command("ask")(ask.ask)
 app.command("demo")(demo.demo)
 app.command("calibrate")(calibrate.calibrate)
 app.command("serve")(serve.serve)
+app.command("standup")(standup.standup)
 app.add_typer(serve.keys_app, name="keys")
 app.add_typer(store.store_app, name="store")
 app.add_typer(monitor.monitor_app, name="monitor")

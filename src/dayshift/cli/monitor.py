@@ -1,7 +1,8 @@
 """`dayshift monitor report`: the morning checklist over the traces; `dayshift monitor watch`: the detectors on a
 schedule, sending alerts.
 
-    dayshift monitor report --since 24h                  # cost, quality, drift, retrieval: ok | warn | alert
+    dayshift monitor report --since 24h                  # what changed (the standup digest), then cost, quality,
+                                                         # drift, retrieval, latency: ok | warn | alert
     dayshift monitor report --since 7d --html report.html --json
     dayshift monitor watch --every 15m --webhook URL     # one line per run; alerts to a Slack-style webhook
 
@@ -21,7 +22,7 @@ import json
 import signal
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -35,7 +36,7 @@ from dayshift.embed.base import Embedder
 from dayshift.errors import ConfigError
 from dayshift.monitor.findings import AREAS, MonitorReport
 from dayshift.monitor.report import EXIT_CODES, clean_text, live_config, print_report, report_json, window_start
-from dayshift.monitor.rules import Rules, load_rules
+from dayshift.monitor.rules import Rules, load_rules, with_slo
 from dayshift.settings import Settings
 from dayshift.trace.store import TraceStore, default_trace_url
 
@@ -62,25 +63,34 @@ def report(
     Exit status: 0 all ok, 3 warn, 4 alert; 1 or 2 when the report could not run (1 a crash, 2 a bad option
     or configuration, with the error on stderr).
     """
+    from dayshift.cli.standup import gather_inputs
+    from dayshift.monitor.standup import build_digest, digest_html, digest_json, print_digest
+
     settings: Settings = ctx.obj
     now = datetime.now(UTC)
     start = _window_start(since, now=now)
-    rules = load_rules(rules_file)
+    rules = with_slo(load_rules(rules_file), settings.monitor.slo)
     with open_traces(settings) as store:
         from dayshift.monitor.run import run_detectors
 
         found = run_detectors(store, since=start, until=now, rules=rules, embed_queries=LazyQueryEmbedder(settings),
                               now=now)
+    with ExitStack() as stack:
+        digest = build_digest(gather_inputs(settings, rules, stack), since=start, until=now)
     config = live_config(settings)
     if html is not None:
         from dayshift.monitor.report_html import render_html
 
-        html.write_text(render_html(found, config=config, runbook_base=rules.runbook_base_url), encoding="utf-8")
+        page = render_html(found, config=config, runbook_base=rules.runbook_base_url, prelude=digest_html(digest))
+        html.write_text(page, encoding="utf-8")
         typer.secho(f"wrote {html}", err=True)
     if as_json:
-        typer.echo(json.dumps(report_json(found, config=config), indent=2))
+        typer.echo(json.dumps({"standup": digest_json(digest), **report_json(found, config=config)}, indent=2))
     else:
-        print_report(found, config=config)
+        console = Console(highlight=False)
+        print_digest(digest, console=console)
+        console.print()
+        print_report(found, console=console, config=config)
     raise typer.Exit(EXIT_CODES[found.status])
 
 
@@ -135,7 +145,7 @@ def watch(
 
     settings: Settings = ctx.obj
     every_s, window_s = _duration_s(every, "--every"), _duration_s(window, "--window")
-    rules = load_rules(rules_file)
+    rules = with_slo(load_rules(rules_file), settings.monitor.slo)
     windows = [WatchWindow(timedelta(seconds=window_s), timedelta(seconds=every_s))]
     if window_s < 86_400:
         windows.append(WatchWindow(timedelta(days=1), timedelta(seconds=max(every_s, 3600))))

@@ -12,8 +12,8 @@ from datetime import datetime
 from typing import Any, Literal
 
 Status = Literal["ok", "warn", "alert"]
-Area = Literal["cost", "quality", "drift", "retrieval"]
-AREAS: tuple[Area, ...] = ("cost", "quality", "drift", "retrieval")
+Area = Literal["cost", "quality", "drift", "retrieval", "latency"]
+AREAS: tuple[Area, ...] = ("cost", "quality", "drift", "retrieval", "latency")
 _RANK = {"ok": 0, "warn": 1, "alert": 2}
 
 

@@ -9,6 +9,7 @@
     frame.cited       (n,) int8     -1 not a given answer, 0 no [n] marker, 1 cited
     frame.stale       (n,) int8     -1 retrieved nothing, 0 current, 1 some chunk's document
                                     version is older than one already served
+    frame.latency_ms  (n,) float64  the whole request
 
 A document version is a content hash, so "older" is learned from the traces
 themselves: `VersionHistory` remembers when each (tenant, doc, version) was
@@ -89,6 +90,7 @@ class Frame:
     stale: np.ndarray
     newest_doc: np.ndarray  # code of "doc@version": of the versions this trace retrieved, the last first seen
     newest_doc_at: np.ndarray  # when that version was first seen (epoch seconds; NaN: retrieved nothing)
+    latency_ms: np.ndarray  # the whole request, as the service measured it
     query: np.ndarray  # object: str, or None when text is not stored
 
     def __len__(self) -> int:
@@ -150,7 +152,7 @@ _CODES = ("tenant", "route", "prompt_version", "model", "index_version", "newest
 _DTYPES: dict[str, Any] = {
     **{name: np.int32 for name in (*_CODES, "retries", "n_retrieved")},
     **{name: np.float64 for name in ("at", "confidence", "cost_usd", "top_score", "score_spread", "rerank_ms",
-                                     "newest_doc_at")},
+                                     "newest_doc_at", "latency_ms")},
     **{name: bool for name in ("ok", "answered", "abstained")},
     **{name: np.int64 for name in ("input_tokens", "output_tokens")},
     **{name: np.int8 for name in ("rating", "cited", "stale")},
@@ -184,5 +186,5 @@ def _row(trace: StoredTrace, *, now: datetime | None, history: VersionHistory) -
         bool(r.abstained), np.nan if r.confidence is None else r.confidence, r.retries, r.input_tokens,
         r.output_tokens, r.cost_usd, rating, max(scores) if scores else np.nan, len(r.retrieved),
         (max(scores) - min(scores)) if len(scores) > 1 else np.nan, np.nan if rerank is None else float(rerank),
-        cited, stale, LABELS.code(newest), newest_at if newest else np.nan, r.query,
+        cited, stale, LABELS.code(newest), newest_at if newest else np.nan, float(r.latency_ms), r.query,
     )

@@ -50,6 +50,7 @@ AREA_TITLES: dict[Area, tuple[str, str]] = {  # area -> (title, what its checks 
     "quality": ("Quality", "abstentions, negative feedback, errors"),
     "drift": ("Drift", "questions unlike the baseline, stale documents"),
     "retrieval": ("Retrieval", "evidence scores, the reranker"),
+    "latency": ("Latency", "p50 and p99 per route against the SLOs"),
 }
 STATUS_COLOURS: dict[Status, str] = {"ok": "green", "warn": "yellow", "alert": "red"}
 STATUS_MARKS: dict[Status, str] = {"ok": "✓", "warn": "!", "alert": "✗"}

@@ -90,8 +90,10 @@ def _e(value: Any) -> str:
 
 
 def render_html(report: MonitorReport, *, config: Mapping[str, str] | None = None, runbook_base: str = "",
-                title: str = "dayshift monitor") -> str:
-    """The whole page. Runbook links are `runbook_base` + the finding's path (a relative link by default)."""
+                title: str = "dayshift monitor", prelude: str = "") -> str:
+    """The whole page. Runbook links are `runbook_base` + the finding's path (a relative link by default).
+
+    `prelude` is HTML put above the checklist, already escaped: the standup digest (monitor/standup.py)."""
     status = report.status
     parts = [
         "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n",
@@ -103,6 +105,7 @@ def render_html(report: MonitorReport, *, config: Mapping[str, str] | None = Non
         f"<h1>{_e(title)} <span class=\"badge {_e(status)}\" data-testid=\"overall-status\">{_e(status)}</span></h1>\n",
         (f"<p class=\"window\">{_e(format_time(report.since))} → {_e(format_time(report.until))} · "
          f"{report.traces:,} traces</p>\n"),
+        prelude,
         _checklist(report),
     ]
     for area in AREAS:

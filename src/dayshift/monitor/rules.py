@@ -27,7 +27,7 @@ from typing import Any
 from dayshift.errors import ConfigError
 from dayshift.monitor.findings import Status
 
-__all__ = ["SCOPE_KEYS", "CheckRule", "Rules", "load_rules", "parse_rules"]
+__all__ = ["SCOPE_KEYS", "CheckRule", "LatencyObjective", "Rules", "load_rules", "parse_rules", "with_slo"]
 
 SCOPE_KEYS = ("check", "tenant", "route", "prompt_version", "model")  # what a dedup key may be made of
 _COMMON = {"warn", "alert", "min_ratio", "min_delta", "max_p", "min_samples", "dedup", "cooldown_minutes", "enabled"}
@@ -79,6 +79,15 @@ class CheckRule:
 
 
 @dataclass(frozen=True, slots=True)
+class LatencyObjective:
+    """A route's latency SLO: p50 and p99 under these (settings [monitor.slo]); None: not checked."""
+
+    route: str
+    p50_ms: float | None = None
+    p99_ms: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Rules:
     checks: dict[str, CheckRule]
     reference_days: int = 7
@@ -90,6 +99,7 @@ class Rules:
     close_after_s: float = 7200.0  # an open alert whose condition is not seen for this long is closed
     daily_budget_usd: float = 0.0
     tenant_budgets_usd: dict[str, float] = field(default_factory=dict)
+    latency_slo: tuple[LatencyObjective, ...] = ()  # from settings: with_slo(rules, settings.monitor.slo)
 
     def check(self, name: str) -> CheckRule:
         try:
@@ -99,6 +109,14 @@ class Rules:
                 f'the rules have no [checks.{name}]: add it to your rules file, or start from the shipped '
                 "dayshift/monitor/rules.toml"
             ) from None
+
+
+def with_slo(rules: Rules, slo: dict[str, Any]) -> Rules:
+    """`rules` with the latency objectives of settings.monitor.slo ({route: RouteSLO}) for the latency check."""
+    from dataclasses import replace
+
+    objectives = tuple(LatencyObjective(route, s.p50_ms, s.p99_ms) for route, s in sorted(slo.items()))
+    return replace(rules, latency_slo=objectives)
 
 
 def _z_for(z: float, scale: float) -> float:

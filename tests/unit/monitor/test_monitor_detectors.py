@@ -40,7 +40,7 @@ def test_a_normal_hour_is_ok_everywhere(store: TraceStore, rules: Rules) -> None
     report = last_hour(store, rules)
     found = checks(report)
     assert report.traces == 120 and report.status == "ok", [f.summary for f in report.findings if f.status != "ok"]
-    assert set(found) == set(RUNBOOKS) - {"budget_burn"}  # no budget set
+    assert set(found) == set(RUNBOOKS) - {"budget_burn", "latency_slo"}  # no budget, no SLO set
     assert found["query_drift"].summary == "query drift not checked: no embedder given"
     for f in report.findings:
         assert f.runbook == RUNBOOKS[f.check] and f.detected_at == END and f.started_at is None

@@ -38,7 +38,7 @@ def test_checklist_shows_every_area_its_status_and_every_finding() -> None:
     assert "ALERT" in text.splitlines()[0] and "1,234 traces" in text.splitlines()[0]
     area_lines = {line.split()[1].lower(): line.split()[2] for line in text.splitlines()
                   if len(line.split()) > 2 and line.split()[1].lower() in AREAS}
-    assert area_lines == {"cost": "alert", "quality": "ok", "drift": "warn", "retrieval": "ok"}
+    assert area_lines == {"cost": "alert", "quality": "ok", "drift": "warn", "retrieval": "ok", "latency": "ok"}
     for finding in report.findings:
         assert finding.summary in text
     # Findings that need a look show their evidence, scope, config and runbook; an ok one is one line.
@@ -70,7 +70,7 @@ def test_user_text_prints_as_itself_not_as_markup_or_escapes() -> None:
 
 def test_an_empty_report_is_ok_in_every_area() -> None:
     text = _terminal(MonitorReport(since=T0, until=T0 + timedelta(hours=1), findings=[]))
-    assert text.count("no checks ran") == 4 and "OK" in text.splitlines()[0]
+    assert text.count("no checks ran") == 5 and "OK" in text.splitlines()[0]
 
 
 def test_json_has_every_area_and_finding_and_is_strict_json() -> None:
@@ -78,7 +78,7 @@ def test_json_has_every_area_and_finding_and_is_strict_json() -> None:
     report.findings[1].evidence["ratio"] = math.nan
     data = report_json(report, config={"store": "embedded"})
     text = json.dumps(data, allow_nan=False)  # NaN became null
-    assert json.loads(text)["areas"] == {"cost": "alert", "quality": "ok", "drift": "warn", "retrieval": "ok"}
+    assert json.loads(text)["areas"] == {"cost": "alert", "quality": "ok", "drift": "warn", "retrieval": "ok", "latency": "ok"}
     assert data["status"] == "alert" and data["traces"] == 1234 and data["config"] == {"store": "embedded"}
     assert [f["check"] for f in data["findings"]] == ["cost_spike", "abstention_rate", "query_drift"]
     cost = data["findings"][0]

@@ -49,7 +49,7 @@ def test_page_has_the_checklist_and_every_finding() -> None:
     page = render_html(report, config={"llm": "openai:gpt-4o-mini", "store": "embedded"})
     tags = _parse(page).tags
     areas = {a["data-area"]: a["data-status"] for t, a in tags if t == "a" and "data-area" in a}
-    assert areas == {"cost": "alert", "quality": "ok", "drift": "warn", "retrieval": "ok"}
+    assert areas == {"cost": "alert", "quality": "ok", "drift": "warn", "retrieval": "ok", "latency": "ok"}
     findings = {a["data-check"]: (t, a["data-status"]) for t, a in tags if "data-check" in a}
     # An ok finding is folded (<details>); one that needs a look is open.
     assert findings == {"cost_spike": ("article", "alert"), "abstention_rate": ("details", "ok"),
@@ -121,4 +121,4 @@ def test_plot_of_one_point_and_of_nothing() -> None:
     finding = Finding(area="retrieval", check="reranker_silent", status="ok", summary="re-ranker runs",
                       runbook="docs/runbooks/reranker-silent.md")
     page = render_html(MonitorReport(since=T0, until=T0 + timedelta(hours=1), findings=[finding]))
-    assert "No series for this check." in page and page.count("No checks ran.") == 3
+    assert "No series for this check." in page and page.count("No checks ran.") == 4

@@ -6,6 +6,7 @@
     drift      query_drift (new topics, clustered, with example questions)
     retrieval  top_score_shift, low_evidence, empty_results, citation_coverage, stale_answers,
                reranker_silent
+    latency    latency_slo (p50 and p99 per route against [monitor.slo], burn-rate style)
 
 A `Context` holds the window under test (`current`) and its seasonal
 reference: the same window on each of the previous days (`reference`, with
@@ -52,6 +53,7 @@ RUNBOOKS = {
     "citation_coverage": "docs/runbooks/citation-coverage.md",
     "stale_answers": "docs/runbooks/stale-documents.md",
     "reranker_silent": "docs/runbooks/reranker-silent.md",
+    "latency_slo": "docs/runbooks/latency-slo.md",
 }
 _BUCKETS_S = (60, 300, 900, 1800, 3600, 3 * 3600, 6 * 3600, 86400)
 _MAX_BUCKETS = 48
@@ -167,6 +169,6 @@ def scope_text(scope: dict[str, str]) -> str:
 
 def detectors() -> list[Detector]:
     """Every detector, in report order."""
-    from dayshift.monitor.detectors import cost, drift, quality, retrieval
+    from dayshift.monitor.detectors import cost, drift, latency, quality, retrieval
 
-    return [cost.detect, quality.detect, drift.detect, retrieval.detect]
+    return [cost.detect, quality.detect, drift.detect, retrieval.detect, latency.detect]

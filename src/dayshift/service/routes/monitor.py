@@ -30,7 +30,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from dayshift.embed.base import Embedder
 from dayshift.monitor.report import live_config, report_json, window_start
 from dayshift.monitor.report_html import CSP, render_html
-from dayshift.monitor.rules import load_rules
+from dayshift.monitor.rules import load_rules, with_slo
 from dayshift.monitor.run import run_detectors
 from dayshift.service.access import caller
 from dayshift.service.api import Problem
@@ -74,7 +74,7 @@ def report(
         start = window_start(since, now=now)
     except ValueError as exc:
         raise ApiError(400, "invalid", f"since: {exc}") from exc
-    rules = load_rules()  # the shipped rules.toml; a deployment's own file comes with monitor settings
+    rules = with_slo(load_rules(), service.settings.monitor.slo)  # the shipped rules.toml, the settings' SLOs
     service.traces.sync()
     found = run_detectors(service.traces.store, since=start, until=now, rules=rules,
                           embed_queries=_query_vectors(request), now=now)
