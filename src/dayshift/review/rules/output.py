@@ -38,6 +38,7 @@ BUILTIN_CODE = {"eval", "exec", "compile"}
 SQL_METHODS = {"execute", "executemany", "executescript", "read_sql", "read_sql_query"}
 SQL_RECEIVERS = ("cursor", "cur", "conn", "connection", "db", "database", "session", "engine", "con", "sql")
 SERIALISERS = {"json", "model_dump_json", "to_json", "model_dump", "dict", "to_dict"}
+CODE_KWARGS = {"args", "sql", "query", "statement", "source", "cmd", "command", "code"}  # not query parameters
 CLEAN_BUILTINS = {"len", "bool", "isinstance", "type", "id", "hash", "callable", "hasattr"}
 
 
@@ -54,7 +55,8 @@ def check(ctx: RuleContext) -> None:
                 ctx.report("DS301", call, f"{ctx.describe(call)} parses the model's output and nothing catches "
                                           "the parse error.")
         elif id(call) in run_ids:
-            tainted = [a for a in [*call.args, *[k.value for k in call.keywords]] if "model" in flow.labels(a)]
+            code = [*call.args[:1], *[k.value for k in call.keywords if k.arg in CODE_KWARGS]]
+            tainted = [a for a in code if "model" in flow.labels(a)]
             if tainted:
                 ctx.report("DS302", call, f"{ctx.describe(call)} runs text that comes from the model.")
 
