@@ -463,13 +463,91 @@ function traceNodes(t) {
     el("h3", { class: "sub" }, "Stages"),
     stageBars(t.stages_ms, t.latency_ms),
     el("dl", { class: "facts", "data-testid": "trace-facts" }, facts.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v)])),
+    ...traceDetailNodes(t),
     el("h3", { class: "sub" }, `Retrieved (${t.retrieved.length})`),
-    retrievedTable(t.retrieved),
+    t.detail?.retrieval?.chunks ? scoresTable(t.detail) : retrievedTable(t.retrieved),
     el("h3", { class: "sub" }, "Feedback"),
     feedbackList(t.feedback),
     t.errors.length ? el("h3", { class: "sub" }, "Errors") : null,
     t.errors.length ? el("ul", { class: "errors" }, t.errors.map((e) => el("li", {}, e))) : null,
   ];
+}
+
+// -- the debugger's views of a trace (detail: dayshift/trace/detail.py), as `dayshift traces show` prints them --
+
+function num(value, digits = 3) {
+  return value === null || value === undefined ? "—" : Number(value).toFixed(digits);
+}
+
+function traceDetailNodes(t) {
+  const d = t.detail;
+  if (!d || !d.verdict) {
+    return t.route === "/v1/search" ? [] : [el("p", { class: "empty", "data-testid": "trace-no-detail" },
+      "This trace was written before dayshift recorded excerpts, prompts, drafts and support.")];
+  }
+  return [
+    el("h3", { class: "sub" }, "Verdict"), verdictNode(t, d),
+    el("h3", { class: "sub" }, `Excerpts sent (${d.sources.length})`), excerptList(d.sources),
+    el("details", { class: "prompt-rendered", "data-testid": "trace-prompt" },
+      el("summary", {}, d.messages.length ? "Prompt as rendered" : "Prompt: the model was not asked"),
+      ...d.messages.map((m) => el("div", { class: "message" },
+        el("span", { class: "meta-label" }, `[${m.role}]`), el("pre", {}, m.content ?? "(not stored)")))),
+    d.messages.length ? el("h3", { class: "sub" }, "Draft") : null,
+    d.messages.length ? el("p", { class: "draft", "data-testid": "trace-draft" }, d.draft || "(empty)") : null,
+    d.support ? el("h3", { class: "sub" }, "Support") : null,
+    d.support ? supportNode(d.support) : null,
+  ];
+}
+
+function verdictNode(t, d) {
+  const v = d.verdict;
+  const why = !v.abstained
+    ? `Released: confidence ${num(d.confidence)} ≥ threshold ${num(d.threshold)}.`
+    : v.stage === "retrieval"
+      ? `Abstained before generating: even with perfect support the confidence ${num(d.confidence)} is under the threshold ${num(d.threshold)}. ${v.reason}`
+      : `Abstained after the support check: the draft was withdrawn; confidence ${num(d.confidence)} < threshold ${num(d.threshold)}. ${v.reason}`;
+  const evidence = Object.entries(d.evidence ?? {});
+  return el("div", { class: "verdict", "data-testid": "trace-verdict", "data-abstained": String(v.abstained) },
+    el("p", {}, why),
+    el("dl", { class: "facts" }, evidence.flatMap(([k, x]) => [el("dt", {}, k), el("dd", {}, num(x))])));
+}
+
+function excerptList(sources) {
+  if (!sources.length) return el("p", { class: "empty" }, "None: no source was close enough.");
+  return el("ol", { class: "excerpts", "data-testid": "trace-excerpts" }, sources.map((s) =>
+    el("li", { value: String(s.n) }, el("code", {}, s.chunk_id), el("p", {}, s.text ?? "(not stored)"))));
+}
+
+function supportNode(support) {
+  const sentences = Object.values(support).find((v) => Array.isArray(v) && v.length && typeof v[0] === "object" && "text" in v[0]);
+  if (sentences) {
+    const keys = Object.keys(sentences[0]).filter((k) => k !== "text");
+    return el("table", { class: "retrieved", "data-testid": "trace-support" },
+      el("thead", {}, el("tr", {}, ["sentence", ...keys].map((h) => el("th", { scope: "col" }, h)))),
+      el("tbody", {}, sentences.map((s) => el("tr", {}, el("td", {}, s.text ?? ""),
+        ...keys.map((k) => el("td", { class: "num" }, typeof s[k] === "number" ? num(s[k]) : JSON.stringify(s[k])))))));
+  }
+  const best = support.best ? `[${support.best.n}] ${support.best.chunk_id}` : "—";
+  const facts = [["Support", num(support.score)], ["Focus", num(support.focus)], ["Verbatim", String(support.verbatim)],
+    ["Stands on", best], ["Unsupported terms", (support.unsupported_terms ?? []).join(", ") || "—"],
+    ["Checked against", support.checked_against ?? "—"]];
+  return el("dl", { class: "facts", "data-testid": "trace-support" }, facts.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v)]));
+}
+
+function scoresTable(d) {
+  const r = d.retrieval;
+  const sent = new Map(d.sources.map((s) => [s.chunk_id, s.n]));
+  const cut = `mode ${r.mode ?? "?"}, ${r.fusion ?? "?"} fusion · cut-offs: keyword ${num(r.keyword_cutoff)}, dense ${num(r.dense_cutoff)}, fused ${num(r.fused_cutoff)}`;
+  return el("table", { class: "retrieved", "data-testid": "trace-retrieved" },
+    el("caption", {}, cut),
+    el("thead", {}, el("tr", {}, ["#", "chunk", "fused", "keyword (rank)", "dense (rank)", "sent"].map((h) => el("th", { scope: "col" }, h)))),
+    el("tbody", {}, r.chunks.map((c) => el("tr", { "data-chunk-id": c.chunk_id },
+      el("td", {}, String(c.rank)),
+      el("td", {}, el("code", {}, c.chunk_id)),
+      el("td", { class: "num" }, num(c.fused)),
+      el("td", { class: "num" }, `${num(c.keyword)} (${c.keyword_rank ?? "—"})`),
+      el("td", { class: "num" }, `${num(c.dense)} (${c.dense_rank ?? "—"})`),
+      el("td", {}, sent.has(c.chunk_id) ? `[${sent.get(c.chunk_id)}]` : "")))));
 }
 
 function stageBars(stages, latencyMs) {
