@@ -255,7 +255,7 @@ def print_digest(digest: Digest, *, console: Console | None = None) -> None:
             when = item.at.strftime("%a %H:%M") if kind != "budget" else ""
             console.print(Text.assemble("  ", (f"{when:<10}", "dim"), clean_text(item.title)))
             if item.who:
-                console.print(Text.assemble(" " * 12, ("by ", "dim"), clean_text(item.who)))
+                console.print(Text.assemble(" " * 12, ("who ", "dim"), clean_text(item.who)))
             console.print(Text.assemble(" " * 12, ("affects ", "dim"), clean_text(item.affects)))
     for note in digest.notes:
         console.print(Text(f"note: {note}", style="yellow"))

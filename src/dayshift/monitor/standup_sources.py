@@ -178,7 +178,7 @@ def settings_commits(path: Path, since: datetime, until: datetime) -> list[Commi
     log = _git(path.parent, "log", f"--since={since.isoformat()}", f"--until={until.isoformat()}",
                "--format=%H%x1f%aI%x1f%an%x1f%s", "--", path.name)
     commits = []
-    for line in (log or "").splitlines():
+    for line in reversed((log or "").splitlines()):  # git lists newest first
         sha, at, author, subject = line.split("\x1f", 3)
         after = _toml(_git(path.parent, "show", f"{sha}:./{path.name}"))
         before = _toml(_git(path.parent, "show", f"{sha}^:./{path.name}"))
