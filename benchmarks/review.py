@@ -130,6 +130,15 @@ def speed(sources: dict[str, str], repeat: int) -> tuple[float, float]:
     return lines / best_review, lines / best_parse
 
 
+def _table(title: str, families: dict) -> None:
+    print(f"{title}\n{'family':<12} {'labels':>6} {'tp':>4} {'fp':>4} {'fn':>4} {'precision':>9} {'recall':>7}")
+    for family, c in families.items():
+        p = "-" if c["precision"] is None else f"{c['precision']:.3f}"
+        r = "-" if c["recall"] is None else f"{c['recall']:.3f}"
+        print(f"{family:<12} {c['tp'] + c['fn']:>6} {c['tp']:>4} {c['fp']:>4} {c['fn']:>4} {p:>9} {r:>7}")
+    print()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--corpus", help="the folder holding <owner>__<repo>/<path> files")
@@ -137,28 +146,32 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5, help="timed runs (the best counts)")
     args = parser.parse_args()
     labels, sources = load(corpus_dir(args.corpus))
-    families, false_pos, false_neg = score(labels, review_all(sources))
+    found = review_all(sources)
+    families, false_pos, false_neg = score(labels, found)
+    parts = {part: score([e for e in labels if e.get("set", "tuning") == part], found)[0]
+             for part in ("tuning", "held-out")}
     lines_per_s, parse_per_s = speed(sources, args.repeat)
     lines = sum(text.count("\n") + 1 for text in sources.values())
+    held = {e["file"] for e in labels if e.get("set") == "held-out"}
+    for item in [*false_pos, *false_neg]:
+        item["set"] = "held-out" if item["file"] in held else "tuning"
     result = {"files": len(sources), "lines": lines, "lines_per_s": round(lines_per_s),
-              "parse_only_lines_per_s": round(parse_per_s), "families": families,
+              "parse_only_lines_per_s": round(parse_per_s), "families": families, "sets": parts,
               "false_positives": false_pos, "false_negatives": false_neg}
     if args.json:
         print(json.dumps(result, indent=2))
         return
     print(f"{len(sources)} files, {lines:,} lines: review {lines_per_s:,.0f} lines/s on one core "
           f"(ast.parse alone: {parse_per_s:,.0f} lines/s, so the rules cost {parse_per_s / lines_per_s:.1f}x parsing)\n")
-    print(f"{'family':<12} {'labels':>6} {'tp':>4} {'fp':>4} {'fn':>4} {'precision':>9} {'recall':>7}")
-    for family, c in families.items():
-        p = "-" if c["precision"] is None else f"{c['precision']:.3f}"
-        r = "-" if c["recall"] is None else f"{c['recall']:.3f}"
-        print(f"{family:<12} {c['tp'] + c['fn']:>6} {c['tp']:>4} {c['fp']:>4} {c['fn']:>4} {p:>9} {r:>7}")
-    print("\nfalse positives:")
+    _table("all files", families)
+    _table("tuning set (the rules were tuned on it)", parts["tuning"])
+    _table("held-out set (labelled after tuning; never tuned on)", parts["held-out"])
+    print("false positives:")
     for f in false_pos:
-        print(f"  {f['file']}:{f['line']} {f['rule']} {f['message']}")
+        print(f"  [{f['set']}] {f['file']}:{f['line']} {f['rule']} {f['message']}")
     print("\nfalse negatives:")
     for f in false_neg:
-        print(f"  {f['file']}:{f['line']} [{f['family']}] {f['label']}")
+        print(f"  [{f['set']}] {f['file']}:{f['line']} [{f['family']}] {f['label']}")
 
 
 if __name__ == "__main__":

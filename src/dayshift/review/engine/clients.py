@@ -30,7 +30,8 @@ ANTHROPIC_CTORS = {"Anthropic", "AsyncAnthropic", "AnthropicBedrock", "AsyncAnth
                    "AsyncAnthropicVertex", "Client", "AsyncClient"}
 LANGCHAIN_MODELS = {"ChatOpenAI": "openai", "AzureChatOpenAI": "openai", "OpenAI": "openai-llm",
                     "AzureOpenAI": "openai-llm", "ChatAnthropic": "anthropic", "ChatOllama": "ollama",
-                    "Ollama": "ollama", "ChatLiteLLM": "litellm"}
+                    "Ollama": "ollama", "ChatLiteLLM": "litellm", "OpenAIEmbeddings": "openai-embed",
+                    "AzureOpenAIEmbeddings": "openai-embed"}
 LLAMAINDEX_MODELS = {"OpenAI": "openai", "AzureOpenAI": "openai", "OpenAILike": "openai", "Anthropic": "anthropic",
                      "Ollama": "ollama", "LlamaCPP": "local", "LiteLLM": "litellm"}
 WRAPPERS = {"instructor.from_openai", "instructor.patch", "instructor.apatch", "instructor.from_anthropic",
@@ -221,7 +222,8 @@ class ClientResolver:
         if isinstance(expr, ast.BinOp) and isinstance(expr.op, ast.BitOr):
             inner = [s for side in (expr.left, expr.right) for s in self.specs(side, scope, depth + 1)
                      if isinstance(s, ClientSpec)]
-            models = tuple(m for s in inner for m in s.models() if m.kind in {"langchain", "llamaindex"})
+            models = tuple(m for s in inner for m in s.models() if m.kind in {"langchain", "llamaindex"}
+                           and not m.vendor.endswith("embed"))
             return [ClientSpec("chain", models[0].vendor, models[0].node, inner=models)] if models else []
         if isinstance(expr, (ast.Name, ast.Attribute)):
             found: list[Spec] = []
@@ -258,7 +260,7 @@ class ClientResolver:
                                                                                   "chain", "runnable"}]]:
             if isinstance(arg, (ast.Name, ast.Attribute, ast.Call)):
                 inner.extend(s for s in self.specs(arg, scope, depth + 1) if isinstance(s, ClientSpec)
-                             and s.kind in {"langchain", "llamaindex", "chain"})
+                             and s.kind in {"langchain", "llamaindex", "chain"} and not s.vendor.endswith("embed"))
         models = tuple(m for s in inner for m in s.models())
         if models:
             return [ClientSpec("chain", models[0].vendor, call, inner=models)]

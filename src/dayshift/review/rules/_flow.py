@@ -97,14 +97,27 @@ def handled(ctx: RuleContext, call: ast.Call, accepted: set[str]) -> bool:
     (or everything: a bare `except`, Exception, BaseException)."""
     child: ast.AST = call
     for node in ctx.index.ancestors(call):
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            return _retried_on(ctx, node, accepted)
+        if isinstance(node, ast.Lambda):
             return False
         if isinstance(node, (ast.Try, ast.TryStar)) and child in node.body:
             for handler in node.handlers:
                 names = _exception_names(handler.type)
-                if handler.type is None or names & (accepted | {"Exception", "BaseException"}):
+                reraises = any(isinstance(stmt, ast.Raise) for stmt in handler.body)
+                if not reraises and (handler.type is None or names & (accepted | {"Exception", "BaseException"})):
                     return True
         child = node
+    return False
+
+
+def _retried_on(ctx: RuleContext, function: ast.AST, accepted: set[str]) -> bool:
+    """A retrying decorator that names one of the errors: tenacity
+    `@retry(retry=retry_if_exception_type(json.JSONDecodeError))` re-asks the model."""
+    for deco in function.decorator_list:  # type: ignore[attr-defined]
+        text = ast.get_source_segment(ctx.index.source, deco) or ""
+        if ("retry" in text.lower() or "backoff" in text.lower()) and any(name in text for name in accepted):
+            return True
     return False
 
 

@@ -23,7 +23,7 @@ from dayshift.review.rules._flow import roots_with, run_flows
 
 CAPS = ("max_tokens", "max_completion_tokens", "max_output_tokens", "max_new_tokens", "max_tokens_to_sample",
         "num_predict")
-BOUNDED_BY_DEFAULT = {"openai-llm", "anthropic", "ollama", "local"}
+BOUNDED_BY_DEFAULT = {"openai-llm", "anthropic", "ollama", "local", "openai-embed"}
 PROMPT_KEYS = {"prompt", "messages", "input", "inputs", "system"}
 
 
@@ -43,8 +43,9 @@ def _unbounded(ctx: RuleContext) -> None:
         if api.kind == "openai-v0" and api.path[0] not in {"ChatCompletion", "Completion"}:
             continue
         cap = next((api.kwargs[c] for c in CAPS if c in api.kwargs), None)
-        if cap is None or _is_none(cap):
-            state = "max_tokens=None" if cap is not None else "no max_tokens"
+        if cap is None or _is_none(cap) or _defaults_to_none(ctx, cap):
+            state = "no max_tokens" if cap is None else "max_tokens=None" if _is_none(cap) else \
+                f"max_tokens={ast.unparse(cap)}, which defaults to None"
             ctx.report("DS602", api.call, f"{ctx.describe(api.call)} has {state}: the output is bounded only by "
                                           "the model's context window.")
     for call in ctx.index.calls:
@@ -63,6 +64,26 @@ def _unbounded(ctx: RuleContext) -> None:
             state = "max_tokens=None" if cap is not None else "no max_tokens"
             ctx.report("DS602", call, f"{ctx.describe(call)} is built with {state}: every call on it is "
                                       "bounded only by the model's context window.")
+
+
+def _defaults_to_none(ctx: RuleContext, cap: ast.expr) -> bool:
+    """`max_tokens=max_tokens` where that is a parameter of the enclosing function defaulting to None."""
+    if not isinstance(cap, ast.Name):
+        return False
+    for scope in ctx.index.scope_chain(ctx.index.enclosing_scope(cap)):
+        if scope.node is None:
+            return False
+        if cap.id in scope.assigned and cap.id not in scope.params:
+            return False
+        args = scope.node.args
+        positional = [*args.posonlyargs, *args.args]
+        defaults = dict(zip([a.arg for a in positional][len(positional) - len(args.defaults):], args.defaults))
+        defaults.update({a.arg: d for a, d in zip(args.kwonlyargs, args.kw_defaults) if d is not None})
+        if cap.id in defaults:
+            return _is_none(defaults[cap.id])
+        if cap.id in scope.params:
+            return False
+    return False
 
 
 def _template(node: ast.expr) -> bool:
