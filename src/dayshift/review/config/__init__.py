@@ -107,7 +107,7 @@ def load_config(start: Path | None = None, *, explicit: Path | None = None) -> R
         raise ConfigError(f"[tool.dayshift.review] in {path} must be a table")
     unknown = {k for k in section if k.replace("_", "-") not in KEYS}
     if unknown:
-        raise ConfigError(f"unknown key {sorted(unknown)[0]!r} in [tool.dayshift.review] of {path}: "
+        raise ConfigError(f"unknown key {min(unknown)!r} in [tool.dayshift.review] of {path}: "
                           f"use {', '.join(sorted(KEYS))}")
     get = {k.replace("_", "-"): v for k, v in section.items()}
     config = ReviewConfig(

@@ -59,7 +59,7 @@ def parse_unified_diff(text: str, root: Path) -> dict[Path, set[int]]:
             if name == "/dev/null":
                 current = None
                 continue
-            name = name[2:] if name.startswith("b/") else name
+            name = name.removeprefix("b/")
             current = changed.setdefault((root / name).resolve(), set())
         elif line.startswith("@@") and current is not None:
             new = line.split("+", 1)[1].split(" ", 1)[0]  # "@@ -3,2 +5,4 @@" -> "5,4"

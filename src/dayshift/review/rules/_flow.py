@@ -49,20 +49,14 @@ def run_flows(ctx: RuleContext, roots: Iterable[Scope], *, source, sanitizer=lam
     wanted = {root.id for root in roots}
     everything = [ctx.index.module_scope] + [s for s in ctx.index.scopes.values()
                                              if s.node is not None and ctx.index.root_of(s) is s]
+    # a root is worth a run when it holds a sink, or passes arguments to functions of this module
+    relevant = [r for r in everything if r.id in wanted or any(_callees(ctx, c) for c in _calls_in(ctx, r))]
     for _ in range(rounds):
         changed[0] = False
-        for root in everything:
-            if root.id in wanted or seeds.get(root.id) or any(seeds.get(id(n)) for n in _nested(ctx, root)):
-                analyse(ctx.index, root.node, source=source, sanitizer=sanitizer, on_call=hook, enter=seeded)
-            elif any(_callees(ctx, c) for c in _calls_in(ctx, root)):
-                analyse(ctx.index, root.node, source=source, sanitizer=sanitizer, on_call=hook, enter=seeded)
+        for root in relevant:
+            analyse(ctx.index, root.node, source=source, sanitizer=sanitizer, on_call=hook, enter=seeded)
         if not changed[0]:
             break
-
-
-def _nested(ctx: RuleContext, root: Scope) -> list[ast.AST]:
-    return [s.node for s in ctx.index.scopes.values() if s.node is not None and s is not root
-            and ctx.index.root_of(s) is root]
 
 
 def _calls_in(ctx: RuleContext, root: Scope) -> list[ast.Call]:

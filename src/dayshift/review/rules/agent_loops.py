@@ -114,7 +114,7 @@ def _bounded_test(ctx: RuleContext, test: ast.expr, counters: set) -> bool:
 
 def _bounded_exit(ctx: RuleContext, body: list[ast.AST], counters: set) -> bool:
     for node in body:
-        if isinstance(node, ast.If) and _bounded_test(ctx, node.test, counters):
-            if any(isinstance(s, (ast.Break, ast.Return, ast.Raise)) for s in ast.walk(node)):
-                return True
+        if isinstance(node, ast.If) and _bounded_test(ctx, node.test, counters) and \
+                any(isinstance(s, (ast.Break, ast.Return, ast.Raise)) for s in ast.walk(node)):
+            return True
     return False

@@ -134,9 +134,9 @@ def _source(ctx: RuleContext, node: ast.expr, flask_request: set[str]) -> frozen
             return USER
         scope = ctx.index.enclosing_scope(node)
         for probe in ctx.index.scope_chain(scope):
-            if probe.node is not None and id(probe.node) in ctx.index.handlers and name in probe.params:
-                if name in REQUEST_PARAM_NAMES or _annotation(probe.node, name) in {"Request", "WebSocket"}:
-                    return USER
+            if probe.node is not None and id(probe.node) in ctx.index.handlers and name in probe.params and \
+                    (name in REQUEST_PARAM_NAMES or _annotation(probe.node, name) in {"Request", "WebSocket"}):
+                return USER
     return frozenset()
 
 
