@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "e2e"))
 from cli_runner import run  # noqa: E402
 
 ANSWERED = "Which file formats can be ingested?"
-UNKNOWN = "What is the boiling point of tungsten in kelvin?"
+UNKNOWN = "How many legs does a spider have?"
 
 
 @pytest.fixture(scope="module")

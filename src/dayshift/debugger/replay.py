@@ -14,6 +14,7 @@ Left out: replaying searches (/v1/search traces carry no answer to compare) and 
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -30,7 +31,8 @@ from dayshift.trace.record import TraceRecord
 
 __all__ = ["Difference", "ReplayResult", "Run", "replay", "trace_prompt"]
 
-_SHARED = ("embed", "store", "database", "data_dir")  # settings a replay may not change: they pick the index
+_SHARED = ("embed", "store", "database", "data_dir")
+_PLACEHOLDER = re.compile(r"<[A-Z_]+_\d+>")  # settings a replay may not change: they pick the index
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +80,11 @@ class ReplayResult:
     def recorded_matches(self) -> bool:
         return (self.recorded.get("abstained") == self.before.abstained
                 and (self.recorded.get("answer") or "") == self.before.text)
+
+    @property
+    def redacted(self) -> bool:
+        """The stored question holds PII placeholders (trace.store_text = "redacted"): the replay asks that."""
+        return bool(_PLACEHOLDER.search(self.question))
 
     @property
     def flipped(self) -> bool:

@@ -180,6 +180,9 @@ def print_replay(result: ReplayResult, console: Console) -> None:
     table.add_row(Text("latency ms", style="dim"), f"{b.latency_ms:,.0f}", f"{a.latency_ms:,.0f}")
     table.add_row(Text("tokens", style="dim"), f"{b.tokens[0]}+{b.tokens[1]}", f"{a.tokens[0]}+{a.tokens[1]}")
     console.print(table)
+    if result.redacted:
+        console.print(Text("the question was stored with PII replaced by placeholders, and is replayed that way",
+                           style="yellow"))
     same = "agrees with" if result.recorded_matches else "differs from"
     console.print(Text(f"the rerun before the change {same} the trace as recorded (abstained "
                        f"{result.recorded.get('abstained')}, confidence {_num(result.recorded.get('confidence'))})",
