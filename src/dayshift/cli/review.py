@@ -30,7 +30,8 @@ def review(
     fmt: Annotated[str, typer.Option("--format", "-f", help="text, json or sarif.")] = "text",
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the report here, not to stdout.")] = None,
     diff: Annotated[str | None, typer.Option("--diff", help="Report only lines changed against this git base.")] = None,
-    config: Annotated[Path | None, typer.Option("--config", help="The pyproject.toml with [tool.dayshift.review].")] = None,
+    config: Annotated[Path | None, typer.Option(
+        "--config", help="The pyproject.toml to read (its tool.dayshift.review table).")] = None,
     select: Annotated[list[str] | None, typer.Option("--select", help="Rules to run: ids, prefixes or families.")] = None,
     ignore: Annotated[list[str] | None, typer.Option("--ignore", help="Rules to skip: ids, prefixes or families.")] = None,
     list_rules: Annotated[bool, typer.Option("--list-rules", help="Print every rule and exit.")] = False,
