@@ -94,3 +94,27 @@ def test_model_text_passed_to_a_helper_in_the_same_module_is_followed():
             for call in response.choices[0].message.tool_calls:
                 parse(call.function.arguments)
     """, select=O) == [("DS301", 6)]
+
+
+def test_a_handler_that_re_raises_the_same_error_is_not_handling_it_but_converting_it_is():
+    assert found("""
+        import json
+        from openai import OpenAI
+        client = OpenAI(timeout=10)
+
+        class PlanError(Exception):
+            pass
+
+        def plan(goal):
+            text = client.chat.completions.create(model="m", messages=goal, max_tokens=9).choices[0].message.content
+            try:
+                first = json.loads(text)
+            except json.JSONDecodeError as exc:
+                log(exc)
+                raise
+            try:
+                second = json.loads(text)
+            except ValueError as exc:
+                raise PlanError(f"the model's plan is not JSON: {exc}") from exc
+            return first, second
+    """, select=O) == [("DS301", 12)]

@@ -98,7 +98,8 @@ def handled(ctx: RuleContext, call: ast.Call, accepted: set[str]) -> bool:
         if isinstance(node, (ast.Try, ast.TryStar)) and child in node.body:
             for handler in node.handlers:
                 names = _exception_names(handler.type)
-                reraises = any(isinstance(stmt, ast.Raise) for stmt in handler.body)
+                reraises = any(isinstance(stmt, ast.Raise) and (stmt.exc is None or (
+                    isinstance(stmt.exc, ast.Name) and stmt.exc.id == handler.name)) for stmt in handler.body)
                 if not reraises and (handler.type is None or names & (accepted | {"Exception", "BaseException"})):
                     return True
         child = node
