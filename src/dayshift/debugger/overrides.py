@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from dayshift.errors import ConfigError
 from dayshift.settings import Settings
 
-__all__ = ["apply_overrides", "parse_assignment"]
+__all__ = ["apply_overrides", "parse_assignment", "recorded_retrieval"]
 
 
 def parse_assignment(text: str) -> tuple[list[str], Any]:
@@ -58,3 +58,14 @@ def apply_overrides(settings: Settings, assignments: Sequence[str]) -> Settings:
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
         raise ConfigError(f"invalid --set ({problems})") from exc
+
+
+def recorded_retrieval(detail: dict[str, Any]) -> list[str]:
+    """Assignments that restore the retrieval settings a trace recorded (mode, fusion, weight, candidates)."""
+    recorded = (detail or {}).get("retrieval", {})
+    return [f"retrieve.{key}={_toml(recorded[key])}" for key in ("mode", "fusion", "dense_weight", "candidates")
+            if recorded.get(key) is not None]
+
+
+def _toml(value: Any) -> str:
+    return f'"{value}"' if isinstance(value, str) else str(value).lower() if isinstance(value, bool) else str(value)

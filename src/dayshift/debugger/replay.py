@@ -4,9 +4,10 @@
     result.before, result.after      # Run: the answer, verdict, confidence, detail (trace/detail.py) of each
     result.differences()             # [Difference(what, before, after)]: only what changed
 
-"Before" is the trace's own prompt version under today's settings, run now rather than read from the
-trace, so that the only difference between the two runs is the change asked for (the index may have
-moved on since the trace; `recorded_matches` says whether the rerun agrees with the trace). Both runs
+"Before" is the trace's own prompt version and the retrieval settings it recorded (mode, fusion, dense
+weight, candidates), the rest as set today, run now rather than read from the trace, so that the only
+difference between the two runs is the change asked for (the index may have moved on since the trace;
+`recorded_matches` says whether the rerun agrees with the trace). Both runs
 share one embedder, store and model; the replay is not traced and its model cost is booked to no tenant.
 
 Left out: replaying searches (/v1/search traces carry no answer to compare) and conversation history.
@@ -21,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dayshift.assemble import open_answerer, open_embedder, open_llm, open_store
-from dayshift.debugger.overrides import apply_overrides
+from dayshift.debugger.overrides import apply_overrides, recorded_retrieval
 from dayshift.errors import ConfigError
 from dayshift.retrieve.filters import parse_filters
 from dayshift.settings import Settings
@@ -124,7 +125,7 @@ def replay(settings: Settings, record: TraceRecord, *, prompt: str | None = None
                           "replayed")
     if not prompt and not overrides:
         raise ConfigError("nothing to change: pass --prompt REF and/or --set section.key=value")
-    base = tenant_settings(settings, record.tenant)
+    base = apply_overrides(tenant_settings(settings, record.tenant), recorded_retrieval(record.detail))
     before_settings = _with_prompt(base, trace_prompt(record))
     after_settings = apply_overrides(_with_prompt(base, prompt or trace_prompt(record)), overrides)
     for name in _SHARED:

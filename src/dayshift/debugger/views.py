@@ -26,6 +26,11 @@ def _t(value: Any, *, limit: int | None = None) -> Text:
     return Text(clean_text("" if value is None else str(value), limit=limit))
 
 
+def _lines(value: Any) -> Text:
+    """Several lines of text, each cleaned (control characters escaped), the line breaks kept."""
+    return Text("\n".join(clean_text(line) for line in str(value).split("\n")))
+
+
 def _num(value: Any, digits: int = 3) -> str:
     return "-" if value is None else f"{float(value):.{digits}f}"
 
@@ -176,7 +181,7 @@ def print_replay(result: ReplayResult, console: Console) -> None:
     table = Table("", f"before  ({b.prompt})", f"after  ({a.prompt}, {' '.join(a.changes)})", show_lines=True,
                   title="what changed" + ("  ·  the verdict flipped" if result.flipped else ""))
     for diff in result.differences():
-        table.add_row(Text(diff.what, style="bold"), _t(diff.before), _t(diff.after))
+        table.add_row(Text(diff.what, style="bold"), _lines(diff.before), _lines(diff.after))
     table.add_row(Text("latency ms", style="dim"), f"{b.latency_ms:,.0f}", f"{a.latency_ms:,.0f}")
     table.add_row(Text("tokens", style="dim"), f"{b.tokens[0]}+{b.tokens[1]}", f"{a.tokens[0]}+{a.tokens[1]}")
     console.print(table)

@@ -23,7 +23,7 @@ from typing import Any
 
 from dayshift.analysis import analyze
 from dayshift.assemble import open_retriever
-from dayshift.debugger.overrides import apply_overrides
+from dayshift.debugger.overrides import apply_overrides, recorded_retrieval
 from dayshift.errors import ConfigError
 from dayshift.retrieve.filters import parse_filters
 from dayshift.settings import Settings
@@ -107,10 +107,7 @@ def explain_chunk(settings: Settings, record: TraceRecord, chunk_id: str) -> Chu
     if record.query is None:
         raise ConfigError(f"trace {record.trace_id} holds no question (trace.store_text = \"none\"): "
                           "nothing to explain")
-    recorded = (record.detail or {}).get("retrieval", {})
-    assignments = [f"retrieve.{key}={_toml(recorded[key])}" for key in ("mode", "fusion", "dense_weight", "candidates")
-                   if recorded.get(key) is not None]
-    tenant = apply_overrides(tenant_settings(settings, record.tenant), assignments)
+    tenant = apply_overrides(tenant_settings(settings, record.tenant), recorded_retrieval(record.detail))
     retriever = open_retriever(tenant)
     try:
         return _explain(retriever, record, chunk_id, settings=tenant)
@@ -186,6 +183,3 @@ def _cutoff(hits: list[Hit], candidates: int) -> float | None:
 def _num(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
 
-
-def _toml(value: Any) -> str:
-    return f'"{value}"' if isinstance(value, str) else str(value).lower() if isinstance(value, bool) else str(value)
