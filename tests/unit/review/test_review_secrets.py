@@ -6,6 +6,7 @@ S = ("DS501", "DS502")
 # Built at run time so that this test file itself holds no key-shaped literal.
 FAKE_OPENAI = "sk-proj-" + "Q3vX9kLm2Pz7" * 4
 FAKE_ANTHROPIC = "sk-ant-api03-" + "Zr8Kq2Lm5Nx1" * 5
+FAKE_POSTHOG = "phc_" + "A1b2C3d4E5f6" * 4  # a PostHog project key is public by design
 
 
 def test_provider_keys_and_secret_named_literals_are_reported():
@@ -32,7 +33,8 @@ def test_placeholders_are_not_secrets():
         other = OpenAI(api_key="sk-proj-")
         api_key = "ENTER YOUR API KEY"
         settings = {"api_key": "<your-key>", "token": "xxxxxxxxxxxxxxxxxxxxxxxx"}
-    ''', select=S) == []
+        posthog_project_api_key = "{FAKE_POSTHOG}"
+    '''.replace("{FAKE_POSTHOG}", FAKE_POSTHOG), select=S) == []
 
 
 def test_printing_or_logging_a_key_is_reported_and_masked_forms_are_not():
@@ -55,4 +57,5 @@ def test_printing_or_logging_a_key_is_reported_and_masked_forms_are_not():
         for token in stream:
             print(token, end="")
         print(os.getenv("OPENAI_BASE_URL"))
+        print(f"password must be at least {MIN_PASSWORD_LENGTH} characters")
     ''', select=S) == [("DS502", 9), ("DS502", 10), ("DS502", 11), ("DS502", 12)]

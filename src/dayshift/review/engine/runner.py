@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import os
+import sys
 import tokenize
 from collections.abc import Iterable
 from pathlib import Path
@@ -63,7 +64,7 @@ def review_source(source: str, path: str = "<string>", *, config: ReviewConfig |
         if "DS000" not in enabled:
             return [], 0
         return [Finding(path, exc.lineno or 1, (exc.offset or 0) or 1, "DS000",
-                        f"not valid Python: {exc.msg}")], 0
+                        f"not valid Python {sys.version_info.major}.{sys.version_info.minor}: {exc.msg}")], 0
     index = ModuleIndex(tree, source, path)
     ctx = RuleContext(index, ClientResolver(index), path, redactors=config.redaction_functions)
     run_checks(ctx, enabled)
@@ -102,7 +103,16 @@ def review_paths(paths: Iterable[Path], *, config: ReviewConfig | None = None,
         report.files += 1
         report.lines += source.count("\n") + (0 if source.endswith("\n") or not source else 1)
         enabled = config.enabled_for(_relative(file, config.root))
-        findings, suppressed = review_source(source, shown, config=config, enabled=enabled)
+        try:
+            findings, suppressed = review_source(source, shown, config=config, enabled=enabled)
+        except (RecursionError, MemoryError) as exc:
+            report.errors.append(FileError(shown, f"too deeply nested to review ({type(exc).__name__}); "
+                                                  "exclude it in [tool.dayshift.review] exclude"))
+            continue
+        except Exception as exc:  # noqa: BLE001 -- a bug in one rule must not hide every other file's findings
+            report.errors.append(FileError(shown, f"internal error in dayshift review ({type(exc).__name__}: {exc}); "
+                                                  "please report it with this file"))
+            continue
         report.suppressed += suppressed
         if changed is not None:
             lines = changed[file.resolve()]

@@ -38,7 +38,10 @@ SECRET_NAME = re.compile(r"(?:^|_)(?:api_?key|apikey|secret(?:_key)?|password|pa
                          r"(?:api|bot|hf|github|gh|slack|session|secret|id)_token)(?:$|_)",
                          re.IGNORECASE)
 NOT_SECRET_NAME = re.compile(r"(?:^|_)(?:id|url|path|file|name|base|version|endpoint|env|var|header|type|"
-                             r"count|limit|max|min|len|tokens|field|prefix)$", re.IGNORECASE)
+                             r"count|limit|max|min|len|length|size|tokens|field|prefix|policy|prompt|label|"
+                             r"hint|regex|pattern|required|strength|hash|hashed|hasher|input)$", re.IGNORECASE)
+# Keys their vendors publish in client code on purpose (PostHog project keys, Stripe publishable keys).
+PUBLISHABLE = ("phc_", "pk_live_", "pk_test_")
 PLACEHOLDER = re.compile(r"your|xxx|\.\.\.|<|>|\{|changeme|example|dummy|fake|placeholder|replace|insert|test|"
                          r"sample|enter|here|none|null|empty|todo|secret_key_api|\*", re.IGNORECASE)
 LOG_METHODS = {"debug", "info", "warning", "warn", "error", "exception", "critical", "log", "fatal", "success",
@@ -89,7 +92,8 @@ def _literal_secret(ctx: RuleContext, node: ast.Constant) -> str | None:
     if match and _random_enough(match.group(0)[4:] if len(match.group(0)) > 24 else match.group(0)):
         return f"a {_vendor(match.group(0))} key is written into the source ({match.group(0)[:7]}...)."
     name = _target_name(ctx, node)
-    if name and SECRET_NAME.search(name) and not NOT_SECRET_NAME.search(name) and _random_enough(text):
+    if name and SECRET_NAME.search(name) and not NOT_SECRET_NAME.search(name) and _random_enough(text) \
+            and not text.startswith(PUBLISHABLE):
         return f"{name} is set to a literal that looks like a real credential."
     return None
 
