@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -115,7 +116,7 @@ def test_keys_and_tenants_apply(server: tuple[ServeProcess, str, str]) -> None:
     acme = openai.OpenAI(base_url=f"{process.url}/v1", api_key=acme_key, max_retries=0, timeout=300)
     done = acme.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "What colour is the acme "
                                                                 "widget, and what does it cost?"}])
-    sources = {c["chunk"]["source"] for c in done.model_extra["dayshift"]["citations"]}
+    sources = {Path(c["chunk"]["source"]).name for c in done.model_extra["dayshift"]["citations"]}
     assert sources <= {"widgets.md"}
     admin = openai.OpenAI(base_url=f"{process.url}/v1", api_key=ADMIN, max_retries=0, timeout=300,
                           default_headers={"X-Dayshift-Tenant": "acme"})
@@ -123,6 +124,7 @@ def test_keys_and_tenants_apply(server: tuple[ServeProcess, str, str]) -> None:
     trace = httpx.get(f"{process.url}/v1/traces/{trace_id}", headers={"Authorization": f"Bearer {ADMIN}"}).json()
     assert trace["tenant"] == "acme" and trace["route"] == "/v1/chat/completions"
     assert trace["detail"]["retrieval"]["chunks"] and trace["params"]["model"] == MODEL
+    assert {Path(r["doc_id"]).name for r in trace["retrieved"]} == {"widgets.md"}  # acme's documents only
     assert admin.models.list().data
     bad = openai.OpenAI(base_url=f"{process.url}/v1", api_key="dsk_nobody", max_retries=0)
     with pytest.raises(openai.AuthenticationError) as caught:
