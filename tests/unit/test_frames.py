@@ -131,3 +131,10 @@ def test_traces_export_and_list_from_the_cli(data_dir: Path) -> None:
     assert "feedback down wrong year" in shown.stdout
     missing = run(data_dir, "traces", "show", "nope")
     assert missing.returncode == 2 and "no trace nope" in missing.stderr
+
+
+def test_every_column_is_documented() -> None:
+    page = (Path(__file__).resolve().parents[2] / "docs" / "frames.md").read_text()
+    for columns in (frames.TRACE_COLUMNS, frames.EVAL_RUN_COLUMNS, frames.EVAL_RESULT_COLUMNS, frames.USAGE_COLUMNS):
+        for name, (dtype, _) in columns.items():
+            assert f"| `{name}` | {dtype} |" in page, name
