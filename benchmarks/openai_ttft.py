@@ -32,21 +32,21 @@ from rich.table import Table
 from dayshift.cli.demo import corpus_dir
 from dayshift.testing.serve_process import ServeProcess
 
-QUESTIONS = ("Which file formats can be ingested?", "How does dayshift decide to say I don't know?",
-             "What does the Framework Core contain?", "How are API keys stored?")
+QUESTIONS = ("Which file formats can be ingested?", "How does hybrid search combine keyword and dense results?",
+             "What does the calibration fit?", "What happens to personal data before a model call?")
 MODEL = "dayshift-answer@production"
 
 
 def ttft_ask(client: httpx.Client, url: str, question: str) -> float:
     started = time.perf_counter()
     with client.stream("POST", f"{url}/v1/ask", json={"question": question, "stream": True}) as response:
-        event = ""
-        for line in response.iter_lines():
+        event, lines = "", response.iter_lines()
+        for line in lines:
             if line.startswith("event: "):
                 event = line[7:]
             elif event == "token" and line.startswith("data: ") and json.loads(line[6:])["text"]:
                 first = time.perf_counter() - started
-                for _ in response.iter_lines():
+                for _ in lines:  # read the rest: the answer is generated either way
                     pass
                 return first * 1000
     raise RuntimeError(f"/v1/ask streamed no token for {question!r} (it abstained before generating)")
@@ -56,12 +56,13 @@ def ttft_chat(client: httpx.Client, url: str, question: str) -> float:
     started = time.perf_counter()
     body = {"model": MODEL, "stream": True, "messages": [{"role": "user", "content": question}]}
     with client.stream("POST", f"{url}/v1/chat/completions", json=body) as response:
-        for line in response.iter_lines():
+        lines = response.iter_lines()
+        for line in lines:
             if line.startswith("data: {"):
                 chunk = json.loads(line[6:])
                 if chunk.get("choices") and chunk["choices"][0]["delta"].get("content"):
                     first = time.perf_counter() - started
-                    for _ in response.iter_lines():
+                    for _ in lines:
                         pass
                     return first * 1000
     raise RuntimeError(f"/v1/chat/completions streamed no content for {question!r}")
