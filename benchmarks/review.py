@@ -28,7 +28,7 @@ from pathlib import Path
 
 import yaml
 
-from dayshift.review import RULES, ReviewConfig, review_source
+from dayshift.review import RULES, ReviewConfig, review_sources
 from dayshift.review.engine.runner import read_source
 
 HERE = Path(__file__).resolve().parent
@@ -63,8 +63,18 @@ def load(corpus: Path) -> tuple[list[dict], dict[str, str]]:
 
 
 def review_all(sources: dict[str, str]) -> dict[str, list]:
+    """Each repository's files are reviewed together, as `dayshift review <repo>` would: one project."""
     config = ReviewConfig()
-    return {name: review_source(text, name, config=config)[0] for name, text in sources.items()}
+    repos: dict[str, dict[str, str]] = defaultdict(dict)
+    for name, text in sources.items():
+        repos[name.split("/", 1)[0]][name] = text
+    found: dict[str, list] = {}
+    for files in repos.values():
+        result = review_sources(files, config=config)
+        if result.errors:
+            raise RuntimeError(f"review crashed on {result.errors[0][0]}: {result.errors[0][1]!r}")
+        found.update(result.findings)
+    return found
 
 
 def score(labels: list[dict], found: dict[str, list]) -> tuple[dict, list, list]:

@@ -22,8 +22,8 @@ pages in docs/review/ say, rule by rule, what that costs.
 
 from dayshift.review.config import ReviewConfig, load_config
 from dayshift.review.engine.model import Finding, Report, Rule
-from dayshift.review.engine.runner import review_paths, review_source
+from dayshift.review.engine.runner import review_paths, review_source, review_sources
 from dayshift.review.rules.catalog import FAMILIES, RULES, rule
 
 __all__ = ["FAMILIES", "RULES", "Finding", "Report", "ReviewConfig", "Rule", "load_config", "review_paths",
-           "review_source", "rule"]
+           "review_source", "review_sources", "rule"]

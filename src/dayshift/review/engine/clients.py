@@ -20,8 +20,13 @@ from __future__ import annotations
 
 import ast
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
-from dayshift.review.engine.module import ModuleIndex, Scope
+from dayshift.review.engine.kwargs import call_kwargs
+from dayshift.review.engine.module import ModuleIndex, Scope, session_key
+
+if TYPE_CHECKING:
+    from dayshift.review.engine.project import Project, Unit
 
 UNKNOWN = "unknown"  # a value of unknown origin (a parameter): a possible client of any kind
 
@@ -49,6 +54,10 @@ INVOKE_METHODS = {"invoke", "ainvoke", "stream", "astream", "batch", "abatch", "
                   "astream_chat", "query", "aquery", "__call__"}
 DERIVING_METHODS = {"with_options", "with_retry", "bind", "bind_tools", "with_structured_output", "with_config",
                     "with_fallbacks", "with_raw_response", "with_streaming_response", "copy"}
+MODELLED_LIBRARIES = {"openai", "anthropic", "litellm", "requests", "httpx", "aiohttp", "langchain", "langchain_core",
+                      "langchain_openai", "langchain_anthropic", "langchain_community", "langchain_ollama",
+                      "llama_index", "instructor", "langsmith", "langfuse", "streamlit", "chainlit", "fastapi",
+                      "flask", "quart", "starlette", "django", "pydantic", "tenacity", "backoff", "discord"}
 LOCAL_HOSTS = ("localhost", "127.0.0.1", "0.0.0.0", "[::1]", "host.docker.internal")
 
 
@@ -64,6 +73,7 @@ class ClientSpec:
     overrides: tuple[tuple[str, ast.expr], ...] = ()
     retried: bool = False  # .with_retry() or a retrying wrapper
     inner: tuple[ClientSpec, ...] = ()  # the models a chain wraps
+    where: str = ""  # the module it is built in
 
     def arg(self, *names: str) -> ast.expr | None:
         for source in (self.overrides, self.kwargs):
@@ -137,64 +147,17 @@ class ClientResolver:
 
     def __init__(self, index: ModuleIndex) -> None:
         self.index = index
+        self.project: Project | None = None  # set when the module is part of a project: names cross modules
+        self.unit: Unit | None = None
         self._cache: dict[tuple[int, int], list[Spec]] = {}
         self._active: set[tuple[int, int]] = set()
         self._calls: dict[int, ApiCall | None] = {}
 
     # ---- kwargs ------------------------------------------------------------------------------
     def kwargs(self, call: ast.Call, scope: Scope) -> tuple[dict[str, ast.expr], bool]:
-        """The keyword arguments of `call`, with `**d` read from a dict literal built in scope."""
-        found: dict[str, ast.expr] = {}
-        spread = False
-        for kw in call.keywords:
-            if kw.arg is not None:
-                found[kw.arg] = kw.value
-                continue
-            items, known = self.dict_items(kw.value, scope)
-            found.update({k: v for k, v in items.items() if k not in found})
-            spread |= not known
-        return found, spread
-
-    def dict_items(self, node: ast.expr, scope: Scope, depth: int = 0) -> tuple[dict[str, ast.expr], bool]:
-        if isinstance(node, ast.Dict):
-            items: dict[str, ast.expr] = {}
-            known = True
-            for k, v in zip(node.keys, node.values):
-                if k is None:
-                    sub, ok = self.dict_items(v, scope, depth + 1)
-                    items.update(sub)
-                    known &= ok
-                elif isinstance(k, ast.Constant) and isinstance(k.value, str):
-                    items[k.value] = v
-            return items, known
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "dict":
-            return {kw.arg: kw.value for kw in node.keywords if kw.arg}, all(kw.arg for kw in node.keywords)
-        if isinstance(node, ast.Call) and depth <= 3:
-            returned = self._returned(node)
-            if returned:
-                items, known = {}, True
-                for value, target in returned:
-                    sub, ok = self.dict_items(value, target, depth + 1)
-                    items.update(sub)
-                    known &= ok
-                return items, known
-        if not isinstance(node, ast.Name) or depth > 3:
-            return {}, False
-        bindings = self.index.lookup(node, scope)
-        if not bindings:
-            return {}, False
-        items, known = {}, True
-        for binding in bindings:
-            sub, ok = self.dict_items(binding.value, binding.scope, depth + 1)
-            items.update(sub)
-            known &= ok
-        key = self.index.key_for(node, scope)
-        for name, value in self.index.dict_items.get(key, []) if key else []:
-            if name is None:
-                known = False
-            else:
-                items.setdefault(name, value)
-        return items, known
+        """The keyword arguments of `call`, and whether a `**d` could not be read (engine/kwargs.py)."""
+        found, known = call_kwargs(self, call, scope)
+        return found, not known
 
     # ---- what an expression holds ----------------------------------------------------------
     def specs(self, expr: ast.expr, scope: Scope, depth: int = 0) -> list[Spec]:
@@ -229,12 +192,29 @@ class ClientResolver:
             found: list[Spec] = []
             for binding in self.index.lookup(expr, scope):
                 found.extend(self.specs(binding.value, binding.scope, depth + 1))
+            if not found:
+                found.extend(self._imported_specs(expr, depth))
             if isinstance(expr, ast.Name) and scope.node is not None and _is_param(expr.id, scope, self.index):
                 found.append(UNKNOWN)
             return found
         return []
 
+    def _imported_specs(self, expr: ast.expr, depth: int) -> list[Spec]:
+        """`client` after `from .llm import client`: what that module-level name holds there."""
+        if self.project is None or self.unit is None:
+            return []
+        found = self.project.symbol(self.unit, self.index.qualname(expr))
+        if found is None or found.kind != "value":
+            return []
+        other = found.unit
+        return [s for b in other.index.bindings.get(("global", "", found.name), [])
+                for s in other.resolver.specs(b.value, b.scope, depth + 1)]
+
     def _call_specs(self, call: ast.Call, scope: Scope, depth: int) -> list[Spec]:
+        stored = session_key(self.index, call, "get")
+        if stored is not None:  # cl.user_session.get("chain"): what a handler stored there
+            return [s for b in self.index.bindings.get(("global", "", stored), [])
+                    for s in self.specs(b.value, b.scope, depth + 1)]
         q = self.index.qualname(call.func)
         made = self.construct(call, q, scope)
         if made is not None:
@@ -266,27 +246,31 @@ class ClientResolver:
             return [ClientSpec("chain", models[0].vendor, call, inner=models)]
         return []
 
-    def _returned(self, call: ast.Call) -> list[tuple[ast.expr, Scope]]:
-        """What a call to a function of this module (`f()`, `self.f()`) may return."""
+    def returned(self, call: ast.Call) -> list[tuple[ast.expr, Scope, ClientResolver]]:
+        """What a call to a project function (`f()`, `self.f()`, an imported `f()`) may return,
+        with the scope and the resolver (of its module) to read each value in."""
         func = call.func
-        name = func.id if isinstance(func, ast.Name) else (
-            func.attr if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name)
-            and func.value.id in {"self", "cls"} else None)
-        if not name or name not in self.index.functions:
-            return []
+        if self.project is not None and self.unit is not None:
+            targets = [(t.scope, t.unit.resolver) for t in self.project.callees(self.unit, call)
+                       if t.scope.node is not None and t.scope.node.name != "__init__"]
+        else:
+            name = func.id if isinstance(func, ast.Name) else (
+                func.attr if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name)
+                and func.value.id in {"self", "cls"} else None)
+            targets = [(t, self) for t in self.index.functions.get(name, [])] if name else []
         found = []
-        for target in self.index.functions[name]:
+        for target, owner in targets:
             for sub in ast.walk(target.node):
                 if isinstance(sub, ast.Return) and sub.value is not None and \
-                        self.index.enclosing_scope(sub) is target:
-                    found.append((sub.value, target))
+                        owner.index.enclosing_scope(sub) is target:
+                    found.append((sub.value, target, owner))
         return found
 
     def _factory_specs(self, call: ast.Call, scope: Scope, depth: int) -> list[Spec]:
         """`get_client()` or `self._client()` where that module function returns a client."""
         found: list[Spec] = []
-        for value, target in self._returned(call):
-            found.extend(s for s in self.specs(value, target, depth + 1) if s != UNKNOWN)
+        for value, target, owner in self.returned(call):
+            found.extend(s for s in owner.specs(value, target, depth + 1) if s != UNKNOWN)
         return found
 
     def construct(self, call: ast.Call, q: str | None, scope: Scope) -> ClientSpec | None:
@@ -315,7 +299,7 @@ class ClientResolver:
         if kind is None:
             return None
         kw, spread = self.kwargs(call, scope)
-        return ClientSpec(kind, vendor, call, tuple(kw.items()), spread)
+        return ClientSpec(kind, vendor, call, tuple(kw.items()), spread, where=self.index.path)
 
     # ---- calls -------------------------------------------------------------------------------
     def api_call(self, call: ast.Call) -> ApiCall | None:

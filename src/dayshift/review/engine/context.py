@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import ast
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from dayshift.review.engine.clients import ApiCall, ClientResolver
 from dayshift.review.engine.model import Finding
 from dayshift.review.engine.module import ModuleIndex
+
+if TYPE_CHECKING:
+    from dayshift.review.engine.project import Project
 
 
 @dataclass
@@ -16,6 +20,7 @@ class RuleContext:
     resolver: ClientResolver
     path: str
     redactors: tuple[str, ...] = ()
+    project: Project | None = None
     findings: list[Finding] = field(default_factory=list)
     _seen: set[tuple[str, int, int]] = field(default_factory=set)
     _api: list[ApiCall] | None = None
@@ -38,7 +43,12 @@ class RuleContext:
         return self._api
 
     def describe(self, node: ast.AST, limit: int = 60) -> str:
-        """A short source excerpt for messages: `client.chat.completions.create(...)`."""
+        """A short source excerpt for messages: `client.chat.completions.create(...)` (a node of
+        another module is unparsed, since this module's source does not hold it)."""
+        if id(node) not in self.index.parent:
+            text = " ".join(ast.unparse(node.func if isinstance(node, ast.Call) else node).split())
+            text = text if len(text) <= limit else text[: limit - 3] + "..."
+            return text + "(...)" if isinstance(node, ast.Call) else text
         if isinstance(node, ast.Call):
             head = ast.get_source_segment(self.index.source, node.func) or "call"
             return (head if len(head) <= limit else head[: limit - 3] + "...") + "(...)"

@@ -9,8 +9,12 @@ Binding keys (the places a value can be stored):
     ("global", "", "bp.openai_client")   a module name, or a dotted path rooted at one
     ("self", "ClassName", "client")      `self.client = ...` in any method of the class
 
+Relative imports are recorded with their dots (`from .llm import ask` -> ".llm.ask"), for the
+project index (engine/project.py) to resolve; values stored in a chat framework's user session
+(`cl.user_session.set("chain", chain)`) are bindings of ("global", "", "chainlit.user_session.chain").
+
 Left out: reassignment order, aliasing through containers, class attributes set from outside
-the class, and anything in other modules.
+the class, and anything in other modules (engine/project.py follows names across modules).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ FunctionNode = ast.FunctionDef | ast.AsyncFunctionDef
 
 ROUTE_ATTRS = {"get", "post", "put", "patch", "delete", "head", "options", "route", "api_route", "websocket"}
 HANDLER_QUALNAMES = {"chainlit.on_message", "chainlit.on_chat_start"}
+SESSION_STORES = {"chainlit.user_session"}  # .set("key", value) in one handler, .get("key") in another
 
 
 @dataclass
@@ -71,9 +76,11 @@ class ModuleIndex:
         self.loops: list[ast.While] = []
         self.strings: list[ast.Constant] = []
         self.handlers: set[int] = set()
+        self.top_functions: dict[str, Scope] = {}  # module-level defs, by name
+        self.class_defs: dict[str, ast.ClassDef] = {}  # module-level classes, by name
+        self.methods: dict[tuple[str, str], Scope] = {}  # (class, method) -> scope, module-level classes
+        self._children: dict[int, list[Scope]] | None = None
         self._walk(tree, self.module_scope)
-        self.request_path: set[int] = self._request_path()
-        self._specs_cache: dict[tuple[int, int], list] = {}
 
     # ---- names -------------------------------------------------------------------------------
     def qualname(self, node: ast.AST) -> str | None:
@@ -173,9 +180,8 @@ class ModuleIndex:
                 inner.assigned.update((a.asname or a.name).split(".")[0] for a in sub.names)
         self.scopes[id(fn)] = inner
         self.functions[fn.name].append(inner)
-        if scope.node is None and not cls:
-            # a module-level function is also a global binding of its name
-            pass
+        if scope is self.module_scope:
+            self.top_functions[fn.name] = inner
         if self._is_handler(fn):
             self.handlers.add(id(fn))
         for deco in fn.decorator_list:
@@ -199,12 +205,16 @@ class ModuleIndex:
 
     def _walk_class(self, cls: ast.ClassDef, scope: Scope) -> None:
         class_scope = Scope(None, cls=cls.name, parent=scope)
+        if scope is self.module_scope:
+            self.class_defs[cls.name] = cls
         for stmt in cls.body:
             self.parent[id(stmt)] = cls
             self.scope_of[id(stmt)] = scope
             if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 self._enter_function(stmt, class_scope)
                 self.scopes[id(stmt)].parent = scope
+                if scope is self.module_scope:
+                    self.methods[(cls.name, stmt.name)] = self.scopes[id(stmt)]
             else:
                 self._walk(stmt, scope)
 
@@ -218,6 +228,10 @@ class ModuleIndex:
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             for alias in node.names:
                 self.imports[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+        elif isinstance(node, ast.ImportFrom) and node.level > 0:
+            package = "." * node.level + (f"{node.module}." if node.module else "")
+            for alias in node.names:
+                self.imports[alias.asname or alias.name] = package + alias.name
         elif isinstance(node, ast.Assign):
             for target in node.targets:
                 self._bind(target, node.value, scope)
@@ -250,6 +264,16 @@ class ModuleIndex:
 
     def _record_update(self, call: ast.Call, scope: Scope) -> None:
         func = call.func
+        key_name = session_key(self, call, "set")
+        if key_name is not None and len(call.args) >= 2:
+            self.bindings[("global", "", key_name)].append(Binding(call.args[1], scope))
+            return
+        if isinstance(func, ast.Attribute) and func.attr == "setdefault" and len(call.args) == 2 \
+                and isinstance(call.args[0], ast.Constant) and isinstance(call.args[0].value, str):
+            key = self.key_for(func.value, scope)
+            if key is not None:
+                self.dict_items[key].append((call.args[0].value, call.args[1]))
+            return
         if isinstance(func, ast.Attribute) and func.attr == "update":
             key = self.key_for(func.value, scope)
             if key is None:
@@ -282,7 +306,7 @@ class ModuleIndex:
         found: list[Scope] = []
         if scope.node is None:
             return found
-        for sub in _reachable_nodes(scope.node.body):
+        for sub in reachable_nodes(scope.node.body):
             if not isinstance(sub, ast.Call):
                 continue
             func = sub.func
@@ -296,18 +320,14 @@ class ModuleIndex:
                 found.extend(self.functions[name])
         return found
 
-    def _request_path(self) -> set[int]:
-        """Handlers, the functions nested in them, and what they call in this module (transitively)."""
-        todo = [self.scopes[h] for h in self.handlers]
-        seen: set[int] = set()
-        while todo:
-            scope = todo.pop()
-            if scope.id in seen:
-                continue
-            seen.add(scope.id)
-            todo.extend(self.callees(scope))
-            todo.extend(s for s in self.scopes.values() if s.parent is scope and s.node is not None)
-        return seen
+    def children(self, scope: Scope) -> list[Scope]:
+        """The functions defined directly in `scope` (methods of a class count as the module's)."""
+        if self._children is None:
+            self._children = defaultdict(list)
+            for inner in self.scopes.values():
+                if inner.parent is not None and inner.node is not None:
+                    self._children[inner.parent.id].append(inner)
+        return self._children.get(scope.id, [])
 
     def in_handler(self, scope: Scope) -> bool:
         """True inside a request handler or a function nested in one (not merely called by one)."""
@@ -334,7 +354,20 @@ class ModuleIndex:
         return scope.node
 
 
-def _reachable_nodes(body: list[ast.stmt]):
+def session_key(index: ModuleIndex, call: ast.Call, method: str) -> str | None:
+    """"chainlit.user_session.chain" for `cl.user_session.set("chain", ...)` (method "set") or
+    `cl.user_session.get("chain")` (method "get"); None for anything else."""
+    func = call.func
+    if not (isinstance(func, ast.Attribute) and func.attr == method and call.args):
+        return None
+    store = index.qualname(func.value)
+    key = call.args[0]
+    if store in SESSION_STORES and isinstance(key, ast.Constant) and isinstance(key.value, str):
+        return f"{store}.{key.value}"
+    return None
+
+
+def reachable_nodes(body: list[ast.stmt]):
     """The nodes of a function body, minus the statements after an unconditional raise or
     return at its top level (code a request can never reach)."""
     for stmt in body:

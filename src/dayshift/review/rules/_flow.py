@@ -1,89 +1,64 @@
-"""Shared plumbing for the data-flow rules: which bodies to analyse, and try/except checks."""
+"""Shared plumbing for the data-flow rules: default FlowRules, the driver, and try/except checks."""
 
 from __future__ import annotations
 
 import ast
-from collections import defaultdict
 from collections.abc import Iterable
 
 from dayshift.review.engine.context import RuleContext
 from dayshift.review.engine.module import Scope
-from dayshift.review.taint import analyse
+from dayshift.review.engine.project import Project, Unit
+from dayshift.review.taint import EMPTY, Sink, Summaries
 
 
-def roots_with(ctx: RuleContext, calls: Iterable[ast.Call]) -> list[Scope]:
-    """The outermost functions (or the module body) that contain any of `calls`."""
-    roots: dict[int, Scope] = {}
-    for call in calls:
-        root = ctx.index.root_of(ctx.index.enclosing_scope(call))
-        roots[root.id] = root
-    return list(roots.values())
+class BaseFlowRules:
+    """Defaults for a rule family's FlowRules (taint/summaries.py): no sources, no sinks."""
 
+    trigger = ""  # the label that makes a finding
 
-def run_flows(ctx: RuleContext, roots: Iterable[Scope], *, source, sanitizer=lambda call: False,
-              on_call=lambda call, flow: None, enter=lambda function, env: env, rounds: int = 4) -> None:
-    """Run the taint flow over `roots`, then follow tainted arguments into the parameters of the
-    functions of this module they are passed to (`helper(user_text)` taints `helper`'s
-    parameter), re-running until nothing new is learned (at most `rounds` times). Only functions
-    of the same module, called by name or through `self.`/`cls.`, are followed."""
-    seeds: dict[int, dict[str, frozenset]] = defaultdict(dict)
-    changed = [False]
+    def source(self, unit: Unit, node: ast.expr) -> frozenset:
+        return EMPTY
 
-    def hook(call: ast.Call, flow) -> None:
-        on_call(call, flow)
-        for callee, params in _callees(ctx, call):
-            bound = seeds[id(callee.node)]
-            pairs = list(zip(params, call.args)) + [(k.arg, k.value) for k in call.keywords if k.arg in params]
-            for name, arg in pairs:
-                labels = flow.labels(arg)
-                if labels and not labels <= bound.get(name, frozenset()):
-                    bound[name] = bound.get(name, frozenset()) | labels
-                    changed[0] = True
-
-    def seeded(function: ast.AST, env: dict) -> dict:
-        env = enter(function, env)
-        for name, labels in seeds.get(id(function), {}).items():
-            env[name] = env.get(name, frozenset()) | labels
+    def enter(self, unit: Unit, function: ast.AST, env: dict) -> dict:
         return env
 
-    wanted = {root.id for root in roots}
-    everything = [ctx.index.module_scope] + [s for s in ctx.index.scopes.values()
-                                             if s.node is not None and ctx.index.root_of(s) is s]
-    # a root is worth a run when it holds a sink, or passes arguments to functions of this module
-    relevant = [r for r in everything if r.id in wanted or any(_callees(ctx, c) for c in _calls_in(ctx, r))]
-    for _ in range(rounds):
-        changed[0] = False
-        for root in relevant:
-            analyse(ctx.index, root.node, source=source, sanitizer=sanitizer, on_call=hook, enter=seeded)
-        if not changed[0]:
-            break
+    def transfer(self, unit: Unit, call: ast.Call, labels: frozenset) -> frozenset | None:
+        return None
 
-
-def _calls_in(ctx: RuleContext, root: Scope) -> list[ast.Call]:
-    if root.node is None:
-        return [c for c in ctx.index.calls if ctx.index.root_of(ctx.index.enclosing_scope(c)) is root]
-    return [n for n in ast.walk(root.node) if isinstance(n, ast.Call)]
-
-
-def _callees(ctx: RuleContext, call: ast.Call) -> list[tuple[Scope, list[str]]]:
-    """Functions of this module a call may run, with the parameter names its arguments bind to."""
-    func = call.func
-    if isinstance(func, ast.Name):
-        targets = [s for s in ctx.index.functions.get(func.id, []) if s.cls is None]
-        skip_first = False
-    elif isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id in {"self", "cls"}:
-        targets = [s for s in ctx.index.functions.get(func.attr, []) if s.cls is not None]
-        skip_first = True
-    else:
+    def sinks(self, unit: Unit, call: ast.Call) -> list[tuple[list[ast.expr], str, str]]:
         return []
-    found = []
-    for target in targets:
-        args = target.node.args  # type: ignore[union-attr]
-        names = [a.arg for a in [*args.posonlyargs, *args.args]]
-        if skip_first and names:
-            names = names[1:]
-        found.append((target, names + [a.arg for a in args.kwonlyargs]))
-    return found
+
+    def fires(self, labels: frozenset) -> bool:
+        return self.trigger in labels
+
+    def handled_at(self, unit: Unit, call: ast.Call, sink: Sink) -> bool:
+        return False
+
+    def report(self, sink: Sink, labels: frozenset, via: tuple[Unit, ast.Call] | None) -> None:
+        sink.unit.ctx.report(sink.rule_id, sink.call, sink.message + passed_in(sink, via))
+
+    def entry(self, unit: Unit, scope: Scope) -> bool:
+        return True
+
+
+def passed_in(sink: Sink, via: tuple[Unit, ast.Call] | None) -> str:
+    """' (passed in at routes.py:12)' for a finding fed by a caller, so the reader can find the source."""
+    if via is None:
+        return ""
+    unit, call = via
+    where = f"line {call.lineno}" if unit is sink.unit else f"{unit.path}:{call.lineno}"
+    return f" (the data is passed in at {where})"
+
+
+def run_family(project: Project, rules: BaseFlowRules, errors: dict[str, Exception]) -> None:
+    """Run one family's inter-procedural flow over the whole project."""
+    Summaries(project, rules).run(errors)
+
+
+def scope_nodes(unit: Unit, scope: Scope) -> list[ast.AST]:
+    """The nodes of a root function (nested functions included), or of the module body's statements."""
+    assert unit.ctx.project is not None
+    return unit.ctx.project.nodes(unit, scope)
 
 
 def handled(ctx: RuleContext, call: ast.Call, accepted: set[str]) -> bool:
@@ -110,7 +85,7 @@ def _retried_on(ctx: RuleContext, function: ast.AST, accepted: set[str]) -> bool
     """A retrying decorator that names one of the errors: tenacity
     `@retry(retry=retry_if_exception_type(json.JSONDecodeError))` re-asks the model."""
     for deco in function.decorator_list:  # type: ignore[attr-defined]
-        text = ast.get_source_segment(ctx.index.source, deco) or ""
+        text = ast.unparse(deco)
         if ("retry" in text.lower() or "backoff" in text.lower()) and any(name in text for name in accepted):
             return True
     return False

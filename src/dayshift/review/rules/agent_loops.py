@@ -1,7 +1,7 @@
 """DS801: a loop that calls a model until the model decides to stop, with no step or cost bound.
 
 A `while` loop is reported when its body makes a generation call (directly, or through a
-function of the same module it calls, up to three calls deep) and nothing bounds it:
+function it calls, in this module or another, at any depth) and nothing bounds it:
   - its condition compares no counter (a name that the loop increments, a `len(...)`, a time
     reading, or a name that says it is a bound: step, turn, iteration, attempt, round, tries,
     retries, count, budget, cost, limit, max_..., deadline, elapsed);
@@ -10,7 +10,8 @@ function of the same module it calls, up to three calls deep) and nothing bounds
 input each turn (`input()`, `st.chat_input`, `typer.prompt`, `Prompt.ask`, `session.prompt`,
 a websocket's `receive_*`) is a conversation, not an agent loop, and is not reported.
 
-Left out: recursion (an agent that calls itself) and loops whose model call is in another module.
+Left out: recursion (an agent that calls itself), and model calls the project resolution cannot
+follow (engine/project.py).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import re
 
 from dayshift.review.engine.context import RuleContext
 from dayshift.review.engine.module import Scope
+from dayshift.review.engine.project import Project, Unit
 
 BOUND_NAME = re.compile(r"step|turn|iter|attempt|round|tries|retries|count|budget|cost|spent|limit|max|deadline|"
                         r"elapsed|remaining|depth|n_calls|num_calls", re.IGNORECASE)
@@ -29,10 +31,9 @@ TIME_CALLS = {"time.time", "time.monotonic", "time.perf_counter", "datetime.date
 
 
 def check(ctx: RuleContext) -> None:
-    model_functions = _functions_calling_models(ctx)
     for loop in ctx.index.loops:
         body = list(_body_nodes(loop))
-        if not _calls_model(ctx, body, model_functions):
+        if not _calls_model(ctx, body):
             continue
         if any(_human_input(call) for call in body if isinstance(call, ast.Call)):
             continue
@@ -55,37 +56,40 @@ def _body_nodes(loop: ast.While):
                 todo.append(child)
 
 
-def _functions_calling_models(ctx: RuleContext) -> set[str]:
-    direct: dict[str, Scope] = {}
-    for api in ctx.api_calls():
-        if api.generation and api.scope is not None:
-            for scope in ctx.index.scope_chain(api.scope):
-                if scope.node is not None:
-                    direct[scope.node.name] = scope
-    names = set(direct)
-    for _ in range(3):  # callers of callers
-        for name, scopes in ctx.index.functions.items():
-            if name in names:
-                continue
-            if any(callee.node is not None and callee.node.name in names for s in scopes for callee in
-                   ctx.index.callees(s)):
-                names.add(name)
-    return names
-
-
-def _calls_model(ctx: RuleContext, body: list[ast.AST], model_functions: set[str]) -> bool:
+def _calls_model(ctx: RuleContext, body: list[ast.AST]) -> bool:
+    """A generation call in the loop body, or a call to a function (in any module) that makes one,
+    directly or through the functions it calls (each function is judged once per project)."""
+    project = ctx.project
+    assert project is not None
+    unit = project.unit_of(ctx.index)
     for node in body:
         if not isinstance(node, ast.Call):
             continue
         api = ctx.resolver.api_call(node)
         if api is not None and api.generation:
             return True
-        func = node.func
-        name = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) and \
-            isinstance(func.value, ast.Name) and func.value.id in {"self", "cls"} else None
-        if name in model_functions:
+        if any(_function_calls_model(project, t.unit, t.scope) for t in project.callees(unit, node)):
             return True
     return False
+
+
+def _function_calls_model(project: Project, unit: Unit, scope: Scope) -> bool:
+    memo = project.shared.setdefault("calls_model", {})
+    assert isinstance(memo, dict)
+    if scope.id in memo:
+        return memo[scope.id]
+    memo[scope.id] = False  # a cycle calls no model through itself
+    found = False
+    for call in project.calls_in(unit, scope):
+        api = unit.resolver.api_call(call)
+        if api is not None and api.generation:
+            found = True
+            break
+        if any(_function_calls_model(project, t.unit, t.scope) for t in project.callees(unit, call)):
+            found = True
+            break
+    memo[scope.id] = found
+    return found
 
 
 def _human_input(call: ast.Call) -> bool:

@@ -22,7 +22,12 @@ from __future__ import annotations
 import ast
 
 from dayshift.review.engine.context import RuleContext
-from dayshift.review.rules._flow import handled, roots_with, run_flows
+from dayshift.review.engine.module import Scope
+from dayshift.review.engine.project import Project, Unit
+from dayshift.review.rules._flow import BaseFlowRules, handled, run_family, scope_nodes
+from dayshift.review.rules.model_outputs import framework_output, model_params
+from dayshift.review.taint import EMPTY, Sink
+from dayshift.review.taint.summaries import unwrap, wrap
 
 MODEL = frozenset({"model"})
 PARSERS = {"json.loads", "orjson.loads", "ujson.loads", "simplejson.loads", "ast.literal_eval", "yaml.safe_load",
@@ -42,26 +47,55 @@ CODE_KWARGS = {"args", "sql", "query", "statement", "source", "cmd", "command", 
 CLEAN_BUILTINS = {"len", "bool", "isinstance", "type", "id", "hash", "callable", "hasattr"}
 
 
-def check(ctx: RuleContext) -> None:
-    parse = [c for c in ctx.index.calls if _parse_kind(ctx, c)]
-    run = [c for c in ctx.index.calls if _runs_code(ctx, c)]
-    if not parse and not run:
-        return
-    parse_ids, run_ids = {id(c) for c in parse}, {id(c) for c in run}
+class OutputRules(BaseFlowRules):
+    trigger = "model"
 
-    def on_call(call: ast.Call, flow) -> None:
-        if id(call) in parse_ids and call.args and "model" in flow.labels(call.args[0]):
-            if not handled(ctx, call, PARSE_ERRORS):
-                ctx.report("DS301", call, f"{ctx.describe(call)} parses the model's output and nothing catches "
-                                          "the parse error.")
-        elif id(call) in run_ids:
+    def source(self, unit: Unit, node: ast.expr) -> frozenset:
+        found = _model_source(unit.ctx, node)
+        return found or (MODEL if framework_output(unit.index, node) else EMPTY)
+
+    def enter(self, unit: Unit, function: ast.AST, env: dict) -> dict:
+        for name in model_params(unit.index, function):
+            env[name] = env.get(name, EMPTY) | MODEL
+        return env
+
+    def transfer(self, unit: Unit, call: ast.Call, labels: frozenset) -> frozenset | None:
+        """A serialiser's result is valid JSON (with the model's text inside): parsing it cannot
+        fail, but what the parse returns is the model's again."""
+        if isinstance(call.func, ast.Name) and call.func.id in CLEAN_BUILTINS:
+            return EMPTY
+        if _serialises(unit.ctx, call):
+            return wrap("json", labels)
+        if _parse_kind(unit.ctx, call):
+            return unwrap("json", labels)
+        return None
+
+    def sinks(self, unit: Unit, call: ast.Call) -> list[tuple[list[ast.expr], str, str]]:
+        ctx = unit.ctx
+        if _parse_kind(ctx, call) and call.args and not handled(ctx, call, PARSE_ERRORS):
+            return [([call.args[0]], "DS301",
+                     f"{ctx.describe(call)} parses the model's output and nothing catches the parse error.")]
+        if _runs_code(ctx, call):
             code = [*call.args[:1], *[k.value for k in call.keywords if k.arg in CODE_KWARGS]]
-            tainted = [a for a in code if "model" in flow.labels(a)]
-            if tainted:
-                ctx.report("DS302", call, f"{ctx.describe(call)} runs text that comes from the model.")
+            return [(code, "DS302", f"{ctx.describe(call)} runs text that comes from the model.")]
+        return []
 
-    run_flows(ctx, roots_with(ctx, [*parse, *run]), source=lambda node: _model_source(ctx, node),
-              sanitizer=lambda call: _serialises(ctx, call), on_call=on_call)
+    def handled_at(self, unit: Unit, call: ast.Call, sink: Sink) -> bool:
+        """`try: data = parse_reply(text) except ValueError:` handles the parse inside parse_reply."""
+        return sink.rule_id == "DS301" and handled(unit.ctx, call, PARSE_ERRORS)
+
+    def entry(self, unit: Unit, scope: Scope) -> bool:
+        index = unit.index
+        for node in scope_nodes(unit, scope):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and model_params(index, node):
+                return True
+            if isinstance(node, (ast.Call, ast.Attribute)) and self.source(unit, node):
+                return True
+        return False
+
+
+def check_project(project: Project, errors: dict[str, Exception]) -> None:
+    run_family(project, OutputRules(), errors)
 
 
 def _parse_kind(ctx: RuleContext, call: ast.Call) -> bool:

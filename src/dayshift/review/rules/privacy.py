@@ -32,9 +32,14 @@ import ast
 
 from dayshift.review.engine.clients import ApiCall
 from dayshift.review.engine.context import RuleContext
-from dayshift.review.rules._flow import roots_with, run_flows
+from dayshift.review.engine.module import Scope
+from dayshift.review.engine.project import Project, Unit
+from dayshift.review.rules._flow import BaseFlowRules, run_family, scope_nodes
+from dayshift.review.rules.entries import user_params
+from dayshift.review.taint import EMPTY
 
 USER = frozenset({"user"})
+FLASK_REQUESTS = {"flask.request", "quart.request", "sanic.request", "werkzeug.request"}
 REQUEST_ATTRS = {"json", "form", "args", "values", "data", "files", "query_params", "path_params", "stream",
                  "get_json", "body", "get_data", "receive_text", "receive_json", "receive_bytes", "receive", "text"}
 REQUEST_PARAM_NAMES = {"request", "req", "websocket", "ws"}
@@ -60,30 +65,51 @@ REDACTING = ("redact", "anonymi", "scrub", "mask", "sanitiz", "deidentif", "de_i
              "remove_pii", "presidio", "sha256", "hash")
 
 
-def check(ctx: RuleContext) -> None:
-    sinks = [c for c in ctx.index.calls if _sink(ctx, c) is not None]
-    if not sinks:
-        return
-    sink_ids = {id(c) for c in sinks}
-    redactors = {name.lower() for name in ctx.redactors}
-    flask_request = {name for name, q in ctx.index.imports.items()
-                     if q in {"flask.request", "quart.request", "sanic.request", "werkzeug.request"}}
+class PrivacyRules(BaseFlowRules):
+    trigger = "user"
 
-    def on_call(call: ast.Call, flow) -> None:
-        if id(call) not in sink_ids:
-            return
-        parts = [*call.args, *[k.value for k in call.keywords]]
-        if any("user" in flow.labels(p) for p in parts):
-            ctx.report("DS401", call, f"{ctx.describe(call)} sends user data {_sink(ctx, call)} without redaction.")
+    def __init__(self) -> None:
+        self._flask: dict[int, set[str]] = {}
 
-    def enter(function: ast.AST, env: dict) -> dict:
-        if id(function) in ctx.index.handlers:
-            for name in _user_params(function):
-                env[name] = USER
+    def source(self, unit: Unit, node: ast.expr) -> frozenset:
+        index = unit.index
+        if id(index) not in self._flask:
+            self._flask[id(index)] = {name for name, q in index.imports.items() if q in FLASK_REQUESTS}
+        return _source(unit.ctx, node, self._flask[id(index)])
+
+    def enter(self, unit: Unit, function: ast.AST, env: dict) -> dict:
+        names = _user_params(function) if id(function) in unit.index.handlers else user_params(unit.index, function)
+        for name in names or []:
+            env[name] = env.get(name, EMPTY) | USER
         return env
 
-    run_flows(ctx, roots_with(ctx, sinks), source=lambda node: _source(ctx, node, flask_request),
-              sanitizer=lambda call: _redacts(call, redactors), on_call=on_call, enter=enter)
+    def transfer(self, unit: Unit, call: ast.Call, labels: frozenset) -> frozenset | None:
+        redactors = {name.lower() for name in unit.ctx.redactors}
+        return EMPTY if _redacts(call, redactors) else None
+
+    def sinks(self, unit: Unit, call: ast.Call) -> list[tuple[list[ast.expr], str, str]]:
+        where = _sink(unit.ctx, call)
+        if where is None:
+            return []
+        return [([*call.args, *[k.value for k in call.keywords]], "DS401",
+                 f"{unit.ctx.describe(call)} sends user data {where} without redaction.")]
+
+    def entry(self, unit: Unit, scope: Scope) -> bool:
+        """Only code that can hold user data starts an analysis; helpers are analysed when called."""
+        index = unit.index
+        for node in scope_nodes(unit, scope):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and (
+                    id(node) in index.handlers or user_params(index, node) is not None):
+                return True
+            if isinstance(node, ast.Attribute) and node.attr in REQUEST_ATTRS:
+                return True
+            if isinstance(node, ast.Call) and (index.qualname(node.func) or "").startswith("streamlit."):
+                return True
+        return False
+
+
+def check_project(project: Project, errors: dict[str, Exception]) -> None:
+    run_family(project, PrivacyRules(), errors)
 
 
 def _sink(ctx: RuleContext, call: ast.Call) -> str | None:
@@ -134,8 +160,10 @@ def _source(ctx: RuleContext, node: ast.expr, flask_request: set[str]) -> frozen
             return USER
         scope = ctx.index.enclosing_scope(node)
         for probe in ctx.index.scope_chain(scope):
-            if probe.node is not None and id(probe.node) in ctx.index.handlers and name in probe.params and \
-                    (name in REQUEST_PARAM_NAMES or _annotation(probe.node, name) in {"Request", "WebSocket"}):
+            if probe.node is None or name not in probe.params:
+                continue
+            typed = _annotation(probe.node, name) in {"Request", "WebSocket"}  # a request object, in any function
+            if typed or (id(probe.node) in ctx.index.handlers and name in REQUEST_PARAM_NAMES):
                 return USER
     return frozenset()
 

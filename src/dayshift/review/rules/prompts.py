@@ -19,7 +19,10 @@ from __future__ import annotations
 import ast
 
 from dayshift.review.engine.context import RuleContext
-from dayshift.review.rules._flow import roots_with, run_flows
+from dayshift.review.engine.module import Scope
+from dayshift.review.engine.project import Project, Unit
+from dayshift.review.rules._flow import BaseFlowRules, run_family, scope_nodes
+from dayshift.review.taint import EMPTY, Sink
 
 CAPS = ("max_tokens", "max_completion_tokens", "max_output_tokens", "max_new_tokens", "max_tokens_to_sample",
         "num_predict")
@@ -29,7 +32,6 @@ PROMPT_KEYS = {"prompt", "messages", "input", "inputs", "system"}
 
 def check(ctx: RuleContext) -> None:
     _unbounded(ctx)
-    _inline_prompts(ctx)
 
 
 def _is_none(node: ast.expr | None) -> bool:
@@ -100,31 +102,44 @@ def _template(node: ast.expr) -> bool:
     return False
 
 
-def _inline_prompts(ctx: RuleContext) -> None:
-    index = ctx.index
-    sinks = [c for c in index.calls if _prompt_sink(ctx, c) and index.in_handler(index.enclosing_scope(c))]
-    if not sinks:
-        return
-    sink_ids = {id(c) for c in sinks}
+class PromptRules(BaseFlowRules):
+    """DS601: a template written in a handler, followed into a model call here or in any function it reaches."""
 
-    def source(node: ast.expr) -> frozenset:
-        if _template(node) and index.in_handler(index.enclosing_scope(node)):
-            return frozenset({("template", node.lineno, node.col_offset, node.end_lineno or node.lineno)})
-        return frozenset()
+    def __init__(self, project: Project) -> None:
+        self.units = {id(u): u for u in project.units}
 
-    def on_call(call: ast.Call, flow) -> None:
-        if id(call) not in sink_ids:
-            return
-        origins = set()
-        for part in [*call.args, *[k.value for k in call.keywords]]:
-            origins |= {label for label in flow.labels(part) if isinstance(label, tuple)}
-        for _, line, col, end in sorted(origins):
+    def source(self, unit: Unit, node: ast.expr) -> frozenset:
+        if _template(node) and unit.index.in_handler(unit.index.enclosing_scope(node)):
+            return frozenset({("template", id(unit), node.lineno, node.col_offset, node.end_lineno or node.lineno)})
+        return EMPTY
+
+    def sinks(self, unit: Unit, call: ast.Call) -> list[tuple[list[ast.expr], str, str]]:
+        if not _prompt_sink(unit.ctx, call):
+            return []
+        return [([*call.args, *[k.value for k in call.keywords]], "DS601", unit.ctx.describe(call))]
+
+    def fires(self, labels: frozenset) -> bool:
+        return any(isinstance(label, tuple) and label[0] == "template" for label in labels)
+
+    def report(self, sink: Sink, labels: frozenset, via: tuple[Unit, ast.Call] | None) -> None:
+        where = f"line {sink.call.lineno}"
+        for _, owner, line, col, end in sorted(label for label in labels if label[0] == "template"):
+            unit = self.units[owner]
+            if unit is not sink.unit:
+                where = f"{sink.unit.path}:{sink.call.lineno}"
             node = ast.Constant(value="")
             node.lineno, node.col_offset, node.end_lineno, node.end_col_offset = line, col, end, col
-            ctx.report("DS601", node, f"a prompt is built inline in a request handler and sent by "
-                                      f"{ctx.describe(call)} (line {call.lineno}); keep it in a versioned prompt file.")
+            unit.ctx.report("DS601", node, f"a prompt is built inline in a request handler and sent by "
+                                           f"{sink.message} ({where}); keep it in a versioned prompt file.")
 
-    run_flows(ctx, roots_with(ctx, sinks), source=source, on_call=on_call)
+    def entry(self, unit: Unit, scope: Scope) -> bool:
+        index = unit.index
+        return any(isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and id(n) in index.handlers
+                   for n in scope_nodes(unit, scope))
+
+
+def check_project(project: Project, errors: dict[str, Exception]) -> None:
+    run_family(project, PromptRules(project), errors)
 
 
 def _prompt_sink(ctx: RuleContext, call: ast.Call) -> bool:

@@ -2,17 +2,18 @@
 
 A request path is a route handler (FastAPI/Starlette/Flask/Quart `@app.get(...)`,
 `@router.post`, `@bp.route`, `@app.websocket`, chainlit `@cl.on_message`), the functions nested
-in it, and the functions of the same module it calls, transitively.
+in it, and the functions it calls, transitively, in any module of the reviewed tree
+(engine/project.py: `from .llm import ask`, `self.engine.chat(...)` on a project class).
 
 A retry counts when: the client sets `max_retries` to something other than 0 (also through
 `with_options`), litellm gets `num_retries`/`max_retries` (or `litellm.num_retries` is set), a
 LangChain model is `.with_retry()`'d or built with `max_retries`, the function or a caller on
 the path is decorated with a retrying decorator (tenacity `@retry`, `backoff.on_exception`,
-any decorator named *retry*/*backoff*), or the call sits in a loop with a `try` around it
-(a hand-written retry loop).
+any decorator named *retry*/*backoff*; what such a function calls, in any module, is retried
+too), or the call sits in a loop with a `try` around it (a hand-written retry loop).
 
-Left out: request paths that cross modules (a handler in routes.py calling llm.py), and
-retries done by a proxy or gateway in front of the model.
+Left out: calls the project resolution cannot follow (engine/project.py), and retries done by
+a proxy or gateway in front of the model.
 """
 
 from __future__ import annotations
@@ -22,18 +23,21 @@ import ast
 from dayshift.review.engine.clients import ApiCall, ClientSpec
 from dayshift.review.engine.context import RuleContext
 from dayshift.review.engine.module import Scope
+from dayshift.review.engine.project import Project, Unit
 
 
 def check(ctx: RuleContext) -> None:
-    index = ctx.index
-    if not index.request_path:
+    index, project = ctx.index, ctx.project
+    assert project is not None
+    path = project.request_path
+    if not path:
         return
     globals_set = {key[2] for key in index.bindings if key[0] == "global"}
-    retrying = _retrying_scopes(ctx)
+    retrying = _retrying_scopes(project)
     for api in ctx.api_calls():
         if not api.generation or api.scope is None:
             continue
-        if not any(s.id in index.request_path for s in index.scope_chain(api.scope) if s.node is not None):
+        if not any(s.id in path for s in index.scope_chain(api.scope) if s.node is not None):
             continue
         if _has_retry(ctx, api, globals_set, retrying):
             continue
@@ -83,25 +87,24 @@ def _has_retry(ctx: RuleContext, api: ApiCall, globals_set: set[str], retrying: 
     return _in_retry_loop(ctx, api.call)
 
 
-def _retrying_scopes(ctx: RuleContext) -> set[int]:
-    """Functions with a retrying decorator, and everything they call in this module."""
-    index = ctx.index
-    todo: list[Scope] = []
-    for scope in index.scopes.values():
-        if scope.node is None:
-            continue
-        for deco in scope.node.decorator_list:
-            target = deco.func if isinstance(deco, ast.Call) else deco
-            name = (ast.get_source_segment(index.source, target) or "").lower()
-            if "retry" in name or "backoff" in name or "retrying" in name:
-                todo.append(scope)
-    seen: set[int] = set()
-    while todo:
-        scope = todo.pop()
-        if scope.id not in seen:
-            seen.add(scope.id)
-            todo.extend(index.callees(scope))
-    return seen
+def _retrying_scopes(project: Project) -> set[int]:
+    """Functions with a retrying decorator, and everything they call, in any module (once per project)."""
+    cached = project.shared.get("retrying")
+    if isinstance(cached, set):
+        return cached
+    starts: list[tuple[Unit, Scope]] = []
+    for unit in project.units:
+        for scope in unit.index.scopes.values():
+            if scope.node is None:
+                continue
+            for deco in scope.node.decorator_list:
+                target = deco.func if isinstance(deco, ast.Call) else deco
+                name = (unit.index.dotted(target) or "").lower()
+                if "retry" in name or "backoff" in name or "retrying" in name:
+                    starts.append((unit, scope))
+    found = project.reach(starts)
+    project.shared["retrying"] = found
+    return found
 
 
 def _in_retry_loop(ctx: RuleContext, call: ast.Call) -> bool:

@@ -1,26 +1,27 @@
 """Intra-procedural taint tracking over one function body (or a module body), in source order.
 
-A rule supplies three things:
-    source(expr)    -> labels the expression introduces  (a request body, the model's text)
-    sanitizer(call) -> True when a call's result is clean (redact(x), json.dumps(x))
-    on_call(call)   -> called once per call, with the labels in force, to check sinks
+A caller (taint/summaries.py) supplies:
+    source(expr)                -> labels the expression introduces  (a request body, the model's text)
+    on_call(call, flow, labels) -> the labels of the call's result, or None to keep `labels`
+                                   (the default: the receiver's and the arguments' labels); it
+                                   also checks sinks and applies the summaries of called functions
+    on_store(flow, path, labels) -> told when labels are stored into a name or container (module state)
 
 and the engine carries labels through names, attributes, containers, comprehensions, f-strings,
 `await`, `with ... as`, `for` targets and the results of calls (an unknown call's result carries
 its arguments' labels: `extract_json(text)` stays model text). A container that receives a
 tainted value (`messages.append(x)`, `d["k"] = x`, `history += [x]`) is tainted as a whole, and
-an alias (`messages = st.session_state.messages`) shares its container's labels.
+an alias (`messages = st.session_state.messages`) shares its container's labels. `returned`
+collects what the function returns or yields.
 
 Updates are strong (replace the labels) for statements at the top of the body, weak (add to
 them) inside branches and loops, so `if a: x = user else: x = ""` keeps `x` tainted. Loop
 bodies run twice, so a value tainted late in one iteration reaches a sink early in the next.
 A nested function starts from the labels in force where it is defined (a closure sees them).
 
-What it cannot see (each rule page repeats the consequence):
-  - other functions: a tainted argument passed to a helper is not followed into the helper,
-    and a helper's return value is tainted only through its arguments;
-  - other modules, globals written by one handler and read by another, object fields set in
-    one method and read in another, and data round-tripped through a store or a queue;
+What it cannot see on its own (taint/summaries.py adds other functions and modules):
+  - object fields set in one method and read in another, and data round-tripped through a
+    store or a queue;
   - element-level precision: one tainted element taints the whole list or dict;
   - sanitizers by meaning: a call is a sanitizer only by its name.
 """
@@ -38,13 +39,19 @@ MUTATORS = {"append", "extend", "insert", "add", "update", "appendleft", "extend
             "setdefault"}
 
 
+OnCall = Callable[[ast.Call, "TaintFlow", frozenset], "frozenset | None"]
+OnStore = Callable[["TaintFlow", str, frozenset], None]
+
+
 class TaintFlow:
     def __init__(self, index: ModuleIndex, *, source: Callable[[ast.expr], frozenset],
-                 sanitizer: Callable[[ast.Call], bool] = lambda call: False,
-                 on_call: Callable[[ast.Call, TaintFlow], None] = lambda call, flow: None,
-                 env: dict[str, frozenset] | None = None) -> None:
+                 on_call: OnCall = lambda call, flow, labels: None,
+                 on_store: OnStore = lambda flow, path, labels: None,
+                 env: dict[str, frozenset] | None = None, owner: ast.AST | None = None) -> None:
         self.index = index
-        self.source, self.sanitizer, self.on_call = source, sanitizer, on_call
+        self.source, self.on_call, self.on_store = source, on_call, on_store
+        self.owner = owner  # the function analysed (None: the module body)
+        self.returned: frozenset = EMPTY  # what it returns or yields
         self.env: dict[str, frozenset] = dict(env or {})
         self.aliases: dict[str, str] = {}
         self._cache: dict[int, frozenset] = {}
@@ -89,6 +96,10 @@ class TaintFlow:
             return found
         if isinstance(node, ast.Lambda):
             return EMPTY
+        if isinstance(node, (ast.Yield, ast.YieldFrom)):
+            found = self.labels(node.value)
+            self.returned |= found
+            return found
         if isinstance(node, (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)):
             saved = dict(self.env)
             for gen in node.generators:
@@ -117,10 +128,8 @@ class TaintFlow:
         args = _union(self.labels(a) for a in call.args) | _union(self.labels(k.value) for k in call.keywords)
         if isinstance(func, ast.Attribute) and func.attr in MUTATORS:
             self._taint_container(func.value, args)
-        self.on_call(call, self)
-        if self.sanitizer(call):
-            return EMPTY
-        return receiver | args
+        result = self.on_call(call, self, receiver | args)
+        return receiver | args if result is None else result
 
     # ---- writing -----------------------------------------------------------------------------
     def _taint_container(self, target: ast.expr, found: frozenset) -> None:
@@ -130,6 +139,7 @@ class TaintFlow:
         if text is None:
             return
         self.env[text] = self.env.get(text, EMPTY) | found
+        self.on_store(self, text, found)
         alias = self.aliases.get(text)
         if alias:
             self.env[alias] = self.env.get(alias, EMPTY) | found
@@ -155,6 +165,8 @@ class TaintFlow:
             self.env[text] = found
         else:
             self.env[text] = self.env.get(text, EMPTY) | found
+        if found:
+            self.on_store(self, text, found)
 
     # ---- statements --------------------------------------------------------------------------
     def run(self, body: Iterable[ast.stmt], *, top: bool = True) -> None:
@@ -176,7 +188,9 @@ class TaintFlow:
                 self.assign(stmt.target, found, strong=strong and isinstance(stmt, ast.AnnAssign))
                 if isinstance(stmt, ast.AugAssign):
                     self._taint_container(stmt.target, found)
-        elif isinstance(stmt, (ast.Expr, ast.Return)):
+        elif isinstance(stmt, ast.Return):
+            self.returned |= self.labels(stmt.value)
+        elif isinstance(stmt, ast.Expr):
             self.labels(stmt.value)
         elif isinstance(stmt, (ast.For, ast.AsyncFor)):
             found = self.labels(stmt.iter)
@@ -231,19 +245,20 @@ def _union(parts: Iterable[frozenset]) -> frozenset:
     return out
 
 
-def analyse(index: ModuleIndex, body_owner: ast.AST | None, *, source, sanitizer=lambda call: False,
-            on_call=lambda call, flow: None, env: dict[str, frozenset] | None = None,
+def analyse(index: ModuleIndex, body_owner: ast.AST | None, *, source, on_call=lambda call, flow, labels: None,
+            on_store=lambda flow, path, labels: None, env: dict[str, frozenset] | None = None,
             enter=lambda function, env: env) -> TaintFlow:
-    """Run the flow over a function (and, recursively, the functions nested in it), or over the
+    """Run the flow over a function (and, recursively, the functions nested in it, each from the
+    labels in force where it is defined, passed through `enter(function, env)`), or over the
     module body when `body_owner` is None (statements only: functions get their own runs).
-    `enter(function, env)` may seed a function's starting labels (a handler's parameters)."""
-    start = enter(body_owner, dict(env or {})) if body_owner is not None else dict(env or {})
-    flow = TaintFlow(index, source=source, sanitizer=sanitizer, on_call=on_call, env=start)
+    Returns the outer function's flow (its `returned` labels)."""
+    flow = TaintFlow(index, source=source, on_call=on_call, on_store=on_store, env=env, owner=body_owner)
     if body_owner is None:
         flow.run([s for s in index.tree.body if not isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef,
                                                                    ast.ClassDef))])
     else:
         flow.run(body_owner.body)  # type: ignore[attr-defined]
     for nested, env_at_def in flow.nested:
-        analyse(index, nested, source=source, sanitizer=sanitizer, on_call=on_call, env=env_at_def, enter=enter)
+        analyse(index, nested, source=source, on_call=on_call, on_store=on_store,
+                env=enter(nested, env_at_def), enter=enter)
     return flow
