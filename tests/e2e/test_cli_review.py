@@ -108,6 +108,28 @@ def test_diff_reports_only_what_changed_against_the_base(project: Path):
     assert done.returncode == 2 and "git fetch" in done.stderr
 
 
+@pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
+def test_a_flow_across_modules_is_reported_and_diff_sees_it_from_the_unchanged_handler(project: Path):
+    (project / "src" / "routes.py").write_text(
+        "from fastapi import FastAPI\nfrom llm import ask\n\napp = FastAPI()\n\n\n"
+        "@app.post('/q')\ndef q(question: str):\n    return ask(question)\n", encoding="utf-8")
+    (project / "src" / "llm.py").write_text(
+        "from openai import OpenAI\n\nclient = OpenAI(timeout=30, max_retries=3)\n\n\n"
+        "def ask(text):\n    return client.chat.completions.create(model='m', max_tokens=50, messages=text)\n",
+        encoding="utf-8")
+    done = review(project, "src", "--select", "DS401", "--format", "json")
+    assert [(f["path"], f["line"]) for f in json.loads(done.stdout)["findings"]] == [("src/app.py", 10),
+                                                                                       ("src/llm.py", 7)]
+    env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.org", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@example.org", "PATH": os.environ["PATH"], "HOME": str(project)}
+    for args in (["init", "-q", "-b", "main"], ["add", "."], ["commit", "-qm", "base"]):
+        subprocess.run(["git", *args], cwd=project, env=env, check=True)
+    llm = (project / "src" / "llm.py").read_text(encoding="utf-8")
+    (project / "src" / "llm.py").write_text(llm.replace("max_tokens=50", "max_tokens=60"), encoding="utf-8")
+    done = review(project, "src", "--diff", "main", "--select", "DS401", "--format", "json")
+    assert [(f["path"], f["line"]) for f in json.loads(done.stdout)["findings"]] == [("src/llm.py", 7)]
+
+
 def test_the_full_cli_route_gives_the_same_report(project: Path, tmp_path: Path):
     fast = review(project, str(project / "src"), "--format", "json")
     full = run_full(tmp_path / "data", "review", str(project / "src"), "--format", "json")

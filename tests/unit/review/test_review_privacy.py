@@ -84,7 +84,7 @@ def test_request_data_in_a_trace_span_or_telemetry_event():
     assert "trace span" in findings[0].message
 
 
-def test_the_taint_follows_a_helper_of_the_same_module_but_not_other_modules():
+def test_the_taint_follows_a_helper_but_not_a_module_outside_the_reviewed_files():
     assert found("""
         from fastapi import FastAPI
         from openai import OpenAI

@@ -154,3 +154,38 @@ def test_a_client_of_unknown_origin_or_unreadable_kwargs_is_not_guessed_at():
             client = OpenAI(**settings.client_kwargs())
             return client.chat.completions.create(model="m", messages=[])
     """, select=T) == []
+
+
+def test_kwargs_dicts_built_with_dict_copies_and_item_assignment_are_read():
+    assert found("""
+        import copy
+        import openai
+        from anthropic import Anthropic
+
+        BASE = {"model": "gpt-4o-mini", "max_tokens": 256}
+
+        class Wrapper:
+            def __init__(self, api_key):
+                self.defaults = {"temperature": 0.2, "max_tokens": 100}
+                client_kwargs = {"api_key": api_key}
+                client_kwargs.setdefault("max_retries", 2)
+                self.client = Anthropic(**client_kwargs)
+                self.openai = openai.OpenAI(**dict(client_kwargs, timeout=20))
+
+            def ask(self, messages, overrides=None):
+                params = copy.deepcopy(self.defaults)
+                params["model"] = "claude-sonnet-4"
+                return self.client.messages.create(messages=messages, **params)
+
+            def ask_openai(self, messages):
+                params = dict(BASE, messages=messages)
+                return self.openai.chat.completions.create(**params)
+
+            def ask_bounded(self, messages):
+                params = {**BASE, "messages": messages}
+                params["timeout"] = 15
+                return self.client.messages.create(**params)
+
+            def ask_opaque(self, messages, **kwargs):
+                return self.client.messages.create(messages=messages, **kwargs)
+    """, select=T) == [("DS101", 19)]

@@ -276,7 +276,10 @@ class Project:
         return []
 
     def _instance_class(self, unit: Unit, receiver: ast.expr, scope: Scope) -> Symbol | None:
-        """The project class of `obj` in `obj.m()`: from `obj = Class(...)` or a parameter `obj: Class`."""
+        """The project class of `obj` in `obj.m()`: from `obj = Class(...)`, a parameter `obj: Class`,
+        or `Class(...).m()` itself."""
+        if isinstance(receiver, ast.Call):
+            return self.class_named(unit, receiver.func)
         if not isinstance(receiver, (ast.Name, ast.Attribute)):
             return None
         for binding in unit.index.lookup(receiver, scope):

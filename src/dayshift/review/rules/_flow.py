@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterable
 
 from dayshift.review.engine.context import RuleContext
 from dayshift.review.engine.module import Scope

@@ -8,8 +8,9 @@ explicit `None` is reported for them.
 
 SDK clients are reported at each call (a call can still pass `timeout=` or use
 `with_options`); LangChain and llama-index models at their construction, since their calls
-happen inside chains. A call whose `**kwargs` cannot be read, or whose client comes from a
-parameter or another module, is not reported.
+happen inside chains. A client built in another module of the reviewed tree and imported
+(`from .clients import llm`) is followed there. A call whose `**kwargs` cannot be read, or whose
+client comes from a parameter, is not reported.
 """
 
 from __future__ import annotations
@@ -67,8 +68,9 @@ def _check_call(ctx: RuleContext, api: ApiCall, globals_set: set[str]) -> None:
     bare = [s for s in api.known_specs if _without_timeout(s)]
     if bare:
         spec = bare[0]
+        where = f"line {spec.node.lineno}" if spec.where in {"", ctx.path} else f"{spec.where}:{spec.node.lineno}"
         ctx.report("DS101", api.call,
-                   f"{what} has no timeout, and its client ({ctx.describe(spec.node)}, line {spec.node.lineno}) "
+                   f"{what} has no timeout, and its client ({ctx.describe(spec.node)}, {where}) "
                    f"was built without one ({DEFAULTS.get(api.kind, 'no bound')}).")
 
 
