@@ -23,12 +23,13 @@ from dayshift.errors import ConfigError
 from dayshift.settings import Settings
 
 DEFAULT_TENANT = "default"
-_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+TENANT_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+_NAME = re.compile(TENANT_PATTERN)
 
 
 def check_tenant(name: str) -> str:
     """`name` if it is a valid tenant name, else ConfigError saying what is allowed."""
-    if not _NAME.match(name):
+    if not isinstance(name, str) or not _NAME.fullmatch(name):  # fullmatch: "$" alone lets "acme\n" through
         raise ConfigError(
             f'invalid tenant name "{name}": use 1 to 63 lowercase letters, digits, "-" or "_", '
             "starting with a letter or digit"

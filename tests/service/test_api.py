@@ -57,7 +57,7 @@ def test_search_filters_and_bad_filters(env: ServiceEnv) -> None:
     hits = env.client.post("/v1/search", json={"query": "dayshift", "k": 10, "where": ["source=faq"]}).json()["hits"]
     assert hits and all("faq" in h["chunk"]["source"] for h in hits)
     bad = env.client.post("/v1/search", json={"query": "x", "where": ["page>>3"]})
-    assert bad.status_code == 400 and bad.json()["error"] == "invalid" and "page>=3" in bad.json()["detail"]
+    assert bad.status_code == 422 and bad.json()["error"] == "invalid" and "page>=3" in bad.json()["detail"]
     schema = env.client.post("/v1/search", json={"query": "", "k": 0})
     assert schema.status_code == 422 and "k" in schema.json()["detail"]
 
@@ -155,11 +155,17 @@ def test_upload_ingests_as_a_job_and_delete_removes_every_chunk(env: ServiceEnv,
     assert env.client.delete(f"/v1/documents/{doc_id}").status_code == 404
 
 
-def test_upload_rejects_unknown_types_and_unsafe_names(env: ServiceEnv) -> None:
-    r = env.client.post("/v1/documents", files=[("files", ("tool.exe", b"MZ", "application/octet-stream"))])
-    assert r.status_code == 422 and "tool.exe" in r.json()["detail"]
-    r = env.client.post("/v1/documents", files=[("files", ("../", b"x", "text/plain"))])
-    assert r.status_code == 422
+def test_upload_lists_unknown_types_and_unsafe_names_as_failures(env: ServiceEnv) -> None:
+    """Like `dayshift ingest`, an upload takes the files it can read and lists the rest, with the fix."""
+    r = env.client.post("/v1/documents", files=[("files", ("tool.exe", b"MZ", "application/octet-stream")),
+                                                 ("files", ("../", b"x", "text/plain"))])
+    assert r.status_code == 202 and r.json()["files"] == []
+    status = _wait(env, r.json()["job_id"])
+    failures = {f["source"]: f for f in status["failures"]}
+    assert failures["tool.exe"]["kind"] == "unsupported" and "PDF" in failures["tool.exe"]["fix"]
+    assert failures["../"]["kind"] == "bad_name" and "report.pdf" in failures["../"]["fix"]
+    assert not (env.settings.data_dir / "uploads" / "tool.exe").exists()
+    assert env.client.post("/v1/documents", files=[]).status_code == 422  # no file at all
     assert env.client.get("/v1/documents/jobs/nope").status_code == 404
 
 
@@ -191,3 +197,12 @@ def test_spans_follow_the_genai_conventions(env: ServiceEnv) -> None:
     assert chat.attributes["gen_ai.request.model"]
     texts = [str(v) for s in spans for v in s.attributes.values()]
     assert not any(ANSWERABLE in t or body["answer"] in t for t in texts)  # no prompt or answer text leaves
+
+
+def _wait(env: ServiceEnv, job_id: str) -> dict:  # type: ignore[type-arg]
+    for _ in range(400):
+        status = env.client.get(f"/v1/documents/jobs/{job_id}").json()
+        if status["state"] in ("done", "failed"):
+            return status  # type: ignore[no-any-return]
+        time.sleep(0.05)
+    raise AssertionError(f"job {job_id} did not finish: {status}")

@@ -97,7 +97,7 @@ def test_cases_are_filtered_and_paged(keyed: tuple[ServiceEnv, str]) -> None:
     assert first["total"] == len(on_disk) and first["next_offset"] == 7
     assert env.client.get("/v1/evals/cases", params={"dataset": "nope"}, headers=admin).status_code == 404
     bad = env.client.get("/v1/evals/cases", params={"dataset": "../keys"}, headers=admin)
-    assert bad.status_code == 400 and bad.json()["error"] == "invalid"
+    assert bad.status_code == 422 and bad.json()["error"] == "invalid"
     broken = env.client.get("/v1/evals/cases", params={"dataset": "broken"}, headers=admin)
     assert broken.status_code == 400 and "broken.jsonl:1" in broken.json()["detail"]
 
@@ -123,7 +123,7 @@ def test_labels_are_validated(keyed: tuple[ServiceEnv, str]) -> None:
     url = f"/v1/evals/cases/squad2/{case.id}"
     before = _dataset(env).read_text()
     contradiction = env.client.patch(url, json={"answerable": False}, headers=admin)
-    assert contradiction.status_code == 400 and "empty expected_answers" in contradiction.json()["detail"]
+    assert contradiction.status_code == 409 and "empty expected_answers" in contradiction.json()["detail"]
     for body in ({"status": "maybe"}, {"id": "other"}, {"expected_answers": [""]}, {"tags": "one"}):
         assert env.client.patch(url, json=body, headers=admin).status_code == 422, body
     empty = env.client.patch(url, json={}, headers=admin)

@@ -26,7 +26,7 @@ from dayshift.settings import Settings
 def read_labelled(path: Path) -> list[tuple[str, bool]]:
     rows: list[tuple[str, bool]] = []
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = path.read_text(encoding="utf-8").split("\n")  # not splitlines(): JSON leaves U+2028 and friends unescaped
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read the dataset ({exc.strerror}); pass an existing JSONL file") from exc
     for number, line in enumerate(lines, start=1):

@@ -202,7 +202,8 @@ def load_dataset(path: Path) -> Dataset:
         raise ConfigError(f"cannot read the eval dataset {path}: {exc}; it must be a UTF-8 JSONL file") from exc
     cases: list[EvalCase] = []
     seen: dict[str, int] = {}
-    for number, line in enumerate(text.splitlines(), 1):
+    # split on "\n" only: splitlines() also breaks at U+2028, U+0085 and \x1c, which json.dumps leaves raw
+    for number, line in enumerate(text.split("\n"), 1):
         if not line.strip():
             continue
         where = f"{path}:{number}"

@@ -39,7 +39,7 @@ def read_gates(data_dir: Path) -> list[dict[str, Any]]:
     if not path.is_file():
         return []
     out = []
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for line in path.read_text(encoding="utf-8").split("\n"):
         try:
             entry = json.loads(line)
         except ValueError:

@@ -65,8 +65,13 @@ _LIST_ITEMS = 5  # evidence lists (query examples) show this many items in the t
 _ITEM_CHARS = 120
 
 
-def window_start(text: str, *, now: datetime) -> datetime:
-    """The start of a report's window: '24h', '7d', '90m' before `now`, or an ISO date or time (UTC if no zone)."""
+def window_start(text: str, *, now: datetime, clamp: bool = False) -> datetime:
+    """The start of a report's window: '24h', '7d', '90m' before `now`, or an ISO date or time (UTC if no zone).
+
+    A start in the future, or more than MAX_WINDOW back, is an error; with `clamp` (the HTTP route, whose
+    schema cannot state a range that moves with the clock) it becomes the last minute or the oldest start
+    allowed.
+    """
     text = text.strip().lower()
     span = _SPAN.match(text)
     try:
@@ -77,13 +82,20 @@ def window_start(text: str, *, now: datetime) -> datetime:
         else:
             day = date.fromisoformat(text)
             at = datetime(day.year, day.month, day.day)
+        at = at if at.tzinfo else at.replace(tzinfo=UTC)
+        too_old = now - at > MAX_WINDOW
     except (ValueError, OverflowError):
+        if span and clamp:  # a span too long for the calendar is only too old
+            return now - MAX_WINDOW
         raise ValueError(f'"{text}" is not a window: use 24h, 7d, 90m, or a UTC date or time such as 2025-03-01 '
                          "or 2025-03-01T06:00") from None
-    at = at if at.tzinfo else at.replace(tzinfo=UTC)
     if at >= now:
+        if clamp:
+            return now - timedelta(minutes=1)
         raise ValueError(f'"{text}" leaves an empty window; give a start before {now.isoformat(timespec="minutes")}')
-    if now - at > MAX_WINDOW:
+    if too_old:
+        if clamp:
+            return now - MAX_WINDOW
         raise ValueError(f'"{text}" reaches back more than {MAX_WINDOW.days} days; the checks compare a window with '
                          "the same window on past days, so ask for a shorter one")
     return at

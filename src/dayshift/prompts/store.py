@@ -120,7 +120,7 @@ def read_log(folder: Path) -> list[dict[str, Any]]:
     if not path.is_file():
         return []
     entries = []
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for line in path.read_text(encoding="utf-8").split("\n"):
         with contextlib.suppress(ValueError):
             entry = json.loads(line)
             if isinstance(entry, dict) and {"at", "event", "name"} <= entry.keys():

@@ -8,9 +8,9 @@ expressions (`source=nist`, `page>=3`), parsed by dayshift.retrieve.filters.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 
 from dayshift.answer.answerer import Answer
 from dayshift.answer.sources import Source
@@ -18,6 +18,12 @@ from dayshift.trace.record import Feedback, TraceRecord
 from dayshift.types import Hit
 
 Mode = Literal["hybrid", "keyword", "dense"]
+# A filter expression as retrieve.filters reads it: field, operator, a value that does not start with one.
+FILTER_PATTERN = r"^\s*[A-Za-z0-9_.\-]+\s*(!=|>=|<=|=|>|<)\s*[^=<>!\s][^\n]*$"
+Filter = Annotated[str, StringConstraints(min_length=1, max_length=500, pattern=FILTER_PATTERN)]
+# A window's start: 7d, 24h, 90m, or an ISO date or date-time (monitor.report / evals.harvest window_start).
+SINCE_SCHEMA: dict[str, Any] = {"anyOf": [{"pattern": r"^[0-9]{1,5}[dhm]$"}, {"format": "date"},
+                                          {"format": "date-time"}]}
 
 
 class _Body(BaseModel):
@@ -28,7 +34,7 @@ class SearchRequest(_Body):
     query: str = Field(min_length=1, max_length=2000, examples=["how are incidents prioritised"])
     k: int = Field(5, ge=1, le=100)
     mode: Mode | None = None  # None: the server's setting
-    where: list[str] = Field(default_factory=list, max_length=20, examples=[["source=nist", "page>=3"]])
+    where: list[Filter] = Field(default_factory=list, max_length=20, examples=[["source=nist", "page>=3"]])
 
 
 class ChunkOut(BaseModel):
@@ -57,8 +63,8 @@ class SearchResponse(BaseModel):
 
 class AskRequest(_Body):
     question: str = Field(min_length=1, max_length=2000, examples=["What does the Framework Core contain?"])
-    where: list[str] = Field(default_factory=list, max_length=20)
-    stream: bool = False  # true: a text/event-stream of token, citations and done events
+    where: list[Filter] = Field(default_factory=list, max_length=20)
+    stream: StrictBool = False  # true: a text/event-stream of token, citations and done events (0 is not false)
 
 
 class Citation(BaseModel):

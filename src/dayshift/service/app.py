@@ -20,11 +20,9 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from importlib import resources
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.staticfiles import StaticFiles
 from opentelemetry.sdk.trace.export import SpanExporter
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -39,7 +37,8 @@ from dayshift.service.errors import ApiError, problem
 from dayshift.service.jobs import JobRunner
 from dayshift.service.logs import ScrubFilter, bind_request, request_id_var
 from dayshift.service.metrics import ServiceMetrics
-from dayshift.service.routes import documents, evals, monitor, openai_compat, ops, query, traces
+from dayshift.service.openapi import install_openapi
+from dayshift.service.routes import documents, evals, monitor, openai_compat, ops, query, traces, ui
 from dayshift.service.state import Service
 from dayshift.service.tenants import TenantPool
 from dayshift.service.tracing import TraceSink
@@ -119,8 +118,8 @@ def create_app(settings: Settings, *, service: Service | None = None) -> FastAPI
     for router in (query.router, openai_compat.router, documents.router, traces.router, monitor.router,
                    evals.router, ops.router):
         app.include_router(router)
-    ui = resources.files("dayshift.service") / "ui"
-    app.mount("/", StaticFiles(directory=str(ui), html=True), name="ui")
+    app.include_router(ui.build_router())  # routes, not a mount at "/": wrong methods get 405 with Allow
+    install_openapi(app, settings)
     return RequestContext(app, settings)  # type: ignore[return-value]
 
 
@@ -140,6 +139,8 @@ class RequestContext:
             await self.app(scope, receive, send)
             return
         headers = dict(scope["headers"])
+        if scope["method"] in _BODY_METHODS and not _is_multipart(headers):
+            scope = _as_json(scope, headers)  # `curl -d '{...}'` sends form-urlencoded: the body is JSON all the same
         given = headers.get(b"x-request-id", b"").decode("latin-1")
         request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
         limit = self.max_upload if scope["path"].startswith("/v1/documents") else self.max_json
@@ -169,6 +170,21 @@ class RequestContext:
                 extra={"method": scope["method"], "path": scope["path"], "status": status["code"],
                        "latency_ms": round(elapsed_s * 1000, 2)},
             )
+
+
+_BODY_METHODS = ("POST", "PUT", "PATCH")
+
+
+def _is_multipart(headers: dict[bytes, bytes]) -> bool:
+    return headers.get(b"content-type", b"").lower().startswith(b"multipart/")
+
+
+def _as_json(scope: Scope, headers: dict[bytes, bytes]) -> Scope:
+    """The API reads every non-multipart body as JSON, whatever content type the client named."""
+    if headers.get(b"content-type", b"").split(b";")[0].strip().lower() == b"application/json":
+        return scope
+    kept = [(k, v) for k, v in scope["headers"] if k.lower() != b"content-type"]
+    return {**scope, "headers": [*kept, (b"content-type", b"application/json")]}
 
 
 def _counting(receive: Receive, limit: int) -> Receive:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
+import re
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from dayshift.errors import (
     BudgetExceededError,
@@ -20,9 +23,11 @@ from dayshift.errors import (
     LLMTimeoutError,
     QueryError,
 )
+from dayshift.retrieve.filters import parse_filter
 from dayshift.service.logs import request_id_var
 
 log = logging.getLogger(__name__)
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 
 
 class ApiError(Exception):
@@ -55,6 +60,34 @@ def status_of(exc: DayshiftError) -> tuple[int, str, dict[str, str]]:
     return 500, "internal", {}
 
 
+def allowed_methods(request: Request) -> list[str]:
+    """The methods the OpenAPI document lists for this path's template; for a path it has no template for
+    (the web UI's files), every method some route takes on it."""
+    path = request.scope.get("path", "")
+    documented = sorted({
+        method.upper() for template, operations in request.app.openapi().get("paths", {}).items()
+        if re.fullmatch(re.sub(r"\\{[^}]+\\}", "[^/]+", re.escape(template)), path) for method in operations
+    })
+    if documented:
+        return documented
+    taken = []
+    for method in _METHODS:  # probed: FastAPI nests included routers, so their routes are not listed flat
+        probe = {**request.scope, "method": method}
+        if any(route.matches(probe)[0] == Match.FULL for route in request.app.router.routes):
+            taken.append(method)
+    return taken
+
+
+def _message(err: dict[str, Any]) -> str:
+    """Pydantic's message, or for a filter that misses its pattern the filter parser's own (with the fix)."""
+    if err.get("type") == "string_pattern_mismatch" and "where" in err.get("loc", ()):
+        try:
+            parse_filter(str(err.get("input", "")))
+        except QueryError as exc:
+            return str(exc)
+    return str(err["msg"])
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
@@ -63,17 +96,23 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         where = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'][1:]) or 'body'}: {err['msg']}" for err in exc.errors()[:5]
+            f"{'.'.join(str(p) for p in err['loc'][1:]) or 'body'}: {_message(err)}" for err in exc.errors()[:5]
         )
         return problem(422, "invalid", f"the request does not fit the schema ({where}); see /openapi.json")
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        code = {400: "invalid", 404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 400 and detail == "There was an error parsing the body":
+            detail = "the body is not JSON (or not UTF-8); send one JSON object, as /openapi.json describes"
         if exc.status_code == 404:
             detail = f"no route {request.method} {request.url.path}; see /docs for the API"
-        return problem(exc.status_code, code, detail, dict(exc.headers or {}))
+        if exc.status_code == 405:  # Starlette names the methods of the first route that matched the path only
+            headers["Allow"] = ", ".join(allowed_methods(request))
+            detail = f"{request.url.path} does not take {request.method}; it takes {headers['Allow']}"
+        return problem(exc.status_code, code, detail, headers)
 
     @app.exception_handler(DayshiftError)
     async def _dayshift(request: Request, exc: DayshiftError) -> JSONResponse:

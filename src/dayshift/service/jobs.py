@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
-from dayshift.ingest.report import SyncReport
+from dayshift.ingest.report import FileFailure, SyncReport
 from dayshift.service.tenants import TenantPool
 
 log = logging.getLogger(__name__)
@@ -43,6 +43,7 @@ class Job:
     done: int = 0
     total: int | None = None
     report: SyncReport | None = None
+    rejected: list[FileFailure] = field(default_factory=list)  # uploaded files not saved: name or kind unusable
     error: str | None = None
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     finished_at: datetime | None = None
@@ -83,15 +84,16 @@ class JobRunner:
     def uploads_dir(self, tenant: str) -> Path:
         return self.pool.settings_for(tenant).data_dir / UPLOADS
 
-    def submit(self, tenant: str, files: list[tuple[str, bytes]]) -> Job:
-        """Save `files` (name, content) to the tenant's upload folder and queue their ingest."""
+    def submit(self, tenant: str, files: list[tuple[str, bytes]], *, rejected: list[FileFailure] = ()) -> Job:  # type: ignore[assignment]
+        """Save `files` (name, content) to the tenant's upload folder and queue their ingest; `rejected` are
+        reported as the job's failures, like files `dayshift ingest` cannot read."""
         folder = self.uploads_dir(tenant)
         folder.mkdir(parents=True, exist_ok=True)
         for name, content in files:
             partial = folder / f".{name}.{uuid.uuid4().hex}.part"  # dot files are never ingested
             partial.write_bytes(content)
             os.replace(partial, folder / name)
-        job = Job(job_id=uuid.uuid4().hex, tenant=tenant, files=[name for name, _ in files])
+        job = Job(job_id=uuid.uuid4().hex, tenant=tenant, files=[name for name, _ in files], rejected=list(rejected))
         with self._lock:
             self._jobs[job.job_id] = job
             while len(self._jobs) > self._keep:

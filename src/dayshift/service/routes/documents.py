@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, File, Request, UploadFile
 
 from dayshift.ingest.loaders import loader_for
+from dayshift.ingest.report import FileFailure
 from dayshift.service.access import caller
 from dayshift.service.api import DocumentDeleted, DocumentList, DocumentOut, FileFailureOut, JobAccepted, JobStatus, \
     Problem
@@ -24,23 +25,28 @@ _ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": Problem} for code in
              summary="Upload files to ingest, as a background job")
 async def upload(
     request: Request,
-    files: Annotated[list[UploadFile], File(description="PDF, HTML, Markdown, MediaWiki XML, CSV, JSONL, SQLite, text")],
+    files: Annotated[list[UploadFile], File(min_length=1, max_length=1000,
+                                            description="PDF, HTML, Markdown, MediaWiki XML, CSV, JSONL, SQLite, "
+                                                        "text; one file or more")],
     who: Principal = Depends(caller),
 ) -> JobAccepted:
     service = service_of(request)
     if not files:
         raise ApiError(422, "invalid", "no file in the upload; send one or more `files` parts")
     saved: list[tuple[str, bytes]] = []
+    rejected: list[FileFailure] = []  # listed on the job, as `dayshift ingest` lists files it cannot read
     for upload in files:
         name = safe_name(upload.filename or "")
         if name is None:
-            raise ApiError(422, "invalid", f'cannot use the file name "{upload.filename}": give each file a plain '
-                                           "name with an extension, such as report.pdf")
-        if loader_for(Path(name)) is None:
-            raise ApiError(422, "unsupported", f"{name}: no loader reads this kind of file; upload PDF, HTML, "
-                                               "Markdown, MediaWiki XML (.xml, .bz2), CSV, JSONL, SQLite or text")
-        saved.append((name, await upload.read()))
-    job = service.jobs.submit(who.tenant, saved)
+            rejected.append(FileFailure(source=str(upload.filename), kind="bad_name", reason="not a plain file name",
+                                        fix="give each file a plain name with an extension, such as report.pdf"))
+        elif loader_for(Path(name)) is None:
+            rejected.append(FileFailure(source=name, kind="unsupported", reason="no loader reads this kind of file",
+                                        fix="upload PDF, HTML, Markdown, MediaWiki XML (.xml, .bz2), CSV, JSONL, "
+                                            "SQLite or text, named with its extension"))
+        else:
+            saved.append((name, await upload.read()))
+    job = service.jobs.submit(who.tenant, saved, rejected=rejected)
     service.metrics.job("queued")
     return JobAccepted(job_id=job.job_id, status_url=f"/v1/documents/jobs/{job.job_id}", files=job.files)
 
@@ -90,6 +96,6 @@ def _status(job: Job) -> JobStatus:
         job_id=job.job_id, state=job.state, files=job.files, stage=job.stage, done=job.done, total=job.total,
         counts=report.counts() if report else {},
         failures=[FileFailureOut(source=f.source, kind=f.kind, reason=f.reason, fix=f.fix)
-                  for f in (report.failed if report else [])],
+                  for f in [*job.rejected, *(report.failed if report else [])]],
         error=job.error, created_at=job.created_at, finished_at=job.finished_at,
     )

@@ -24,25 +24,29 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from fastapi import Path as Path_
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 
 from dayshift.errors import ConfigError
 from dayshift.evals.cases import CaseStatus, Dataset, EvalCase, UnknownCaseError, dataset_dir, load_dataset, update_case
 from dayshift.evals.harvest import harvest, window_start
 from dayshift.service.access import caller
-from dayshift.service.api import Problem
+from dayshift.service.api import SINCE_SCHEMA, Problem
 from dayshift.service.auth import Principal
 from dayshift.service.errors import ApiError
 from dayshift.service.state import service_of
 from dayshift.tenancy import DEFAULT_TENANT
 
 router = APIRouter(prefix="/v1/evals", tags=["evals"])
-_ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": Problem} for code in (400, 401, 403, 404, 422, 429)}
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+_ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": Problem} for code in (400, 401, 403, 404, 409, 422, 429)}
+_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
+_NAME = re.compile(_NAME_PATTERN)
+DatasetName = Annotated[str, Path_(pattern=_NAME_PATTERN, description="a dataset's name: its file without .jsonl")]
 
-Answer = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
-DocId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)]
-Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+# pattern: at least one character that is not whitespace (stripped, the value must not be empty)
+Answer = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000, pattern=r"\S")]
+DocId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000, pattern=r"\S")]
+Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100, pattern=r"\S")]
 
 
 class _Body(BaseModel):
@@ -85,18 +89,27 @@ class CaseList(BaseModel):
 
 
 class CaseUpdate(_Body):
-    """The fields to change; those left out stay as they are."""
+    """The fields to change (at least one); those left out stay as they are. None is not a value."""
 
-    status: CaseStatus | None = None
-    expected_answers: list[Answer] | None = Field(None, max_length=100, examples=[["France"]])
-    expected_sources: list[DocId] | None = Field(None, max_length=100, examples=[["squad2-corpus/Normans.txt"]])
-    answerable: bool | None = None
-    tags: list[Tag] | None = Field(None, max_length=50)
-    note: str | None = Field(None, max_length=4000)
+    # The defaults are None only to tell "left out" apart; the schema and validation take no null.
+    model_config = ConfigDict(extra="forbid", json_schema_extra={
+        "minProperties": 1,
+        # an unanswerable case has no expected answer (a change that leaves the stored case so gets 409)
+        "if": {"properties": {"answerable": {"const": False}}, "required": ["answerable"]},
+        "then": {"properties": {"expected_answers": {"maxItems": 0}}},
+    })
+    status: CaseStatus = Field(None)  # type: ignore[assignment]
+    expected_answers: list[Answer] = Field(None, max_length=100, examples=[["France"]])  # type: ignore[assignment]
+    expected_sources: list[DocId] = Field(None, max_length=100,  # type: ignore[assignment]
+                                          examples=[["squad2-corpus/Normans.txt"]])
+    answerable: StrictBool = Field(None)  # type: ignore[assignment]
+    tags: list[Tag] = Field(None, max_length=50)  # type: ignore[assignment]
+    note: str = Field(None, max_length=4000)  # type: ignore[assignment]
 
 
 class HarvestRequest(_Body):
-    since: str = Field("7d", max_length=40, description="7d, 24h, 90m, or an ISO date or time (UTC)")
+    since: str = Field("7d", max_length=40, json_schema_extra=SINCE_SCHEMA,
+                       description="7d, 24h, 90m, or an ISO date or time (UTC)")
 
 
 class HarvestOut(BaseModel):
@@ -130,7 +143,8 @@ def datasets(request: Request, who: Operator) -> DatasetList:
 def cases(
     request: Request,
     who: Operator,
-    dataset: str | None = Query(None, description="one dataset (its name); default: every dataset"),
+    dataset: str | None = Query(None, pattern=_NAME_PATTERN,
+                                description="one dataset (its name); default: every dataset"),
     status: CaseStatus | None = None,
     tag: str | None = Query(None, max_length=100),
     limit: int = Query(200, ge=1, le=1000),
@@ -152,7 +166,7 @@ def cases(
 
 @router.patch("/cases/{dataset}/{case_id}", response_model=CaseOut, responses=_ERRORS,
               summary="Label one case: status, expected answers and sources, answerable, tags, note")
-def label(dataset: str, case_id: str, body: CaseUpdate, request: Request,
+def label(dataset: DatasetName, case_id: str, body: CaseUpdate, request: Request,
           who: Operator) -> CaseOut:
     changes = body.model_dump(exclude_none=True)
     if not changes:
@@ -162,6 +176,8 @@ def label(dataset: str, case_id: str, body: CaseUpdate, request: Request,
         return _case_out(dataset, update_case(path, case_id, **changes))
     except UnknownCaseError as exc:
         raise ApiError(404, "not_found", f"no case {case_id!r} in dataset {dataset!r}") from exc
+    except ConfigError as exc:  # the change does not fit the case as it stands (or the file cannot be read)
+        raise ApiError(409, "conflict", str(exc)) from exc
 
 
 @router.post("/harvest", response_model=HarvestOut, responses=_ERRORS,
@@ -186,7 +202,7 @@ def harvest_traces(body: HarvestRequest, request: Request, who: Operator) -> Har
 
 def _path(folder: Path, name: str) -> Path:
     """The dataset file called `name`: checked, so no name reaches outside the eval folder."""
-    if not _NAME.match(name):
+    if not _NAME.fullmatch(name):
         raise ApiError(400, "invalid", f"dataset {name!r}: use the name of a .jsonl file of the eval folder, "
                                        "without the extension (letters, digits, '.', '_', '-')")
     path = folder / f"{name}.jsonl"

@@ -28,12 +28,12 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
 
 from dayshift.embed.base import Embedder
-from dayshift.monitor.report import live_config, report_json, window_start
+from dayshift.monitor.report import MAX_WINDOW, live_config, report_json, window_start
 from dayshift.monitor.report_html import CSP, render_html
 from dayshift.monitor.rules import load_rules, with_slo
 from dayshift.monitor.run import run_detectors
 from dayshift.service.access import caller
-from dayshift.service.api import Problem
+from dayshift.service.api import SINCE_SCHEMA, Problem
 from dayshift.service.auth import Principal
 from dayshift.service.errors import ApiError
 from dayshift.service.state import service_of
@@ -65,13 +65,15 @@ def operator(who: Principal = Depends(caller)) -> Principal:
 def report(
     request: Request,
     who: Principal = Depends(operator),
-    since: str = Query("24h", max_length=40, description="24h, 7d, 90m, or an ISO date or time (UTC)"),
+    since: str = Query("24h", max_length=40, json_schema_extra=SINCE_SCHEMA,
+                       description=f"24h, 7d, 90m, or an ISO date or time (UTC); at most {MAX_WINDOW.days} days "
+                                   "back (an older start is moved up to that); a future one shows the last minute"),
     format: Literal["html", "json"] = Query("html"),
 ) -> Response:
     service = service_of(request)
     now = datetime.now(UTC)
     try:
-        start = window_start(since, now=now)
+        start = window_start(since, now=now, clamp=True)
     except ValueError as exc:
         raise ApiError(400, "invalid", f"since: {exc}") from exc
     rules = with_slo(load_rules(), service.settings.monitor.slo)  # the shipped rules.toml, the settings' SLOs

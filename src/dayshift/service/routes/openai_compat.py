@@ -28,6 +28,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials
 
@@ -360,5 +361,15 @@ def install(app: FastAPI) -> None:
                             kind="invalid_request_error", code="invalid")
         return JSONResponse(error.body(), status_code=400)
 
+    previous_http = app.exception_handlers[StarletteHTTPException]
+
+    async def _http(request: Request, exc: StarletteHTTPException) -> Any:  # a body that is not JSON at all
+        if request.url.path != ROUTE or exc.status_code != 400:
+            return await previous_http(request, exc)
+        error = OpenAIError(400, "the body is not JSON; send a chat.completions request as UTF-8 JSON",
+                            kind="invalid_request_error", code="invalid")
+        return JSONResponse(error.body(), status_code=400)
+
     app.add_exception_handler(OpenAIError, _openai)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _invalid)
+    app.add_exception_handler(StarletteHTTPException, _http)

@@ -46,6 +46,11 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
+# One server-sent event, as a client parses it: the event's name and its data (a JSON text).
+_SSE_EVENT = {"type": "object", "required": ["event", "data"], "properties": {
+    "event": {"enum": ["token", "answer", "citations", "error", "done"]}, "data": {"type": "string"}}}
+
+
 @router.post("/search", response_model=SearchResponse, responses=_ERRORS, summary="Hybrid search")
 def search(body: SearchRequest, request: Request, who: Principal = Depends(caller)) -> SearchResponse:
     service = service_of(request)
@@ -79,7 +84,7 @@ def search(body: SearchRequest, request: Request, who: Principal = Depends(calle
 @router.post(
     "/ask", response_model=AskResponse, responses={
         **_ERRORS,
-        200: {"content": {"text/event-stream": {"schema": {"type": "string"}}},
+        200: {"content": {"text/event-stream": {"schema": _SSE_EVENT}},
               "description": "JSON, or with `stream: true` server-sent events: `token` ({text}) as the draft "
                              "arrives, then `answer` (the AskResponse: the draft may be withdrawn), `citations`, "
                              "and last `done` ({trace_id}); `error` ({error, detail}) replaces `answer` on failure"},
