@@ -58,7 +58,7 @@ def test_admin_gets_json(keyed: tuple[ServiceEnv, str]) -> None:
     r = env.client.get("/v1/monitor/report", params={"since": "24h", "format": "json"}, headers=env.headers(ADMIN))
     assert r.status_code == 200 and r.headers["content-type"] == "application/json"
     data = r.json()
-    assert data["status"] == "alert" and set(data["areas"]) == {"cost", "quality", "drift", "retrieval"}
+    assert data["status"] == "alert" and set(data["areas"]) == {"cost", "quality", "drift", "retrieval", "latency"}
     assert data["traces"] == 120
     checks = {f["check"]: f["status"] for f in data["findings"]}
     assert checks["abstention_rate"] == "alert" and checks["cost_spike"] in ("warn", "alert")

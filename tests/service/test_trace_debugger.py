@@ -63,22 +63,24 @@ def test_show_prints_the_views(env: ServiceEnv) -> None:
         assert part in shown.stdout, part
 
 
-def test_a_replay_flips_an_abstention_by_changing_one_setting(env: ServiceEnv) -> None:
+def test_a_replay_changes_one_setting_and_shows_what_moved(env: ServiceEnv) -> None:
     trace = ask(env, UNKNOWN)
     assert trace["abstained"] and trace["detail"]["verdict"]["stage"] == "retrieval"
     record = env.service.traces.store.get(trace["trace_id"], tenant=None).record
     result = replay(env.settings, record, overrides=["answer.abstain_threshold=0.0"])
-    assert result.before.abstained and not result.after.abstained and result.flipped
-    assert result.recorded_matches and result.after.detail["messages"]
+    # Before: as recorded, no model call. After: the evidence bar is gone, so the model is asked; whether
+    # its draft then survives the support check is the model's business, but the verdict is another one.
+    assert result.recorded_matches and result.before.verdict == "abstained before generating"
+    assert result.after.threshold == 0.0 and result.after.detail["messages"] and result.after.tokens[1] > 0
     what = {d.what for d in result.differences()}
-    assert {"verdict", "answer", "confidence", "draft"} <= what
+    assert {"verdict", "confidence", "draft"} <= what
     with pytest.raises(ConfigError, match="nothing to change"):
         replay(env.settings, record)
     with pytest.raises(ConfigError, match="cannot change store"):
         replay(env.settings, record, overrides=["store.backend=qdrant"])
     printed = run(env.settings.data_dir, "traces", "replay", trace["trace_id"], "--set", "answer.abstain_threshold=0")
     assert printed.returncode == 0, printed.stderr
-    assert "the verdict flipped" in printed.stdout and "abstained before generating" in printed.stdout
+    assert "what changed" in printed.stdout and "abstained before generating" in printed.stdout
 
 
 def test_why_explains_a_retrieved_chunk_and_one_left_out(env: ServiceEnv) -> None:
