@@ -158,6 +158,7 @@ def open_llm(settings: Settings) -> LLMClient:
         breaker_reset_s=llm.breaker_reset_s,
         redactor=redactor,
         redact=llm.redact_pii,
+        redact_sources=llm.redact_sources,
         meter=UsageMeter.from_settings(settings, ledger=open_ledger(settings)),
     )
 

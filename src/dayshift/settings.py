@@ -127,11 +127,23 @@ class LLMSettings(ModelSettings):
     breaker_failures: int = Field(5, ge=1)  # consecutive failures that open a model's circuit
     breaker_reset_s: float = Field(30.0, gt=0)  # how long an open circuit rests before one trial call
     redact_pii: Literal["auto", "always", "never"] = "auto"  # auto: before every non-local model
+    # The indexed text a prompt quotes (its sources), in a call that redact_pii redacts: "never" sends
+    # it as indexed, so answers keep its words; "always" redacts the names and places in it too.
+    redact_sources: Literal["never", "always"] = "never"
     prices_file: Path | None = None  # TOML price table; None: the one shipped with dayshift
     request_budget_usd: float | None = Field(None, ge=0)
     tenant_daily_budget_usd: float | None = Field(None, ge=0)
     threads: int = Field(1, ge=1)  # local model; one thread measured fastest on two cores
     n_ctx: int = Field(2048, ge=256)  # local model's context window
+
+    @model_validator(mode="after")
+    def _sources_only_where_redacted(self) -> LLMSettings:
+        if self.redact_sources == "always" and self.redact_pii == "never":
+            raise ValueError(
+                'redact_sources = "always" needs PII redaction, but redact_pii is "never": '
+                'set redact_pii to "auto" or "always", or redact_sources to "never"'
+            )
+        return self
 
 
 class AnswerSettings(BaseModel):

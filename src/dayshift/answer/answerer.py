@@ -127,6 +127,7 @@ class Answerer:
         params = self.prompt.params
         request = ChatRequest(
             messages=self.prompt.render(question=question, sources=sources),
+            source_texts=tuple(s.text for s in sources),  # indexed text: kept by PII redaction (llm.redact_sources)
             max_tokens=min(params.get("max_tokens", self.settings.max_answer_tokens), self.settings.max_answer_tokens),
             temperature=float(params.get("temperature", 0.0)), stop=tuple(params.get("stop", ())),
         )

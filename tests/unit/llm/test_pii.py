@@ -279,3 +279,231 @@ def test_llm_client_sends_placeholders_and_shows_the_values(redactor: PresidioRe
     assert completion.redactions == 8
     sent = "\n".join(echo.sent_texts)
     assert "<PERSON_1>" in sent and not any(value in sent for value in RAW_VALUES)
+
+
+# -- types Presidio scores, and look-alikes that are not PII --------------------------------
+
+
+@needs_model
+def test_an_ssn_is_an_ssn_not_a_phone_number(redactor: PresidioRedactor) -> None:
+    # phonenumbers also reads 536-22-8714 as a phone number (0.4); the SSN pattern scores 0.5,
+    # and "SSN" beside it raises that by Presidio's context rule.
+    text = "My SSN is 536-22-8714; call me on (212) 555-0199 about it."
+    redacted, count, restorer = redact_one(redactor, text)
+    assert redacted == "My SSN is <US_SSN_1>; call me on <PHONE_NUMBER_1> about it."
+    assert count == 2 and restorer.restore(redacted) == text
+    (ssn, phone) = redactor.find(text)
+    assert (ssn.entity_type, phone.entity_type) == ("US_SSN", "PHONE_NUMBER") and ssn.score > 0.5 > phone.score
+    assert text[phone.start : phone.end] == "(212) 555-0199"
+
+
+@needs_model
+@pytest.mark.parametrize(
+    ("text", "redacted"),
+    [
+        ("Please verify SSN 345-71-2209 on the form.", "Please verify SSN <US_SSN_1> on the form."),
+        ("Her social security number is 601 44 2187.", "Her social security number is <US_SSN_1>."),
+        ("Employee SSN 731260481 is missing.", "Employee SSN <US_SSN_1> is missing."),  # 9 digits: needs "SSN"
+        ("Card 3782 822463 10005 and IBAN NL91ABNA0417164300.", "Card <CREDIT_CARD_1> and IBAN <IBAN_CODE_1>."),
+    ],
+)  # fmt: skip
+def test_presidio_recognizers_for_ssn_card_and_iban(redactor: PresidioRedactor, text: str, redacted: str) -> None:
+    assert redact_one(redactor, text)[0] == redacted
+
+
+@needs_model
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Installing rustup on Windows",  # spaCy: LOCATION
+        "Java 21 and Kotlin 1.9 both target the JVM.",  # spaCy: PERSON "Java"
+        "PostgreSQL 16 and Redis 7.2 run in the staging cluster.",  # spaCy: PERSON "Redis 7.2"
+        "The function parse_config(path) returns a Result<Config, Error>.",  # spaCy: PERSON "Config"
+        "The HashMap<String, Vec<u32>> is rebuilt on every call.",  # spaCy: PERSON "String", "Vec"
+        "Deploy the service to us-east-1 and eu-west-2.",  # spaCy: PERSON "eu-west-2"
+        "Timestamp 1700000000 equals 2023-11-14 22:13:20 UTC.",  # phonenumbers: PHONE_NUMBER
+        "Tracking id 7730 1844 2201 9953 is not a card number.",  # fails Luhn
+        "ISBN 978-1-7185-0310-6 is the print edition of the book.",
+    ],
+)
+def test_look_alikes_are_left_alone(redactor: PresidioRedactor, text: str) -> None:
+    assert redact_one(redactor, text)[:2] == (text, 0)
+
+
+@needs_model
+def test_look_alikes_were_redacted_before_they_were_dropped() -> None:
+    """The same engine with look-alikes kept, as before: what the rules above save."""
+    before = PresidioRedactor(drop_lookalikes=False)
+    assert redact_one(before, "Installing rustup on Windows")[0] == "Installing rustup on <LOCATION_1>"
+    assert redact_one(before, "Timestamp 1700000000 equals 2023-11-14 22:13:20 UTC.")[1] == 1
+
+
+@needs_model
+def test_a_run_of_digits_is_a_phone_number_beside_a_context_word(redactor: PresidioRedactor) -> None:
+    assert (
+        redact_one(redactor, "Please call me on 4155550132 tonight.")[0]
+        == "Please call me on <PHONE_NUMBER_1> tonight."
+    )
+
+
+@needs_model
+def test_a_possessive_stays_outside_the_placeholder(redactor: PresidioRedactor) -> None:
+    text = "Can you check why Ahmed Hassan's refund is late?"
+    assert redact_one(redactor, text)[0] == "Can you check why <PERSON_1>'s refund is late?"
+
+
+def test_allow_adds_terms_and_drop_lookalikes_false_ignores_every_list() -> None:
+    analyzer = FakeAnalyzer({"Orion": ("LOCATION", 0.85), "Windows": ("LOCATION", 0.85), "Ada": ("PERSON", 0.85)})
+    text = "Ada runs Orion on Windows"
+    assert redact_one(PresidioRedactor(analyzer=analyzer), text)[0] == "<PERSON_1> runs <LOCATION_1> on Windows"
+    assert (
+        redact_one(PresidioRedactor(analyzer=analyzer, allow=["orion"]), text)[0] == "<PERSON_1> runs Orion on Windows"
+    )
+    everything = PresidioRedactor(analyzer=analyzer, allow=["Orion"], drop_lookalikes=False)
+    assert redact_one(everything, text)[0] == "<PERSON_1> runs <LOCATION_1> on <LOCATION_2>"
+
+
+# -- kept texts (the sources a prompt quotes) ----------------------------------------------------
+
+SOURCE = (
+    "Installing rustup on Windows\nThe Rust Programming Language is written by Steve Klabnik and Carol Nichols; "
+    "write to carol.nichols@example.org with corrections."
+)
+QUESTION = "Hi, I'm Maria Gonzalez (maria.gonzalez@example.com). Who wrote the book?"
+
+
+def prompt_with(*sources: str) -> tuple[Message, ...]:
+    text = " ".join(f"[{n}] {source}" for n, source in enumerate(sources, 1))
+    return (
+        Message("system", "Answer with a short phrase from the text."),
+        Message("user", f"Text: {text}\n\nQuestion: {QUESTION}\nShort answer:"),
+    )
+
+
+@needs_model
+def test_kept_sources_arrive_byte_for_byte_and_the_question_is_redacted(redactor: PresidioRedactor) -> None:
+    messages = prompt_with(SOURCE)
+    (system, user), count, restorer = redactor.redact(messages, keep=(SOURCE,))
+    assert system == messages[0]
+    assert SOURCE in user.content
+    assert user.content.endswith("Question: Hi, I'm <PERSON_1> (<EMAIL_ADDRESS_1>). Who wrote the book?\nShort answer:")
+    assert count == 2 and restorer.restore(user.content) == messages[1].content
+    # The same source not kept: its names and address go too.
+    (_, everything), count, _ = redactor.redact(messages)
+    assert "Carol Nichols" not in everything.content and "carol.nichols@example.org" not in everything.content
+    assert count >= 5 and "Installing rustup on Windows" in everything.content
+
+
+@needs_model
+def test_every_occurrence_of_a_kept_text_is_kept_and_a_missing_one_protects_nothing(
+    redactor: PresidioRedactor,
+) -> None:
+    messages = prompt_with(SOURCE, SOURCE)
+    (_, user), count, _ = redactor.redact(messages, keep=(SOURCE, "Carol Nichols wrote nothing here", ""))
+    assert user.content.count(SOURCE) == 2 and count == 2
+
+
+@needs_model
+def test_placeholders_in_kept_text_are_not_reused(redactor: PresidioRedactor) -> None:
+    source = "The template greets <PERSON_1> by name."
+    (_, user), _, restorer = redactor.redact(prompt_with(source), keep=(source,))
+    assert source in user.content and "Hi, I'm <PERSON_2>" in user.content
+    assert restorer.restore("<PERSON_1> and <PERSON_2>") == "<PERSON_1> and Maria Gonzalez"
+
+
+def test_kept_text_is_not_analysed() -> None:
+    texts: list[str] = []
+
+    class Recording(FakeAnalyzer):
+        def analyze(self, text: str, language: str, entities: list[str], score_threshold: float) -> list[Any]:
+            texts.append(text)
+            return super().analyze(text, language, entities, score_threshold)
+
+    analyzer = Recording({"Ada": ("PERSON", 0.9)})
+    message = Message("user", "Source: Ada wrote it. Question: is Ada right?")
+    (sent,), count, _ = PresidioRedactor(analyzer=analyzer).redact((message,), keep=("Ada wrote it.",))
+    assert sent.content == "Source: Ada wrote it. Question: is <PERSON_1> right?" and count == 1
+    assert texts == ["Source: ", " Question: is Ada right?"]
+
+
+# -- through LLMClient: llm.redact_sources --------------------------------------------------------
+
+
+def remote_client(redactor: Any, **kwargs: Any) -> tuple[Any, Any]:
+    from dayshift.llm.base import Timeouts
+    from dayshift.llm.client import LLMClient
+    from dayshift.llm.resilience import RetryPolicy
+    from dayshift.testing.scripted_llm import ScriptedBackend
+
+    # The model greets the asker by placeholder and names the author as it saw them.
+    def reply(request: Any) -> str:
+        sent = request.messages[-1].content
+        asker, author = re.search(r"I'm (\S+) \(", sent), re.search(r"and (.+?); write", sent)
+        if asker is None or author is None:
+            return "ok"
+        return f"Hello {asker.group(1)}: {author.group(1)} wrote it [1]."
+
+    backend = ScriptedBackend(default_reply=reply, is_local=False, piece_chars=4)
+    client = LLMClient(
+        [backend], timeouts=Timeouts(), retry=RetryPolicy(max_retries=0), breaker_failures=3, breaker_reset_s=1.0,
+        redactor=redactor, **kwargs,
+    )  # fmt: skip
+    return backend, client
+
+
+@needs_model
+def test_the_client_keeps_sources_by_default_and_restores_the_reply(redactor: PresidioRedactor) -> None:
+    from dayshift.llm.base import ChatRequest
+
+    backend, client = remote_client(redactor)
+    request = ChatRequest(messages=prompt_with(SOURCE), source_texts=(SOURCE,))
+    call = client.stream(request)
+    pieces = list(call)
+    assert "".join(pieces) == "Hello Maria Gonzalez: Carol Nichols wrote it [1]."
+    assert call.result is not None and call.result.redactions == 2
+    sent = backend.requests[0].messages[-1].content
+    assert SOURCE in sent and "Maria Gonzalez" not in sent and "maria.gonzalez@example.com" not in sent
+    assert "I'm <PERSON_1> (<EMAIL_ADDRESS_1>)" in sent
+
+
+@needs_model
+def test_the_client_redacts_sources_too_with_redact_sources_always(redactor: PresidioRedactor) -> None:
+    from dayshift.llm.base import ChatRequest
+
+    backend, client = remote_client(redactor, redact_sources="always")
+    completion = client.complete(ChatRequest(messages=prompt_with(SOURCE), source_texts=(SOURCE,)))
+    assert completion.text == "Hello Maria Gonzalez: Carol Nichols wrote it [1]."  # restored all the same
+    sent = backend.requests[0].messages[-1].content
+    for value in ("Maria Gonzalez", "maria.gonzalez@example.com", "Steve Klabnik", "Carol Nichols",
+                  "carol.nichols@example.org"):  # fmt: skip
+        assert value not in sent, value
+    assert "Installing rustup on Windows" in sent and completion.redactions >= 5
+
+
+def test_a_redactor_without_keep_fails_closed_on_a_request_with_sources() -> None:
+    from dayshift.llm.base import ChatRequest
+
+    class OldRedactor:
+        def redact(self, messages: tuple[Message, ...]) -> Any:
+            return messages, 0, StreamingRestorer({})
+
+    backend, client = remote_client(OldRedactor())
+    client.complete(ChatRequest(messages=(Message("user", "no sources here"),)))  # served as before
+    with pytest.raises(RedactionError, match="was not sent"):
+        client.complete(ChatRequest(messages=prompt_with(SOURCE), source_texts=(SOURCE,)))
+    assert len(backend.requests) == 1
+
+
+def test_redact_sources_is_checked_where_it_is_set(tmp_path: Any) -> None:
+    from dayshift import assemble
+    from dayshift.errors import ConfigError
+    from dayshift.settings import load_settings
+
+    with pytest.raises(ConfigError, match="redact_sources"):
+        remote_client(None, redact_sources="sometimes")
+    with pytest.raises(ConfigError, match='redact_sources = "always" needs PII redaction'):
+        load_settings(data_dir=tmp_path, llm={"redact_pii": "never", "redact_sources": "always"})
+    remote = {"backend": "openai", "model": "m", "base_url": "http://127.0.0.1:9/v1"}
+    assert assemble.open_llm(load_settings(data_dir=tmp_path, llm=remote)).redact_sources == "never"
+    always = load_settings(data_dir=tmp_path, llm={**remote, "redact_sources": "always"})
+    assert assemble.open_llm(always).redact_sources == "always"
