@@ -222,3 +222,58 @@ def test_cycles_of_imports_and_recursion_end():
         """,
     }
     assert found_in(files, select=("DS401",)) == [("b.py", "DS401", 6)]
+
+
+def test_a_base_class_call_reaches_the_subclass_that_implements_it_through_a_thread_pool_hand_over():
+    # canopy's shape: the handler hands ChatEngine.chat to a thread pool; the engine holds a BaseLLM
+    files = {
+        "llm/base.py": """
+            from abc import ABC, abstractmethod
+
+            class BaseLLM(ABC):
+                @abstractmethod
+                def chat_completion(self, chat_history): ...
+        """,
+        "llm/openai.py": """
+            import openai
+            from llm.base import BaseLLM
+
+            class OpenAILLM(BaseLLM):
+                def __init__(self):
+                    self._client = openai.OpenAI(timeout=30)
+
+                def chat_completion(self, chat_history):
+                    return self._client.chat.completions.create(model="gpt-4o", messages=chat_history,
+                                                                max_tokens=256)
+        """,
+        "engine.py": """
+            from typing import Optional
+            from llm.base import BaseLLM
+
+            class ChatEngine:
+                def __init__(self, llm: Optional[BaseLLM] = None):
+                    self.llm = llm
+
+                def chat(self, messages):
+                    return self.llm.chat_completion(chat_history=messages)
+
+            def get_engine() -> ChatEngine:
+                return ChatEngine()
+        """,
+        "server.py": """
+            from fastapi import FastAPI
+            from starlette.concurrency import run_in_threadpool
+            from engine import get_engine
+
+            app = FastAPI()
+            engine = get_engine()
+
+            @app.post("/chat")
+            async def chat(messages: list[dict]):
+                return await run_in_threadpool(engine.chat, messages=messages)
+        """,
+    }
+    assert found_in(files, select=("DS201", "DS401")) == [
+        ("llm/openai.py", "DS201", 10),
+        ("llm/openai.py", "DS401", 10),
+    ]

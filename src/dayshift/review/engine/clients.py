@@ -26,7 +26,8 @@ from dayshift.review.engine.kwargs import call_kwargs
 from dayshift.review.engine.module import ModuleIndex, Scope, session_key
 
 if TYPE_CHECKING:
-    from dayshift.review.engine.project import Project, Unit
+    from dayshift.review.engine.project import Project
+    from dayshift.review.engine.units import Unit
 
 UNKNOWN = "unknown"  # a value of unknown origin (a parameter): a possible client of any kind
 

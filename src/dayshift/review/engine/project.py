@@ -3,8 +3,8 @@
     project = Project()
     routes = project.add("app/routes.py", tree, source)   # a ModuleIndex, resolver and context per file
     project.add("app/llm.py", tree2, source2)
-    project.callees(routes, call)        # `ask(q)` in routes.py -> Target(llm.py, the def of ask)
-    project.request_path                 # every function a route handler reaches, in any module
+    project.symbol(routes, "app.llm.ask")  # Symbol("function", llm.py's unit, "ask", its scope)
+    project.callees(routes, call)          # `ask(q)` in routes.py -> Target(llm.py, the def of ask)
 
 Imports resolve as Python would for a program started from any folder above the importer:
 `from agent.loop import run_agent` finds agent/loop.py (or agent/loop/__init__.py) in the
@@ -14,17 +14,13 @@ standard library and of the libraries the rules model (openai, anthropic, langch
 resolve into the project, so a services/openai.py does not shadow the SDK it imports. When a
 package's __init__.py is not among the scanned files, a name imported from the package is
 looked up among the package's modules, and used only when exactly one of them defines it.
+Calls are resolved by engine/calls.py.
 
-Calls resolve to functions: `f()` (a def of this module or an imported one), `mod.f()`,
-`Class()` (its __init__), `self.m()` / `cls.m()` / `super().m()` (the class, then its bases,
-in any module), and `obj.m()` where `obj = Class(...)` or `obj: Class`.
+Every index is built once, and every import is resolved at most once (cached), so a project
+costs one pass over its files plus a dictionary look-up per name followed.
 
-Every index is built once, and every import and call is resolved at most once (cached), so a
-project costs one pass over its files plus a dictionary look-up per name followed.
-
-Left out: dynamic dispatch (`getattr`, functions looked up by name in a registry), objects whose
-class cannot be told from their construction or annotation, monkey-patching and `sys.path`
-changes (a module that is not in a folder above the importer is not found).
+Left out: `sys.path` changes and installed packages (a module that is not in a folder above the
+importer, among the reviewed files, is not found), star imports, and names bound by `exec`.
 """
 
 from __future__ import annotations
@@ -32,45 +28,15 @@ from __future__ import annotations
 import ast
 import sys
 from collections import defaultdict
-from dataclasses import dataclass
 from pathlib import PurePosixPath
 
+from dayshift.review.engine.calls import CallGraph
 from dayshift.review.engine.clients import MODELLED_LIBRARIES, ClientResolver
 from dayshift.review.engine.context import RuleContext
-from dayshift.review.engine.module import ModuleIndex, Scope, reachable_nodes
+from dayshift.review.engine.module import ModuleIndex, Scope
+from dayshift.review.engine.units import Symbol, Target, Unit
 
 EXTERNAL = set(sys.stdlib_module_names) | MODELLED_LIBRARIES
-
-
-@dataclass(eq=False)
-class Unit:
-    """One module of the project: where it sits, its index, its client resolver and its findings."""
-
-    key: PurePosixPath  # its path, for import resolution
-    index: ModuleIndex
-    resolver: ClientResolver
-    ctx: RuleContext
-
-    @property
-    def path(self) -> str:
-        return self.ctx.path
-
-
-@dataclass(frozen=True, eq=False)
-class Target:
-    """A function a call may run. `bound`: called on an instance, so its first parameter is not an argument."""
-
-    unit: Unit
-    scope: Scope
-    bound: bool
-
-
-@dataclass(frozen=True, eq=False)
-class Symbol:
-    kind: str  # module | function | class | value
-    unit: Unit
-    name: str = ""
-    scope: Scope | None = None
 
 
 class Project:
@@ -82,10 +48,7 @@ class Project:
         self._by_index: dict[int, Unit] = {}
         self._modules: dict[tuple[PurePosixPath, str], Unit | None] = {}
         self._symbols: dict[tuple[int, str], Symbol | None] = {}
-        self._callees: dict[int, list[Target]] = {}
-        self._calls: dict[int, list[ast.Call]] = {}
-        self._nodes: dict[int, list[ast.AST]] = {}
-        self._request_path: set[int] | None = None
+        self.graph = CallGraph(self)
 
     def add(self, path: str, tree: ast.Module, source: str, *, key: str | None = None,
             redactors: tuple[str, ...] = ()) -> Unit:
@@ -207,163 +170,19 @@ class Project:
         found = self.symbol(unit, unit.index.qualname(expr)) if expr is not None else None
         return found if found is not None and found.kind == "class" else None
 
-    def method(self, cls: Symbol, name: str, depth: int = 0) -> Target | None:
-        """`name` looked up on the class, then on its bases (depth first, as simple MROs resolve)."""
-        scope = cls.unit.index.methods.get((cls.name, name))
-        if scope is not None:
-            return Target(cls.unit, scope, bound=not _is_static(scope))
-        node = cls.unit.index.class_defs.get(cls.name)
-        if node is None or depth > 5:
-            return None
-        for base in node.bases:
-            parent = self.class_named(cls.unit, base)
-            found = self.method(parent, name, depth + 1) if parent is not None else None
-            if found is not None:
-                return found
-        return None
-
-    # ---- calls -------------------------------------------------------------------------------
+    # ---- calls (engine/calls.py) ----------------------------------------------------------------
     def callees(self, unit: Unit, call: ast.Call) -> list[Target]:
-        """The project functions `call` may run (cached per call)."""
-        found = self._callees.get(id(call))
-        if found is None:
-            found = self._callees[id(call)] = self._resolve(unit, call)
-        return found
-
-    def _resolve(self, unit: Unit, call: ast.Call) -> list[Target]:
-        index, func = unit.index, call.func
-        scope = index.enclosing_scope(call)
-        if isinstance(func, ast.Name):
-            local = [s for s in index.functions.get(func.id, []) if s.cls is None]
-            if local:
-                return [Target(unit, s, False) for s in local]
-            if func.id in index.class_defs:
-                return self._targets(Symbol("class", unit, func.id))
-            return self._targets(self.symbol(unit, index.imports.get(func.id)))
-        if not isinstance(func, ast.Attribute):
-            return []
-        receiver = func.value
-        own_class = next((s.cls for s in index.scope_chain(scope) if s.cls), None)
-        if isinstance(receiver, ast.Name) and receiver.id in {"self", "cls"} or _is_super(receiver):
-            if own_class in index.class_defs:
-                cls = Symbol("class", unit, own_class)
-                found = self._super_method(cls, func.attr) if _is_super(receiver) else self.method(cls, func.attr)
-                return [found] if found is not None else []
-            return [Target(unit, s, True) for s in index.functions.get(func.attr, []) if s.cls is not None]
-        qualname = index.qualname(func)
-        if qualname is not None:
-            return self._targets(self.symbol(unit, qualname))
-        cls = self._instance_class(unit, receiver, scope)
-        found = self.method(cls, func.attr) if cls is not None else None
-        return [found] if found is not None else []
-
-    def _super_method(self, cls: Symbol, name: str) -> Target | None:
-        for base in cls.unit.index.class_defs[cls.name].bases:
-            parent = self.class_named(cls.unit, base)
-            found = self.method(parent, name) if parent is not None else None
-            if found is not None:
-                return found
-        return None
-
-    def _targets(self, found: Symbol | None) -> list[Target]:
-        if found is None:
-            return []
-        if found.kind == "function" and found.scope is not None:
-            return [Target(found.unit, found.scope, bound=found.scope.cls is not None and _is_classmethod(found.scope))]
-        if found.kind == "class":
-            init = self.method(found, "__init__")
-            return [init] if init is not None else []
-        return []
-
-    def _instance_class(self, unit: Unit, receiver: ast.expr, scope: Scope) -> Symbol | None:
-        """The project class of `obj` in `obj.m()`: from `obj = Class(...)`, a parameter `obj: Class`,
-        or `Class(...).m()` itself."""
-        if isinstance(receiver, ast.Call):
-            return self.class_named(unit, receiver.func)
-        if not isinstance(receiver, (ast.Name, ast.Attribute)):
-            return None
-        for binding in unit.index.lookup(receiver, scope):
-            value = binding.value.value if isinstance(binding.value, ast.Await) else binding.value
-            if isinstance(value, ast.Call):
-                found = self.class_named(unit, value.func)
-                if found is not None:
-                    return found
-        if isinstance(receiver, ast.Name):
-            for probe in unit.index.scope_chain(scope):
-                if probe.node is None:
-                    break
-                if receiver.id in probe.params:
-                    return self.class_named(unit, _annotation(probe.node, receiver.id))
-        return None
+        return self.graph.callees(unit, call)
 
     def calls_in(self, unit: Unit, scope: Scope) -> list[ast.Call]:
-        """The calls a function's body can reach (nested functions included), or the module body's."""
-        key = scope.id or id(unit)
-        found = self._calls.get(key)
-        if found is None:
-            if scope.node is None:
-                found = [c for c in unit.index.calls if unit.index.root_of(unit.index.enclosing_scope(c)) is scope]
-            else:
-                found = [n for n in reachable_nodes(scope.node.body) if isinstance(n, ast.Call)]
-            self._calls[key] = found
-        return found
+        return self.graph.calls_in(unit, scope)
 
     def nodes(self, unit: Unit, scope: Scope) -> list[ast.AST]:
-        """Every node of a root function (nested functions included), or of the module body's
-        statements outside functions and classes (cached: several rules ask)."""
-        key = scope.id or id(unit)
-        found = self._nodes.get(key)
-        if found is None:
-            if scope.node is not None:
-                found = list(ast.walk(scope.node))
-            else:
-                found = [n for stmt in unit.index.tree.body
-                         if not isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
-                         for n in ast.walk(stmt)]
-            self._nodes[key] = found
-        return found
+        return self.graph.nodes(unit, scope)
 
-    # ---- paths through the call graph --------------------------------------------------------
     def reach(self, starts: list[tuple[Unit, Scope]]) -> set[int]:
-        """The scope ids of `starts`, the functions nested in them, and every function they call, in any module."""
-        todo, seen = list(starts), set()
-        while todo:
-            unit, scope = todo.pop()
-            if scope.id in seen:
-                continue
-            seen.add(scope.id)
-            for call in self.calls_in(unit, scope):
-                todo.extend((t.unit, t.scope) for t in self.callees(unit, call))
-            todo.extend((unit, s) for s in unit.index.children(scope))
-        return seen
+        return self.graph.reach(starts)
 
     @property
     def request_path(self) -> set[int]:
-        """Route handlers and everything they reach: the code a web request runs."""
-        if self._request_path is None:
-            self._request_path = self.reach([(u, u.index.scopes[h]) for u in self.units for h in u.index.handlers])
-        return self._request_path
-
-
-def _is_super(node: ast.expr) -> bool:
-    return isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "super"
-
-
-def _decorators(scope: Scope) -> set[str]:
-    return {d.id for d in scope.node.decorator_list if isinstance(d, ast.Name)} if scope.node is not None else set()
-
-
-def _is_static(scope: Scope) -> bool:
-    return "staticmethod" in _decorators(scope)
-
-
-def _is_classmethod(scope: Scope) -> bool:
-    return "classmethod" in _decorators(scope)
-
-
-def _annotation(function: ast.AST, name: str) -> ast.expr | None:
-    args = function.args  # type: ignore[attr-defined]
-    for arg in [*args.posonlyargs, *args.args, *args.kwonlyargs]:
-        if arg.arg == name:
-            return arg.annotation
-    return None
+        return self.graph.request_path

@@ -6,7 +6,8 @@ import ast
 
 from dayshift.review.engine.context import RuleContext
 from dayshift.review.engine.module import Scope
-from dayshift.review.engine.project import Project, Unit
+from dayshift.review.engine.project import Project
+from dayshift.review.engine.units import Unit
 from dayshift.review.taint import EMPTY, Sink, Summaries
 
 

@@ -21,7 +21,8 @@ import re
 
 from dayshift.review.engine.context import RuleContext
 from dayshift.review.engine.module import Scope
-from dayshift.review.engine.project import Project, Unit
+from dayshift.review.engine.project import Project
+from dayshift.review.engine.units import Unit
 
 BOUND_NAME = re.compile(r"step|turn|iter|attempt|round|tries|retries|count|budget|cost|spent|limit|max|deadline|"
                         r"elapsed|remaining|depth|n_calls|num_calls", re.IGNORECASE)

@@ -23,7 +23,8 @@ import ast
 
 from dayshift.review.engine.context import RuleContext
 from dayshift.review.engine.module import Scope
-from dayshift.review.engine.project import Project, Unit
+from dayshift.review.engine.project import Project
+from dayshift.review.engine.units import Unit
 from dayshift.review.rules._flow import BaseFlowRules, handled, run_family, scope_nodes
 from dayshift.review.rules.model_outputs import framework_output, model_params
 from dayshift.review.taint import EMPTY, Sink

@@ -33,7 +33,8 @@ import ast
 from dayshift.review.engine.clients import ApiCall
 from dayshift.review.engine.context import RuleContext
 from dayshift.review.engine.module import Scope
-from dayshift.review.engine.project import Project, Unit
+from dayshift.review.engine.project import Project
+from dayshift.review.engine.units import Unit
 from dayshift.review.rules._flow import BaseFlowRules, run_family, scope_nodes
 from dayshift.review.rules.entries import user_params
 from dayshift.review.taint import EMPTY

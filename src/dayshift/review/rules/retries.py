@@ -23,7 +23,8 @@ import ast
 from dayshift.review.engine.clients import ApiCall, ClientSpec
 from dayshift.review.engine.context import RuleContext
 from dayshift.review.engine.module import Scope
-from dayshift.review.engine.project import Project, Unit
+from dayshift.review.engine.project import Project
+from dayshift.review.engine.units import Unit
 
 
 def check(ctx: RuleContext) -> None:

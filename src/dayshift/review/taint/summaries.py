@@ -39,7 +39,8 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from dayshift.review.engine.module import Scope, session_key
-from dayshift.review.engine.project import Project, Target, Unit
+from dayshift.review.engine.project import Project
+from dayshift.review.engine.units import Target, Unit
 from dayshift.review.taint.flow import EMPTY, TaintFlow, analyse
 
 PARAM = "param"
@@ -235,7 +236,7 @@ class Summaries:
         callee = self.summary(target.unit, target.scope)
         if callee is None:
             return None
-        bound = bind(target, call)
+        bound = bind(target, target.via or call)
 
         def labels_of(name: str) -> frozenset:
             return frozenset().union(*(flow.labels(a) for a in bound.get(name, [])))
