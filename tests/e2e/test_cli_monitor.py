@@ -30,7 +30,7 @@ from dayshift.settings import Settings
 from dayshift.testing.monitor_traffic import synthetic_traffic, write_traffic
 from dayshift.trace.store import TraceStore, default_trace_url
 
-AREAS = ("cost", "quality", "drift", "retrieval")
+AREAS = ("cost", "quality", "drift", "retrieval", "latency")
 ENV = {"COLUMNS": "200", "NO_COLOR": "1", "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
 
 
@@ -67,7 +67,9 @@ def test_report_prints_the_checklist_and_exits_4_on_an_alert(incident: Path, tmp
     assert result.exit_code == 4, result.output
     assert f"wrote {page}" in result.stderr
     lines = result.stdout.splitlines()
-    assert "ALERT" in lines[0] and "120 traces" in lines[0]
+    assert lines[0].startswith("standup ")  # what changed comes first, then the checklist
+    header = next(line for line in lines if line.startswith("dayshift monitor"))
+    assert "ALERT" in header and "120 traces" in header
     statuses = {line.split()[1].lower(): line.split()[2] for line in lines if line[:1] in "✓!✗" and len(line.split()) > 2}
     assert set(statuses) == set(AREAS) and statuses["quality"] == "alert" and statuses["cost"] in ("warn", "alert")
     assert "abstention rate" in result.output and "docs/runbooks/abstention-rate.md" in result.output
@@ -92,7 +94,8 @@ def test_report_as_json(incident: Path) -> None:
 def test_report_on_calm_traffic_exits_0(tmp_path: Path) -> None:
     result = invoke(_store(tmp_path, incident=False), "report", "--since", "24h")
     assert result.exit_code == 0, result.output
-    assert "OK" in result.output.splitlines()[0] and "alert" not in result.output.lower().replace("alerts", "")
+    header = next(line for line in result.output.splitlines() if line.startswith("dayshift monitor"))
+    assert "OK" in header and "alert" not in result.output.lower().replace("alerts", "")
 
 
 def test_report_without_traces_says_where_they_come_from(tmp_path: Path) -> None:

@@ -64,7 +64,10 @@ def _route(ctx: Context, rule: CheckRule, objective: LatencyObjective) -> Findin
     status = max((g[0] for g in graded), key=_RANK.__getitem__)
     p50, p99 = np.percentile(latency, [50, 99])
     worst = max(graded, key=lambda g: _RANK[g[0]])[1]
-    summary = f"{objective.route} p50 {_ms(p50)}, p99 {_ms(p99)} over {len(latency):,} requests; {worst}"
+    targets = ", ".join(f"{name} {_ms(t)}" for name, t in (("p50", objective.p50_ms), ("p99", objective.p99_ms))
+                        if t is not None)
+    verdict = worst if status != "ok" else f"within its objectives ({targets})"
+    summary = f"{objective.route} p50 {_ms(p50)}, p99 {_ms(p99)} over {len(latency):,} requests; {verdict}"
     evidence: dict[str, object] = {"requests": len(latency), "p50_ms": float(p50), "p99_ms": float(p99)}
     for _, _, numbers in graded:
         evidence.update(numbers)
