@@ -159,6 +159,16 @@ def test_ask_stream_cite_rate_trace_and_abstain(base_url: str, browser: Any, tmp
     assert {"embed", "keyword", "dense", "fuse", "generate"} <= set(stages)
     assert page.locator("[data-testid=trace-retrieved] tbody tr").count() == len(trace["retrieved"])
     assert "up" in page.get_by_test_id("trace-feedback").inner_text()
+    # The debugger's views: the verdict against the threshold, each chunk's keyword and dense scores and
+    # ranks, the excerpts sent, the prompt as rendered, the draft and the support.
+    detail = trace["detail"]
+    assert f"threshold {detail['threshold']:.3f}" in page.get_by_test_id("trace-verdict").inner_text()
+    assert "keyword (rank)" in page.get_by_test_id("trace-retrieved").inner_text()
+    assert page.locator("[data-testid=trace-excerpts] li").count() == len(detail["sources"])
+    page.get_by_test_id("trace-prompt").locator("summary").click()
+    assert detail["messages"][-1]["content"][:40] in page.get_by_test_id("trace-prompt").inner_text()
+    assert page.get_by_test_id("trace-draft").inner_text() == detail["draft"]
+    assert page.get_by_test_id("trace-support").is_visible()
 
     # A question the corpus does not answer: a clear "I don't know" with its reason.
     page.get_by_test_id("question").fill(OFF_TOPIC)
