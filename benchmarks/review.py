@@ -124,7 +124,8 @@ def score(labels: list[dict], found: dict[str, list]) -> tuple[dict, list, list]
     return families, false_pos, false_neg
 
 
-TITLES = {"tuning": "tuning set (the rules were tuned on it)",
+TITLES = {"first-84": "the first 84 files (tuning + held-out: the set the recall target was set on)",
+          "tuning": "tuning set (the rules were tuned on it)",
           "held-out": "held-out set (labelled after the first tuning; README: its first, untouched run)",
           "held-out-2": "second held-out set (labelled after the project-wide analysis; README: its first run)"}
 RULES_FAMILIES = ["timeout", "retry", "output", "privacy", "secrets", "prompt", "streaming", "agent-loop"]
@@ -166,6 +167,7 @@ def main() -> None:
     families, false_pos, false_neg = score(labels, found)
     names = list(dict.fromkeys(e.get("set", "tuning") for e in labels))
     parts = {part: score([e for e in labels if e.get("set", "tuning") == part], found)[0] for part in names}
+    parts["first-84"] = score([e for e in labels if e.get("set", "tuning") in {"tuning", "held-out"}], found)[0]
     lines_per_s, parse_per_s = speed(sources, args.repeat)
     lines = sum(text.count("\n") + 1 for text in sources.values())
     set_of = {e["file"]: e.get("set", "tuning") for e in labels}

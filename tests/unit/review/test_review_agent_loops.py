@@ -57,3 +57,27 @@ def test_a_loop_through_a_helper_counts_and_a_chat_with_a_person_does_not():
             user = input("> ")
             print(ask(user))
     ''', select=A) == [("DS801", 10)]
+
+
+def test_a_queue_worker_is_driven_by_its_queue_not_by_the_model():
+    assert found("""
+        import asyncio
+        from openai import AsyncOpenAI
+
+        client = AsyncOpenAI(timeout=30)
+
+        class Bot:
+            def __init__(self):
+                self.jobs = asyncio.Queue()
+
+            async def worker(self):
+                while True:
+                    text = await self.jobs.get()
+                    await client.chat.completions.create(model="m", max_tokens=50,
+                                                         messages=[{"role": "user", "content": text}])
+
+            async def poll(self):
+                while True:
+                    await client.chat.completions.create(model="m", max_tokens=50, messages=[])
+                    await asyncio.sleep(1)
+    """, select=("DS801",)) == [("DS801", 18)]

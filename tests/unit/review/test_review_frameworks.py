@@ -180,3 +180,86 @@ def test_slack_telegram_and_gradio_callbacks_receive_user_input(entry: str):
                     "gr.ChatInterface(respond).launch()")
     unregistered = "\n".join(line for line in entry.splitlines() if line not in registration)
     assert found(HEAD + unregistered, select=("DS401",)) == []
+
+
+AGENTS_APP = """
+from agents import Agent, ModelSettings, OpenAIResponsesModel, Runner, function_tool
+from fastapi import FastAPI
+from openai import AsyncOpenAI
+
+app = FastAPI()
+client = AsyncOpenAI()
+model = OpenAIResponsesModel(model="gpt-4o", openai_client=client)
+answerer = Agent(name="Answerer", model=model, model_settings=ModelSettings(max_tokens=500))
+searcher = Agent(name="Searcher", model=model)
+
+@app.post("/chat")
+async def chat(question: str):
+    found = await Runner.run(searcher, input=question)
+    return (await Runner.run(answerer, input=[{"role": "user", "content": question}])).final_output
+"""
+
+
+def test_the_openai_agents_sdk_runner_is_a_model_call_on_the_client_its_agents_model_holds():
+    # the searcher agent has no output cap (line 10); both runs use a client without timeout or retries
+    assert found(AGENTS_APP, select=("DS101", "DS201", "DS401", "DS602")) == [
+        ("DS101", 14), ("DS101", 15), ("DS201", 14), ("DS201", 15), ("DS401", 14), ("DS401", 15), ("DS602", 10)]
+    bounded = AGENTS_APP.replace("AsyncOpenAI()", "AsyncOpenAI(timeout=30, max_retries=3)")
+    assert found(bounded, select=("DS101", "DS201")) == []
+
+
+def test_an_injected_client_known_by_its_annotation_is_a_model_call_but_decides_no_timeout():
+    assert found("""
+        from fastapi import FastAPI
+        from openai import AsyncOpenAI
+
+        app = FastAPI()
+
+        async def embed(text: str, client: AsyncOpenAI) -> list[float]:
+            reply = await client.embeddings.create(model="text-embedding-3-small", input=text)
+            return reply.data[0].embedding
+
+        @app.get("/search")
+        async def search(query: str, client: AsyncOpenAI):
+            return await embed(query, client)
+    """, select=("DS101", "DS201", "DS401")) == [("DS401", 8)]
+
+
+def test_a_tool_method_registered_with_function_tool_runs_its_arguments_as_sql_where_they_are_executed():
+    assert found("""
+        from agents import Agent, function_tool
+        from sqlalchemy import text
+
+        class Search:
+            def __init__(self, session):
+                self.session = session
+                self.agent = Agent(name="Searcher", tools=[function_tool(self.search_database)])
+
+            async def search_database(self, brand: str):
+                clause = f"WHERE brand = '{brand}'"
+                sql = text(f"SELECT * FROM items {clause}")
+                return (await self.session.execute(sql)).fetchall()
+
+            async def by_id(self, item_id: int):
+                return (await self.session.execute(text(f"SELECT * FROM items WHERE id = {item_id}"))).first()
+    """, select=O) == [("DS302", 13)]
+
+
+def test_image_prompts_and_langsmith_feedback_are_user_data_sinks():
+    assert found("""
+        import langsmith.client
+        from fastapi import FastAPI
+        from openai import OpenAI
+
+        app = FastAPI()
+        images = OpenAI(timeout=60)
+        feedback = langsmith.client.Client()
+
+        @app.post("/draw")
+        def draw(prompt: str):
+            return images.images.generate(model="dall-e-3", prompt=prompt).data[0].url
+
+        @app.post("/feedback")
+        def rate(run_id: str, comment: str):
+            feedback.create_feedback(run_id, "user-score", comment=comment)
+    """, select=("DS401",)) == [("DS401", 12), ("DS401", 16)]

@@ -165,3 +165,71 @@ def test_telemetry_reached_through_a_tracking_helper():
             track("feedback", {"comment": comment})
             track("score", {"value": 5})
     """, select=("DS401",)) == [("DS401", 8)]
+
+
+def test_a_request_body_stored_on_self_by_a_constructor_is_followed_to_the_method_that_sends_it():
+    # the shape of a RAG flow object: built per request from the body, asked to answer later
+    files = {
+        "rag.py": """
+            from openai import AsyncOpenAI
+
+            class RAGChat:
+                def __init__(self, *, messages, client: AsyncOpenAI):
+                    self.client = client
+                    self.params = self.prepare(messages)
+
+                def prepare(self, messages):
+                    return {"past": messages[:-1], "query": messages[-1]["content"]}
+
+                async def answer(self):
+                    return await self.client.responses.create(model="gpt-4o", max_output_tokens=300,
+                                                              input=self.params["past"])
+
+                async def greeting(self):
+                    return await self.client.responses.create(model="gpt-4o", max_output_tokens=30,
+                                                              input="Say hello.")
+        """,
+        "routes.py": """
+            from fastapi import APIRouter
+            from openai import AsyncOpenAI
+            from rag import RAGChat
+
+            router = APIRouter()
+            client = AsyncOpenAI(timeout=30, max_retries=2)
+
+            @router.post("/chat")
+            async def chat(body: dict):
+                return await RAGChat(messages=body["input"], client=client).answer()
+        """,
+    }
+    assert found_in(files, select=("DS401",)) == [("rag.py", "DS401", 13)]
+
+
+def test_a_class_name_rebound_to_its_instance_is_called_as_an_instance():
+    files = {
+        "bot/client.py": """
+            from openai import AsyncOpenAI
+
+            class chatClient:
+                def __init__(self):
+                    self.openai = AsyncOpenAI(timeout=20)
+
+                async def reply(self, text):
+                    return await self.openai.chat.completions.create(model="gpt-4o", max_tokens=100,
+                                                                     messages=[{"role": "user", "content": text}])
+
+            chatClient = chatClient()
+        """,
+        "bot/commands.py": """
+            import discord
+            from discord import app_commands
+            from bot.client import chatClient
+
+            tree = app_commands.CommandTree(discord.Client(intents=discord.Intents.default()))
+
+            @tree.command(name="chat")
+            async def chat(interaction: discord.Interaction, *, message: str):
+                await interaction.response.send_message(await chatClient.reply(message))
+        """,
+    }
+    assert found_in(files, select=("DS401",)) == [("bot/client.py", "DS401", 9)]

@@ -189,3 +189,20 @@ def test_kwargs_dicts_built_with_dict_copies_and_item_assignment_are_read():
             def ask_opaque(self, messages, **kwargs):
                 return self.client.messages.create(messages=messages, **kwargs)
     """, select=T) == [("DS101", 19)]
+
+
+def test_an_http_client_that_is_none_unless_a_proxy_is_set_is_no_timeout():
+    assert found("""
+        import os
+        import httpx
+        from langchain_openai import ChatOpenAI
+
+        def get_llm():
+            http_client = None
+            if os.getenv("PROXY_URL"):
+                http_client = httpx.AsyncClient(proxies=os.environ["PROXY_URL"])
+            return ChatOpenAI(http_client=http_client, model="gpt-4o", max_tokens=500)
+
+        def get_pinned_llm():
+            return ChatOpenAI(http_client=httpx.AsyncClient(timeout=20), model="gpt-4o", max_tokens=500)
+    """, select=T) == [("DS101", 10)]

@@ -135,7 +135,8 @@ class CallGraph:
         if found is None:
             return []
         if found.kind == "function" and found.scope is not None:
-            return [Target(found.unit, found.scope, bound=found.scope.cls is not None and _is_classmethod(found.scope))]
+            bound = found.bound or (found.scope.cls is not None and _is_classmethod(found.scope))
+            return [Target(found.unit, found.scope, bound=bound)]
         if found.kind == "class":
             init = self.method(found, "__init__")
             return [init] if init is not None else []

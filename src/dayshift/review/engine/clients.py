@@ -1,6 +1,6 @@
 """Which calls reach an LLM or HTTP API, and through which client object.
 
-A client is followed from its construction to its calls within the module:
+A client is followed from its construction to its calls:
 
     client = OpenAI(timeout=30)                 # ClientSpec(kind="openai", kwargs={"timeout": ...})
     self.llm = ChatOpenAI(model="gpt-4o")       # bound to ("self", "Bot", "llm")
@@ -8,139 +8,49 @@ A client is followed from its construction to its calls within the module:
     chain = prompt | self.llm | parser          # a chain over the model (kind "chain")
     client.chat.completions.create(...)         # ApiCall(kind="openai", path=("chat","completions","create"))
 
-through names, `self` attributes, module attributes (`bp.client`), `**kwargs` dicts built in the
-same function, wrappers (`instructor.from_openai(OpenAI())`) and module functions that return a
-client. A receiver that resolves to nothing known (a parameter, another module's object) gives
-no ApiCall: the rules stay silent rather than guess.
+through names, `self` attributes, module attributes (`bp.client`), `**kwargs` dicts
+(engine/kwargs.py), wrappers (`instructor.from_openai(OpenAI())`), functions that return a
+client, a chat framework's user session, and, in a project (engine/project.py), names imported
+from other modules (`from .clients import llm`) and factories defined there. A parameter
+annotated with a client type is an opaque client (engine/frameworks.py). A receiver that
+resolves to nothing known (an unannotated parameter, an object built by reflection) gives no
+ApiCall: the rules stay silent rather than guess.
 
-Left out: clients stored in containers, passed between modules, or built by reflection.
+Left out: clients stored in containers, and clients passed as unannotated arguments.
 """
 
 from __future__ import annotations
 
 import ast
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from dayshift.review.engine.frameworks import agent_specs, annotated_spec
 from dayshift.review.engine.kwargs import call_kwargs
+from dayshift.review.engine.libraries import (
+    ANTHROPIC_CTORS,
+    DERIVING_METHODS,
+    HTTP_METHODS,
+    INVOKE_METHODS,
+    LANGCHAIN_MODELS,
+    LITELLM_GENERATION,
+    LITELLM_NETWORK,
+    LLAMAINDEX_MODELS,
+    OPENAI_CTORS,
+    OPENAI_RESOURCES,
+    WRAPPERS,
+    agents_run,
+    anthropic_generation,
+    openai_generation,
+)
 from dayshift.review.engine.module import ModuleIndex, Scope, session_key
+from dayshift.review.engine.specs import UNKNOWN, ApiCall, ClientSpec, Spec
 
 if TYPE_CHECKING:
     from dayshift.review.engine.project import Project
     from dayshift.review.engine.units import Unit
 
-UNKNOWN = "unknown"  # a value of unknown origin (a parameter): a possible client of any kind
 
-OPENAI_CTORS = {"OpenAI", "AsyncOpenAI", "AzureOpenAI", "AsyncAzureOpenAI", "Client", "AsyncClient"}
-ANTHROPIC_CTORS = {"Anthropic", "AsyncAnthropic", "AnthropicBedrock", "AsyncAnthropicBedrock", "AnthropicVertex",
-                   "AsyncAnthropicVertex", "Client", "AsyncClient"}
-LANGCHAIN_MODELS = {"ChatOpenAI": "openai", "AzureChatOpenAI": "openai", "OpenAI": "openai-llm",
-                    "AzureOpenAI": "openai-llm", "ChatAnthropic": "anthropic", "ChatOllama": "ollama",
-                    "Ollama": "ollama", "ChatLiteLLM": "litellm", "OpenAIEmbeddings": "openai-embed",
-                    "AzureOpenAIEmbeddings": "openai-embed"}
-LLAMAINDEX_MODELS = {"OpenAI": "openai", "AzureOpenAI": "openai", "OpenAILike": "openai", "Anthropic": "anthropic",
-                     "Ollama": "ollama", "LlamaCPP": "local", "LiteLLM": "litellm"}
-WRAPPERS = {"instructor.from_openai", "instructor.patch", "instructor.apatch", "instructor.from_anthropic",
-            "langsmith.wrappers.wrap_openai", "langsmith.wrappers.wrap_anthropic", "langfuse.openai.OpenAI"}
-HTTP_METHODS = {"get", "post", "put", "patch", "delete", "head", "options", "request", "stream", "send"}
-OPENAI_RESOURCES = {"chat", "completions", "embeddings", "images", "audio", "files", "models", "moderations",
-                    "responses", "beta", "batches", "fine_tuning", "uploads", "vector_stores", "realtime"}
-LITELLM_GENERATION = {"completion", "acompletion", "text_completion", "atext_completion", "responses",
-                      "aresponses"}
-LITELLM_NETWORK = LITELLM_GENERATION | {"embedding", "aembedding", "image_generation", "aimage_generation",
-                                        "transcription", "atranscription", "speech", "aspeech", "moderation"}
-INVOKE_METHODS = {"invoke", "ainvoke", "stream", "astream", "batch", "abatch", "predict", "apredict",
-                  "predict_messages", "apredict_messages", "generate", "agenerate", "run", "arun", "acall",
-                  "complete", "acomplete", "chat", "achat", "stream_complete", "astream_complete", "stream_chat",
-                  "astream_chat", "query", "aquery", "__call__"}
-DERIVING_METHODS = {"with_options", "with_retry", "bind", "bind_tools", "with_structured_output", "with_config",
-                    "with_fallbacks", "with_raw_response", "with_streaming_response", "copy"}
-MODELLED_LIBRARIES = {"openai", "anthropic", "litellm", "requests", "httpx", "aiohttp", "langchain", "langchain_core",
-                      "langchain_openai", "langchain_anthropic", "langchain_community", "langchain_ollama",
-                      "llama_index", "instructor", "langsmith", "langfuse", "streamlit", "chainlit", "fastapi",
-                      "flask", "quart", "starlette", "django", "pydantic", "tenacity", "backoff", "discord"}
-LOCAL_HOSTS = ("localhost", "127.0.0.1", "0.0.0.0", "[::1]", "host.docker.internal")
-
-
-@dataclass(frozen=True)
-class ClientSpec:
-    """A client or model object, as constructed: its library, its arguments and what was layered on."""
-
-    kind: str  # openai | anthropic | litellm | requests | httpx | aiohttp | langchain | llamaindex | chain
-    vendor: str  # openai | openai-llm | anthropic | ollama | local | litellm | http
-    node: ast.Call
-    kwargs: tuple[tuple[str, ast.expr], ...] = ()
-    spread: bool = False  # **kwargs we could not read
-    overrides: tuple[tuple[str, ast.expr], ...] = ()
-    retried: bool = False  # .with_retry() or a retrying wrapper
-    inner: tuple[ClientSpec, ...] = ()  # the models a chain wraps
-    where: str = ""  # the module it is built in
-
-    def arg(self, *names: str) -> ast.expr | None:
-        for source in (self.overrides, self.kwargs):
-            for name, value in source:
-                if name in names:
-                    return value
-        return None
-
-    def has(self, *names: str) -> bool:
-        return self.arg(*names) is not None
-
-    @property
-    def local(self) -> bool:
-        if self.vendor in {"ollama", "local"}:
-            return True
-        if self.kind == "chain":
-            return bool(self.inner) and all(i.local for i in self.inner)
-        for name in ("base_url", "api_base", "azure_endpoint", "endpoint", "host", "openai_api_base"):
-            value = self.arg(name)
-            text = _literal_prefix(value)
-            if text and any(h in text for h in LOCAL_HOSTS):
-                return True
-        return False
-
-    def models(self) -> tuple[ClientSpec, ...]:
-        return self.inner if self.kind == "chain" else (self,)
-
-
-Spec = ClientSpec | str  # a ClientSpec or UNKNOWN
-
-
-@dataclass
-class ApiCall:
-    """A call that sends a request to a model or HTTP API."""
-
-    call: ast.Call
-    kind: str  # openai | openai-v0 | openai-module | anthropic | litellm | requests | httpx | aiohttp | langchain | llamaindex | chain
-    path: tuple[str, ...]
-    specs: list[Spec]
-    kwargs: dict[str, ast.expr]
-    spread: bool  # **kwargs we could not read
-    generation: bool
-    scope: Scope = field(repr=False, default=None)  # type: ignore[assignment]
-
-    @property
-    def known_specs(self) -> list[ClientSpec]:
-        return [s for s in self.specs if isinstance(s, ClientSpec)]
-
-    @property
-    def remote(self) -> bool:
-        if self.kind == "litellm":
-            model = _literal_prefix(self.kwargs.get("model"))
-            return not (model and model.startswith(("ollama", "ollama_chat")))
-        if self.kind in {"requests", "httpx", "aiohttp"}:
-            url = _literal_prefix(self.call.args[0]) if self.call.args else _literal_prefix(self.kwargs.get("url"))
-            return not (url and any(h in url for h in LOCAL_HOSTS))
-        known = self.known_specs
-        return not known or not all(s.local for s in known)
-
-
-def _literal_prefix(node: ast.expr | None) -> str | None:
-    if isinstance(node, ast.Constant) and isinstance(node.value, str):
-        return node.value
-    if isinstance(node, ast.JoinedStr) and node.values and isinstance(node.values[0], ast.Constant):
-        return str(node.values[0].value)
-    return None
 
 
 class ClientResolver:
@@ -196,7 +106,7 @@ class ClientResolver:
             if not found:
                 found.extend(self._imported_specs(expr, depth))
             if isinstance(expr, ast.Name) and scope.node is not None and _is_param(expr.id, scope, self.index):
-                found.append(UNKNOWN)
+                found.append(annotated_spec(self, expr.id, scope) or UNKNOWN)
             return found
         return []
 
@@ -300,7 +210,15 @@ class ClientResolver:
         if kind is None:
             return None
         kw, spread = self.kwargs(call, scope)
+        for name in ("http_client", "http_async_client"):
+            if self._maybe_none(kw.get(name), scope):
+                del kw[name]  # `http_client = None` unless a proxy is configured: the default client is used
         return ClientSpec(kind, vendor, call, tuple(kw.items()), spread, where=self.index.path)
+
+    def _maybe_none(self, value: ast.expr | None, scope: Scope) -> bool:
+        if not isinstance(value, ast.Name):
+            return False
+        return any(isinstance(b.value, ast.Constant) and b.value.value is None for b in self.index.lookup(value, scope))
 
     # ---- calls -------------------------------------------------------------------------------
     def api_call(self, call: ast.Call) -> ApiCall | None:
@@ -370,8 +288,14 @@ class ClientResolver:
                 return ApiCall(call, "openai-v0", tuple(rest), [], kwargs, spread, gen, scope)
             if rest[0] in OPENAI_RESOURCES and len(rest) >= 2:
                 return ApiCall(call, "openai-module", tuple(rest), [], kwargs, spread,
-                               _openai_generation(tuple(rest)), scope)
+                               openai_generation(tuple(rest)), scope)
             return None
+        run = agents_run(q)
+        if run is not None:  # the OpenAI Agents SDK: Runner.run(agent, input) makes the model calls
+            agent = call.args[0] if call.args else next((k.value for k in call.keywords if k.arg == "starting_agent"),
+                                                        None)
+            return ApiCall(call, "openai-agents", ("Runner", run), agent_specs(self, agent, scope), kwargs, spread,
+                           True, scope)
         if top == "litellm" and len(rest) == 1 and rest[0] in LITELLM_NETWORK:
             return ApiCall(call, "litellm", tuple(rest), [], kwargs, spread, rest[0] in LITELLM_GENERATION, scope)
         if top in {"requests", "httpx"} and len(rest) == 1 and rest[0] in HTTP_METHODS:
@@ -387,7 +311,7 @@ class ClientResolver:
         if kind in {"openai", "anthropic"}:
             if len(path) < 2 or method in DERIVING_METHODS | {"close", "copy"}:
                 return None
-            gen = _openai_generation(path) if kind == "openai" else _anthropic_generation(path)
+            gen = openai_generation(path) if kind == "openai" else anthropic_generation(path)
             return ApiCall(call, kind, path, specs, kwargs, spread, gen, scope)
         if kind in {"requests", "httpx", "aiohttp"}:
             if path not in {(m,) for m in HTTP_METHODS | {"ws_connect"}}:
@@ -400,17 +324,6 @@ class ClientResolver:
         if method in INVOKE_METHODS and len(path) == 1:
             return ApiCall(call, kind, path, specs, kwargs, spread, True, scope)
         return None
-
-
-def _openai_generation(path: tuple[str, ...]) -> bool:
-    tail = path[-3:]
-    return tail in {("chat", "completions", "create"), ("chat", "completions", "parse"),
-                    ("chat", "completions", "stream")} or path[-2:] in {
-        ("completions", "create"), ("responses", "create"), ("responses", "parse"), ("responses", "stream")}
-
-
-def _anthropic_generation(path: tuple[str, ...]) -> bool:
-    return path[-2:] in {("messages", "create"), ("messages", "stream"), ("completions", "create")}
 
 
 def _is_param(name: str, scope: Scope, index: ModuleIndex) -> bool:

@@ -31,8 +31,9 @@ from collections import defaultdict
 from pathlib import PurePosixPath
 
 from dayshift.review.engine.calls import CallGraph
-from dayshift.review.engine.clients import MODELLED_LIBRARIES, ClientResolver
+from dayshift.review.engine.clients import ClientResolver
 from dayshift.review.engine.context import RuleContext
+from dayshift.review.engine.libraries import MODELLED_LIBRARIES
 from dayshift.review.engine.module import ModuleIndex, Scope
 from dayshift.review.engine.units import Symbol, Target, Unit
 
@@ -126,7 +127,10 @@ class Project:
             if not tail:
                 return Symbol("class", unit, name)
             method = index.methods.get((name, tail[0])) if len(tail) == 1 else None
-            return Symbol("function", unit, tail[0], method) if method else None
+            # `discordClient = discordClient()` at module level: the name is an instance of its class
+            instance = any(isinstance(b.value, ast.Call) and isinstance(b.value.func, ast.Name)
+                           and b.value.func.id == name for b in index.bindings.get(("global", "", name), []))
+            return Symbol("function", unit, tail[0], method, bound=instance) if method else None
         if name in index.top_functions and not tail:
             return Symbol("function", unit, name, index.top_functions[name])
         if name in index.imports:  # re-exported: `from .core import Swarm` in a package's __init__.py

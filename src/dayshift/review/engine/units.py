@@ -32,6 +32,7 @@ class Symbol:
     unit: Unit
     name: str = ""
     scope: Scope | None = None
+    bound: bool = False  # a method reached through an instance (`client = Client()` rebinding the class name)
 
 
 @dataclass(frozen=True, eq=False)

@@ -8,7 +8,9 @@ function it calls, in this module or another, at any depth) and nothing bounds i
   - no `if` in the body tests such a counter and leaves the loop (break, return, raise).
 `for` loops are bounded by their iterable and never reported. A loop that reads a person's
 input each turn (`input()`, `st.chat_input`, `typer.prompt`, `Prompt.ask`, `session.prompt`,
-a websocket's `receive_*`) is a conversation, not an agent loop, and is not reported.
+a websocket's `receive_*`) is a conversation, not an agent loop, and is not reported; nor is a
+worker that takes its work from a queue (`await queue.get()` on an `asyncio.Queue`, or any
+receiver named *queue*).
 
 Left out: recursion (an agent that calls itself), and model calls the project resolution cannot
 follow (engine/project.py).
@@ -28,6 +30,7 @@ BOUND_NAME = re.compile(r"step|turn|iter|attempt|round|tries|retries|count|budge
                         r"elapsed|remaining|depth|n_calls|num_calls", re.IGNORECASE)
 HUMAN_INPUT = {"input", "getpass", "prompt", "ask", "chat_input", "receive_text", "receive_json", "receive",
                "receive_bytes", "readline", "confirm"}
+QUEUE_READS = {"get", "get_nowait", "receive", "receive_messages"}
 TIME_CALLS = {"time.time", "time.monotonic", "time.perf_counter", "datetime.datetime.now", "loop.time"}
 
 
@@ -36,7 +39,7 @@ def check(ctx: RuleContext) -> None:
         body = list(_body_nodes(loop))
         if not _calls_model(ctx, body):
             continue
-        if any(_human_input(call) for call in body if isinstance(call, ast.Call)):
+        if any(_human_input(ctx, call) for call in body if isinstance(call, ast.Call)):
             continue
         counters = {n.target.id for n in body if isinstance(n, ast.AugAssign) and isinstance(n.target, ast.Name)}
         counters |= {ctx.index.dotted(n.target) for n in body if isinstance(n, ast.AugAssign)} - {None}
@@ -93,10 +96,22 @@ def _function_calls_model(project: Project, unit: Unit, scope: Scope) -> bool:
     return found
 
 
-def _human_input(call: ast.Call) -> bool:
+def _human_input(ctx: RuleContext, call: ast.Call) -> bool:
+    """Input from outside the loop: a person (`input()`, a websocket) or a work queue (`queue.get()`)."""
     func = call.func
     name = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else ""
-    return name in HUMAN_INPUT
+    if name in HUMAN_INPUT:
+        return True
+    return name in QUEUE_READS and isinstance(func, ast.Attribute) and _is_queue(ctx, func.value)
+
+
+def _is_queue(ctx: RuleContext, receiver: ast.expr) -> bool:
+    if "queue" in (ctx.index.dotted(receiver) or "").lower():
+        return True
+    scope = ctx.index.enclosing_scope(receiver)
+    bound = ctx.index.lookup(receiver, scope) if isinstance(receiver, (ast.Name, ast.Attribute)) else []
+    return any(isinstance(b.value, ast.Call) and (ctx.index.qualname(b.value.func) or "").endswith("Queue")
+               for b in bound)
 
 
 def _counter_like(ctx: RuleContext, node: ast.expr, counters: set) -> bool:

@@ -6,6 +6,7 @@
     def run_sql(query: str): ...                 # the model chose every argument
     FunctionTool.from_defaults(fn=lookup)        # llama-index, StructuredTool.from_function(func=...),
     Agent(functions=[transfer, refund])          # swarm: likewise, for the functions registered
+    Agent(tools=[function_tool(self.search)])    # the OpenAI Agents SDK, a function or a method
     class Search(BaseTool):                      # a LangChain tool class: _run's arguments
         def _run(self, query: str): ...
     llm.invoke(messages).content                 # a chat model's AIMessage text, whatever `llm` is
@@ -42,15 +43,14 @@ def model_params(index: ModuleIndex, function: ast.AST) -> list[str]:
     if scope is None:
         return []
     names = _names(function)
+    if id(function) in tools(index):
+        return [n for n in names if n not in RUN_MANAGER]
     if scope.cls is not None:
         bases = _bases(index, scope.cls)
         if function.name in PARSER_METHODS and any(b.endswith("OutputParser") for b in bases):  # type: ignore[attr-defined]
             return names[:1]
         if function.name in TOOL_METHODS and any(b.endswith("BaseTool") for b in bases):  # type: ignore[attr-defined]
             return [n for n in names if n not in RUN_MANAGER]
-        return []
-    if id(function) in tools(index):
-        return [n for n in names if n not in RUN_MANAGER]
     return []
 
 
@@ -79,9 +79,13 @@ def tools(index: ModuleIndex) -> set[int]:
             for kw in call.keywords:
                 if kw.arg in TOOL_LISTS and isinstance(kw.value, (ast.List, ast.Tuple)):
                     registered += kw.value.elts
+        if index.qualname(func) in TOOL_DECORATORS and call.args:  # function_tool(fn), tool(fn) as calls
+            registered.append(call.args[0])
         for item in registered:
             if isinstance(item, ast.Name):
                 found.update(s.id for s in index.functions.get(item.id, []) if s.cls is None)
+            elif isinstance(item, ast.Attribute) and isinstance(item.value, ast.Name) and item.value.id == "self":
+                found.update(s.id for s in index.functions.get(item.attr, []) if s.cls is not None)
     index._model_tools = found  # type: ignore[attr-defined]
     return found
 

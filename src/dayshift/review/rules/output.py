@@ -39,7 +39,7 @@ PARSE_ERRORS = {"JSONDecodeError", "ValueError", "ValidationError", "SyntaxError
 RUNNERS = {"subprocess.run", "subprocess.call", "subprocess.check_call", "subprocess.check_output",
            "subprocess.Popen", "subprocess.getoutput", "subprocess.getstatusoutput", "os.system", "os.popen",
            "os.execv", "os.execvp", "os.execl", "os.execlp", "pandas.read_sql", "pandas.read_sql_query",
-           "sqlalchemy.text", "asyncio.create_subprocess_shell", "asyncio.create_subprocess_exec"}
+           "asyncio.create_subprocess_shell", "asyncio.create_subprocess_exec"}  # sqlalchemy.text: runs where executed
 BUILTIN_CODE = {"eval", "exec", "compile"}
 SQL_METHODS = {"execute", "executemany", "executescript", "read_sql", "read_sql_query"}
 SQL_RECEIVERS = ("cursor", "cur", "conn", "connection", "db", "database", "session", "engine", "con", "sql")

@@ -49,7 +49,8 @@ FRAMEWORK_TYPES = {"Request", "WebSocket", "BackgroundTasks", "Session", "AsyncS
 STREAMLIT_INPUTS = {"chat_input", "text_input", "text_area", "file_uploader", "camera_input", "audio_input"}
 CONTENT_CALLS = {("embeddings", "create"), ("files", "create"), ("messages", "create"), ("threads", "create"),
                  ("threads", "create_and_run"), ("moderations", "create"), ("transcriptions", "create"),
-                 ("translations", "create"), ("uploads", "create")}
+                 ("translations", "create"), ("uploads", "create"), ("images", "generate"), ("images", "edit"),
+                 ("images", "create_variation"), ("speech", "create")}
 TELEMETRY = {"sentry_sdk.capture_message", "sentry_sdk.set_context", "sentry_sdk.set_extra", "sentry_sdk.set_tag",
              "sentry_sdk.set_user", "sentry_sdk.add_breadcrumb", "posthog.capture", "posthog.identify",
              "analytics.track", "analytics.identify", "analytics.page", "trubrics.collect", "trubrics.save",
@@ -59,6 +60,8 @@ TELEMETRY = {"sentry_sdk.capture_message", "sentry_sdk.set_context", "sentry_sdk
 TELEMETRY_CLIENTS = {"langfuse.Langfuse": {"trace", "generation", "span", "event", "score", "update_current_trace",
                                            "update_current_observation"},
                      "langsmith.Client": {"create_feedback", "create_run", "update_run"},
+                     "langsmith.client.Client": {"create_feedback", "create_run", "update_run"},
+                     "langfuse.client.Langfuse": {"trace", "generation", "span", "event", "score"},
                      "mixpanel.Mixpanel": {"track", "people_set"},
                      "posthog.Posthog": {"capture", "identify"}}
 SPAN_METHODS = {"set_attribute", "set_attributes", "add_event", "record_exception", "update_name"}

@@ -11,7 +11,8 @@ DS602: a generation call with none of `max_tokens`, `max_completion_tokens`,
 litellm APIs; LangChain `ChatOpenAI`/`AzureChatOpenAI` and llama-index `OpenAI`/`AzureOpenAI`/
 `OpenAILike` built without one. Not reported: anthropic (the API requires `max_tokens`),
 LangChain's completion-style `OpenAI` (default 256), llama-index `Anthropic` (default 512), and
-calls whose `**kwargs` cannot be read.
+calls whose `**kwargs` cannot be read. An OpenAI Agents SDK `Agent` is reported where it is
+built when its `model_settings` set no `max_tokens` (its `Runner.run` calls take none).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ CAPS = ("max_tokens", "max_completion_tokens", "max_output_tokens", "max_new_tok
         "num_predict")
 BOUNDED_BY_DEFAULT = {"openai-llm", "anthropic", "ollama", "local", "openai-embed"}
 PROMPT_KEYS = {"prompt", "messages", "input", "inputs", "system"}
+AGENTS = {"agents.Agent", "agents.agent.Agent"}  # the OpenAI Agents SDK
 
 
 def check(ctx: RuleContext) -> None:
@@ -41,7 +43,8 @@ def _is_none(node: ast.expr | None) -> bool:
 
 def _unbounded(ctx: RuleContext) -> None:
     for api in ctx.api_calls():
-        if not api.generation or api.spread or api.kind in {"anthropic", "langchain", "llamaindex", "chain"}:
+        if not api.generation or api.spread or api.kind in {"anthropic", "langchain", "llamaindex", "chain",
+                                                            "openai-agents"}:
             continue
         if api.kind == "openai-v0" and api.path[0] not in {"ChatCompletion", "Completion"}:
             continue
@@ -53,6 +56,9 @@ def _unbounded(ctx: RuleContext) -> None:
                                           "the model's context window.")
     for call in ctx.index.calls:
         q = ctx.index.qualname(call.func)
+        if q in AGENTS:
+            _agent_without_cap(ctx, call)
+            continue
         spec = ctx.resolver.construct(call, q, ctx.index.enclosing_scope(call)) if q else None
         if spec is None or spec.kind not in {"langchain", "llamaindex"} or spec.vendor in BOUNDED_BY_DEFAULT:
             continue
@@ -67,6 +73,25 @@ def _unbounded(ctx: RuleContext) -> None:
             state = "max_tokens=None" if cap is not None else "no max_tokens"
             ctx.report("DS602", call, f"{ctx.describe(call)} is built with {state}: every call on it is "
                                       "bounded only by the model's context window.")
+
+
+def _agent_without_cap(ctx: RuleContext, call: ast.Call) -> None:
+    """An OpenAI Agents SDK Agent whose model_settings set no max_tokens: every run's output is unbounded."""
+    if any(kw.arg is None for kw in call.keywords):
+        return
+    settings = next((kw.value for kw in call.keywords if kw.arg == "model_settings"), None)
+    values = [settings] if not isinstance(settings, ast.Name) else [
+        b.value for b in ctx.index.lookup(settings, ctx.index.enclosing_scope(call))]
+    for value in values:
+        if value is None:
+            continue
+        if not isinstance(value, ast.Call) or any(kw.arg is None for kw in value.keywords):
+            return  # settings built elsewhere, or spread: not readable
+        cap = next((kw.value for kw in value.keywords if kw.arg == "max_tokens"), None)
+        if cap is not None and not _is_none(cap):
+            return
+    ctx.report("DS602", call, f"{ctx.describe(call)} is built without model_settings=ModelSettings(max_tokens=...): "
+                              "every run's output is bounded only by the model's context window.")
 
 
 def _defaults_to_none(ctx: RuleContext, cap: ast.expr) -> bool:

@@ -42,7 +42,8 @@ def check(ctx: RuleContext) -> None:
             continue
         if _has_retry(ctx, api, globals_set, retrying):
             continue
-        if api.kind in {"openai", "anthropic", "langchain", "llamaindex", "chain"} and not api.known_specs:
+        if api.kind in {"openai", "anthropic", "langchain", "llamaindex", "chain", "openai-agents"} \
+                and not api.known_specs:
             continue
         ctx.report("DS201", api.call, f"{ctx.describe(api.call)} runs on a request path with no retry: "
                                       f"{_why(api)}, and nothing around it retries.")

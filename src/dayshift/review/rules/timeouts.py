@@ -9,8 +9,11 @@ explicit `None` is reported for them.
 SDK clients are reported at each call (a call can still pass `timeout=` or use
 `with_options`); LangChain and llama-index models at their construction, since their calls
 happen inside chains. A client built in another module of the reviewed tree and imported
-(`from .clients import llm`) is followed there. A call whose `**kwargs` cannot be read, or whose
-client comes from a parameter, is not reported.
+(`from .clients import llm`) is followed there. An `http_client=` that may be None (set only
+when a proxy is configured) does not count as a timeout. A call whose `**kwargs` cannot be read,
+or whose client comes from a parameter (even one annotated with the client's type: where it was
+built is not seen), is not reported. The OpenAI Agents SDK's `Runner.run` is checked against the
+client its Agent's model holds (`OpenAIResponsesModel(openai_client=...)`).
 """
 
 from __future__ import annotations
@@ -22,7 +25,8 @@ from dayshift.review.engine.context import RuleContext
 
 DEFAULTS = {"openai": "the SDK default of 600 s", "anthropic": "the SDK default of 600 s",
             "litellm": "litellm's default of 600 s", "requests": "requests waits forever by default",
-            "aiohttp": "aiohttp's default is 300 s in total with no read bound"}
+            "aiohttp": "aiohttp's default is 300 s in total with no read bound",
+            "openai-agents": "the openai SDK default of 600 s"}
 TIMEOUT_KWARGS = ("timeout", "request_timeout", "default_request_timeout")
 
 

@@ -20,15 +20,16 @@ fire where an argument carries a source's label, and become the caller's own sin
 argument carries the caller's parameters. Each function is analysed once per rule family and
 round, so the cost grows with the code, not with the number of paths through it.
 
-Module state: a function that stores tainted data in a module-level name (a chat history list)
-or in a chat framework's user session taints that state; the next round starts every function
-of the module with it, so a `/stream` handler that sends the history a `/chat` handler filled is
-seen. Rounds stop when the state stops changing (at most three).
+State: a function that stores tainted data in a module-level name (a chat history list), in a
+chat framework's user session, or in a field of `self` taints that state (taint/state.py); the
+next round starts every function of the module (or method of the class) with it, so a `/stream`
+handler that sends the history a `/chat` handler filled is seen, and so is a request body a
+constructor stored and another method sends. Rounds stop when the state stops changing (at most
+three).
 
 Left out: recursion (a call back into a function still being analysed is an unknown call: its
-result carries its arguments), object fields (`self.history` set in one method and read in
-another), one summary per calling context (a callee's own finding is reported once, at its
-sink, whichever caller fed it), and state kept in another module.
+result carries its arguments), one summary per calling context (a callee's own finding is
+reported once, at its sink, whichever caller fed it), and state kept in another module.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from dayshift.review.engine.module import Scope, session_key
 from dayshift.review.engine.project import Project
 from dayshift.review.engine.units import Target, Unit
 from dayshift.review.taint.flow import EMPTY, TaintFlow, analyse
+from dayshift.review.taint.state import owner_of, seeds, touches
 
 PARAM = "param"
 WRAPPED = "wrapped"
@@ -63,7 +65,7 @@ class Sink:
 class Summary:
     sinks: dict[str, dict[tuple[int, str], Sink]] = field(default_factory=dict)  # parameter -> its sinks
     returns: frozenset = EMPTY
-    writes: dict[tuple[int, str], frozenset] = field(default_factory=dict)  # (module, state name) -> labels
+    writes: dict[tuple[tuple, str], frozenset] = field(default_factory=dict)  # (owner, state path) -> labels
 
 
 class FlowRules(Protocol):
@@ -136,7 +138,7 @@ class Summaries:
         self.project, self.rules = project, rules
         self.done: dict[int, Summary | None] = {}
         self.active: set[int] = set()
-        self.state: dict[tuple[int, str], frozenset] = {}
+        self.state: dict[tuple[tuple, str], frozenset] = {}  # taint/state.py
         self._sinks: dict[int, list[tuple[list[ast.expr], str, str]]] = {}
 
     def run(self, errors: dict[str, Exception]) -> None:
@@ -157,7 +159,7 @@ class Summaries:
 
     def _roots(self, unit: Unit) -> Iterable[Scope]:
         index = unit.index
-        tainted_state = any(key[0] == id(unit) for key in self.state)
+        tainted_state = touches(self.state, unit)
         for scope in [index.module_scope, *index.scopes.values()]:
             if scope.node is not None and index.root_of(scope) is not scope:
                 continue
@@ -185,7 +187,7 @@ class Summaries:
 
     def _analyse(self, unit: Unit, scope: Scope) -> Summary:
         summary = Summary()
-        env = {path: labels for (owner, path), labels in self.state.items() if owner == id(unit)}
+        env = seeds(self.project, self.state, unit, scope)
         if scope.node is not None:
             env.update({name: frozenset({param_label(scope, name)}) for name in _params(scope)})
             env = self.rules.enter(unit, scope.node, env)
@@ -194,8 +196,9 @@ class Summaries:
             return self._on_call(unit, scope, summary, call, flow, labels)
 
         def on_store(flow: TaintFlow, path: str, labels: frozenset) -> None:
-            if _module_state(unit, flow, path):
-                self._store(unit, scope, summary, path, labels)
+            where = owner_of(unit, flow, path)
+            if where is not None:
+                self._write(where[0], where[1], labels, scope, summary)
 
         flow = analyse(unit.index, scope.node, source=lambda node: self.rules.source(unit, node), on_call=on_call,
                        on_store=on_store, env=env, enter=lambda function, env: self.rules.enter(unit, function, env))
@@ -213,10 +216,10 @@ class Summaries:
                 summary.sinks.setdefault(name, {})[(id(call), rule_id)] = sink
         stored = session_key(unit.index, call, "set")
         if stored is not None and len(call.args) >= 2:
-            self._store(unit, scope, summary, stored, flow.labels(call.args[1]))
+            self._write(("module", id(unit)), stored, flow.labels(call.args[1]), scope, summary)
         fetched = session_key(unit.index, call, "get")
         if fetched is not None:
-            return self.state.get((id(unit), fetched), EMPTY)
+            return self.state.get((("module", id(unit)), fetched), EMPTY)
         result = None
         for target in self.project.callees(unit, call):
             applied = self._apply(unit, scope, summary, call, flow, target)
@@ -262,10 +265,7 @@ class Summaries:
         return found
 
     # ---- module state ------------------------------------------------------------------------
-    def _store(self, unit: Unit, scope: Scope, summary: Summary, path: str, labels: frozenset) -> None:
-        self._write(id(unit), path, labels, scope, summary)
-
-    def _write(self, owner: int, path: str, labels: frozenset, scope: Scope, summary: Summary) -> None:
+    def _write(self, owner: tuple, path: str, labels: frozenset, scope: Scope, summary: Summary) -> None:
         real = intrinsic(labels)
         if real and not real <= self.state.get((owner, path), EMPTY):
             self.state[(owner, path)] = self.state.get((owner, path), EMPTY) | real
@@ -316,18 +316,3 @@ def _params(scope: Scope) -> list[str]:
     names += [a.arg for a in args.kwonlyargs]
     names += [a.arg for a in (args.vararg, args.kwarg) if a is not None]
     return names
-
-
-def _module_state(unit: Unit, flow: TaintFlow, path: str) -> bool:
-    """True when `path` (a name or dotted path stored into) is module-level state, not a local."""
-    root = path.split(".", 1)[0]
-    index = unit.index
-    scope = index.scopes.get(id(flow.owner)) if flow.owner is not None else index.module_scope
-    for probe in index.scope_chain(scope or index.module_scope):
-        if probe.node is None:
-            break
-        if root in probe.globals_:
-            break
-        if root in probe.assigned or root in probe.params:
-            return False
-    return ("global", "", root) in index.bindings or root in index.imports
