@@ -170,6 +170,7 @@ class TraceSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     enabled: bool = True
+    cli: bool = True  # `dayshift ask` and `dayshift search` leave traces too (cli/tracing.py)
     # SQLAlchemy URL of the trace database; None: sqlite under data_dir/traces.sqlite.
     # Postgres: postgresql+psycopg://user:password@host/db
     url: str | None = Field(None, repr=False)
