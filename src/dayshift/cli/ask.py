@@ -9,8 +9,11 @@ from rich.console import Console
 
 from dayshift.assemble import open_answerer
 from dayshift.cli.answering import print_json, stream_answer
+from dayshift.cli.tracing import traced
 from dayshift.retrieve.filters import parse_filters
+from dayshift.service.tracing import fill_answer
 from dayshift.settings import Settings
+from dayshift.trace.detail import recording
 
 
 def ask(
@@ -26,8 +29,11 @@ def ask(
     """Answer from the indexed documents, citing them, or say "I don't know"."""
     settings: Settings = ctx.obj
     answerer = open_answerer(settings)
-    stream = answerer.ask(question, where=parse_filters(where or []), tenant=tenant)
+    with traced(settings, "dayshift ask", query=question, params={"where": where or []}) as trace, \
+            recording() as seen:
+        stream = answerer.ask(question, where=parse_filters(where or []), tenant=tenant)
+        answer = stream.result() if as_json else stream_answer(stream, Console(highlight=False))
+        if trace is not None:  # the service's trace shape (cli/tracing.py); off with trace.cli = false
+            fill_answer(trace, answer, list(answer.retrieved), answerer=answerer, search=seen.result)
     if as_json:
-        print_json(stream.result())
-        return
-    stream_answer(stream, Console(highlight=False))
+        print_json(answer)
