@@ -73,7 +73,7 @@ def test_report_prints_the_checklist_and_exits_4_on_an_alert(incident: Path, tmp
     statuses = {line.split()[1].lower(): line.split()[2] for line in lines if line[:1] in "✓!✗" and len(line.split()) > 2}
     assert set(statuses) == set(AREAS) and statuses["quality"] == "alert" and statuses["cost"] in ("warn", "alert")
     assert "abstention rate" in result.output and "docs/runbooks/abstention-rate.md" in result.output
-    assert "live config" in result.output
+    assert "served by  prompt_version=answer@3" in result.output  # what the traces recorded, not this shell
     html = page.read_text()
     assert all(f'data-area="{a}"' in html for a in AREAS) and "<svg" in html
     assert '<script>alert("drift")' not in html

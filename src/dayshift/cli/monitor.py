@@ -35,7 +35,7 @@ from rich.console import Console
 from dayshift.embed.base import Embedder
 from dayshift.errors import ConfigError
 from dayshift.monitor.findings import AREAS, MonitorReport
-from dayshift.monitor.report import EXIT_CODES, clean_text, live_config, print_report, report_json, window_start
+from dayshift.monitor.report import EXIT_CODES, clean_text, print_report, report_json, window_start
 from dayshift.monitor.rules import Rules, load_rules, with_slo
 from dayshift.settings import Settings
 from dayshift.trace.store import TraceStore, default_trace_url
@@ -77,7 +77,7 @@ def report(
                               now=now)
     with ExitStack() as stack:
         digest = build_digest(gather_inputs(settings, rules, stack), since=start, until=now)
-    config = live_config(settings)
+    config = found.served  # what served the window's traces, not this shell's settings
     if html is not None:
         from dayshift.monitor.report_html import render_html
 
@@ -102,12 +102,20 @@ def _window_start(text: str, *, now: datetime) -> datetime:
 
 
 def open_traces(settings: Settings) -> TraceStore:
-    """The trace database of these settings. A missing SQLite file is an error, not a new empty database."""
+    """The trace database of these settings, with the traces of CLI runs (cli/tracing.py) flushed into it.
+
+    A missing SQLite file with no CLI traces waiting is an error, not a new empty database."""
+    from dayshift.cli.tracing import CLI_SPOOLS, drain_cli_spools
+
     url = settings.trace.url or default_trace_url(settings.data_dir)
-    if settings.trace.url is None and not (settings.data_dir / "traces.sqlite").exists():
+    waiting = (settings.data_dir / CLI_SPOOLS).is_dir()
+    if settings.trace.url is None and not (settings.data_dir / "traces.sqlite").exists() and not waiting:
         raise ConfigError(f"no trace database at {settings.data_dir / 'traces.sqlite'}: traces are written by "
-                          "`dayshift serve`; pass the server's --data-dir, or set DAYSHIFT_TRACE__URL")
-    return TraceStore(url)
+                          "`dayshift serve`, `dayshift ask` and `dayshift search` (unless trace.cli or "
+                          "trace.enabled is false); pass their --data-dir, or set DAYSHIFT_TRACE__URL")
+    store = TraceStore(url)
+    drain_cli_spools(settings, store)
+    return store
 
 
 class LazyQueryEmbedder:
@@ -217,12 +225,14 @@ def run_line(reports: Sequence[MonitorReport]) -> str:
     """'ALERT  1h: cost alert (cost_spike), 812 traces  ·  24h: all ok, 20,114 traces'."""
     if not reports:
         return "ok     nothing due"
-    worst = max((r.status for r in reports), key=EXIT_CODES.__getitem__)
+    severity = {"no_data": -1, "ok": 0, "warn": 1, "alert": 2}
+    worst = max((r.status for r in reports), key=severity.__getitem__)
     parts = []
     for r in reports:
-        bad = [f"{a} {r.area_status(a)} ({', '.join(f.check for f in r.findings if f.area == a and f.status != 'ok')})"
-               for a in AREAS if r.area_status(a) != "ok"]
-        parts.append(f"{_window_text(r.until - r.since)}: {'; '.join(bad) if bad else 'all ok'}, {r.traces:,} traces")
+        bad = [f"{a} {r.area_status(a)} ({', '.join(f.check for f in r.findings if f.area == a and f.status in ('warn', 'alert'))})"
+               for a in AREAS if r.area_status(a) in ("warn", "alert")]
+        calm = "no data to judge" if r.status == "no_data" else "all ok"
+        parts.append(f"{_window_text(r.until - r.since)}: {'; '.join(bad) if bad else calm}, {r.traces:,} traces")
     return f"{worst.upper():<6} " + "  ·  ".join(parts)
 
 

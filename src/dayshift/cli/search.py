@@ -10,7 +10,9 @@ from rich.console import Console
 from rich.table import Table
 
 from dayshift.assemble import open_retriever
+from dayshift.cli.tracing import traced
 from dayshift.retrieve.filters import parse_filters
+from dayshift.service.tracing import fill_search
 from dayshift.settings import Settings
 
 
@@ -30,7 +32,11 @@ def search(
     if mode not in (None, "hybrid", "keyword", "dense"):
         raise typer.BadParameter("mode must be hybrid, keyword or dense", param_hint="--mode")
     retriever = open_retriever(settings)
-    result = retriever.search(query, k=k, mode=mode, where=parse_filters(where or []))  # type: ignore[arg-type]
+    filters = parse_filters(where or [])
+    with traced(settings, "dayshift search", query=query, params={"k": k, "mode": mode, "where": where or []}) as trace:
+        result = retriever.search(query, k=k, mode=mode, where=filters)  # type: ignore[arg-type]
+        if trace is not None:
+            fill_search(trace, result)
     if as_json:
         payload = [
             {"rank": i, "score": h.score, "chunk_id": h.chunk.chunk_id, "doc_id": h.chunk.doc_id,

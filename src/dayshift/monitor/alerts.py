@@ -44,7 +44,7 @@ __all__ = ["Alert", "AlertEvent", "AlertState", "WebhookError", "WebhookSink", "
            "slack_payload"]
 
 log = logging.getLogger(__name__)
-_RANK = {"ok": 0, "warn": 1, "alert": 2}
+_RANK = {"no_data": -1, "ok": 0, "warn": 1, "alert": 2}
 _RETRY_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
 
 

@@ -11,10 +11,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-Status = Literal["ok", "warn", "alert"]
+# no_data: the check had too few traces (or no reference) to judge; it is neither healthy nor not.
+Status = Literal["no_data", "ok", "warn", "alert"]
 Area = Literal["cost", "quality", "drift", "retrieval", "latency"]
 AREAS: tuple[Area, ...] = ("cost", "quality", "drift", "retrieval", "latency")
-_RANK = {"ok": 0, "warn": 1, "alert": 2}
+_RANK = {"no_data": -1, "ok": 0, "warn": 1, "alert": 2}
 
 
 @dataclass(slots=True)
@@ -39,7 +40,7 @@ class Finding:
     detected_at: datetime | None = None  # the end of the window in which it was detected
     series: list[Point] = field(default_factory=list)  # the signal, for a plot
     baseline: list[Point] = field(default_factory=list)  # what it is compared against, if a series
-    samples: int = 0  # how many traces the check read (minimum-sample guards report "ok" below theirs)
+    samples: int = 0  # how many traces the check read (minimum-sample guards report "no_data" below theirs)
 
 
 @dataclass(slots=True)
@@ -48,10 +49,14 @@ class MonitorReport:
     until: datetime
     findings: list[Finding]
     traces: int = 0  # traces in the window
+    # What served the window's traces, as they recorded it: prompt_version, model, index_version (the latest
+    # seen); empty when the window has none. Not the settings of the process that writes the report.
+    served: dict[str, str] = field(default_factory=dict)
 
     def area_status(self, area: Area) -> Status:
+        """The worst status of the area's checks; no_data only when none of them had data."""
         statuses = [f.status for f in self.findings if f.area == area]
-        return max(statuses, key=_RANK.__getitem__, default="ok")
+        return max(statuses, key=_RANK.__getitem__, default="no_data")
 
     @property
     def status(self) -> Status:

@@ -52,11 +52,13 @@ AREA_TITLES: dict[Area, tuple[str, str]] = {  # area -> (title, what its checks 
     "retrieval": ("Retrieval", "evidence scores, the reranker"),
     "latency": ("Latency", "p50 and p99 per route against the SLOs"),
 }
-STATUS_COLOURS: dict[Status, str] = {"ok": "green", "warn": "yellow", "alert": "red"}
-STATUS_MARKS: dict[Status, str] = {"ok": "✓", "warn": "!", "alert": "✗"}
+STATUS_COLOURS: dict[Status, str] = {"no_data": "blue", "ok": "green", "warn": "yellow", "alert": "red"}
+STATUS_MARKS: dict[Status, str] = {"no_data": "?", "ok": "✓", "warn": "!", "alert": "✗"}
 # For cron: the worst status decides. Not 1 or 2, which say the report did not run (1: a crash, 2: a bad option or
 # configuration, as for every dayshift command), so a broken report is never read as "warn" or "alert".
-EXIT_CODES: dict[Status, int] = {"ok": 0, "warn": 3, "alert": 4}
+# no_data (5): no check had the traces to judge by, which is not "all is well".
+EXIT_CODES: dict[Status, int] = {"ok": 0, "warn": 3, "alert": 4, "no_data": 5}
+_SEVERITY: dict[Status, int] = {"no_data": -1, "ok": 0, "warn": 1, "alert": 2}
 BLOCKS = "▁▂▃▄▅▆▇█"
 MAX_WINDOW = timedelta(days=31)
 _SPAN = re.compile(r"^(\d+)([dhm])$")
@@ -229,8 +231,12 @@ def print_report(report: MonitorReport, *, console: Console | None = None,
         console.print(_area_line(report, area))
         for finding in sorted(_of(report, area), key=_worst_first):
             console.print(_finding_block(finding))
-    if config:
-        console.print(Text.assemble("\n", ("live config  ", "bold"), clean_text(format_value(dict(config)))))
+    if overall == "no_data":
+        console.print(Text("\nNo check had enough traces to judge: this is not a clean bill of health. Serve or "
+                           "ask through dayshift (traces are on by default), or widen --since.", style="blue"))
+    served = report.served if config is None else config
+    console.print(Text.assemble("\n", ("served by  ", "bold"), clean_text(format_value(dict(served)))
+                                if served else ("no traces in the window, so nothing to say what served them", "dim")))
 
 
 def _of(report: MonitorReport, area: Area) -> list[Finding]:
@@ -238,7 +244,7 @@ def _of(report: MonitorReport, area: Area) -> list[Finding]:
 
 
 def _worst_first(finding: Finding) -> int:
-    return -EXIT_CODES[finding.status]
+    return -_SEVERITY[finding.status]
 
 
 def _status_text(status: Status, *, label: bool = True) -> Text:
@@ -251,25 +257,31 @@ def _area_line(report: MonitorReport, area: Area) -> Text:
     findings = _of(report, area)
     title, watches = AREA_TITLES[area]
     return Text.assemble(
-        "\n", _status_text(status, label=False), " ", (f"{title:<10}", "bold"), (f"{status:<6}", STATUS_COLOURS[status]),
+        "\n", _status_text(status, label=False), " ", (f"{title:<10}", "bold"),
+        (f"{status.replace('_', ' '):<7}", STATUS_COLOURS[status]),
         (f" {checks_counted(findings)}  ({watches})", "dim"),
     )
 
 
 def checks_counted(findings: Sequence[Finding]) -> str:
-    """'no checks ran', '3 checks ok', or '1 of 3 checks needs a look'."""
+    """'no checks ran', '3 checks ok', '3 checks without enough data', '1 of 3 checks needs a look',
+    each followed by how many lacked data when some did."""
     if not findings:
         return "no checks ran"
-    bad = sum(f.status != "ok" for f in findings)
+    n, bad = len(findings), sum(f.status in ("warn", "alert") for f in findings)
+    empty = sum(f.status == "no_data" for f in findings)
+    if empty == n:
+        return f"{n} check{'s' * (n > 1)} without enough data"
+    lacking = f", {empty} without enough data" if empty else ""
     if not bad:
-        return f"{len(findings)} check{'s' * (len(findings) > 1)} ok"
-    return f"{bad} of {len(findings)} check{'s' * (len(findings) > 1)} need{'s' * (bad == 1)} a look"
+        return f"{n - empty} check{'s' * (n - empty > 1)} ok{lacking}"
+    return f"{bad} of {n} check{'s' * (n > 1)} need{'s' * (bad == 1)} a look{lacking}"
 
 
 def _finding_block(finding: Finding) -> Group | Text:
     line = Text.assemble("  ", _status_text(finding.status, label=False), " ", (finding.check, "bold"), "  ",
                          clean_text(finding.summary))
-    if finding.status == "ok":
+    if finding.status in ("ok", "no_data"):
         spark = sparkline(_values(finding.series), width=16)
         return Text.assemble(line, (f"  {spark}", "dim")) if spark else line
     grid = Table.grid(padding=(0, 2))
@@ -317,11 +329,13 @@ def _evidence_text(value: Any) -> Text:
 # -- JSON -----------------------------------------------------------------------
 
 def report_json(report: MonitorReport, *, config: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """The report as JSON-ready data: window, overall and per-area status, every finding in full."""
+    """The report as JSON-ready data: window, overall and per-area status, every finding in full; `config` is
+    what served the window's traces (report.served) unless given."""
     return {
         "since": report.since.isoformat(), "until": report.until.isoformat(), "traces": report.traces,
         "status": report.status, "areas": {area: report.area_status(area) for area in AREAS},
-        "findings": [_finding_json(f) for f in report.findings], "config": dict(config or {}),
+        "findings": [_finding_json(f) for f in report.findings],
+        "config": dict(report.served if config is None else config),
     }
 
 

@@ -30,7 +30,7 @@ from dayshift.monitor.report import AREA_TITLES, checks_counted, evidence_items,
 
 __all__ = ["CSP", "STYLE_HASH", "render_html", "svg_plot"]
 
-COLOURS: dict[Status, str] = {"ok": "#1a7f37", "warn": "#9a6700", "alert": "#cf222e"}
+COLOURS: dict[Status, str] = {"no_data": "#0969da", "ok": "#1a7f37", "warn": "#9a6700", "alert": "#cf222e"}
 BASELINE_COLOUR = "#6e7781"
 _LIST_ITEMS = 10  # evidence lists (query examples) show this many items
 _SAFE_LINK = re.compile(r"^(https?://|[A-Za-z0-9_./-]+$)")  # no javascript:, data: or the like
@@ -45,6 +45,8 @@ h2 { font-size: 1.1rem; margin: 28px 0 10px; }
 .window { color: var(--muted); margin: 0 0 16px; }
 .badge { display: inline-block; padding: 1px 10px; border-radius: 999px; color: #fff; font-weight: 600;
   font-size: .85rem; text-transform: uppercase; letter-spacing: .03em; }
+.badge.no_data { background: #0969da; } .area.no_data { border-top-color: #0969da; }
+.finding.no_data { border-left-color: #0969da; } .nodata { color: #0969da; }
 .badge.ok { background: var(--ok); } .badge.warn { background: var(--warn); } .badge.alert { background: var(--alert); }
 .areas { display: grid; grid-template-columns: repeat(4, minmax(0, 1fr)); gap: 12px; }
 .area { background: #fff; border: 1px solid var(--line); border-top: 4px solid var(--ok); border-radius: 8px;
@@ -106,6 +108,9 @@ def render_html(report: MonitorReport, *, config: Mapping[str, str] | None = Non
         (f"<p class=\"window\">{_e(format_time(report.since))} → {_e(format_time(report.until))} · "
          f"{report.traces:,} traces</p>\n"),
         prelude,
+        ("<p class=\"nodata\" data-testid=\"no-data\">No check had enough traces to judge: this is not a clean "
+         "bill of health. Serve or ask through dayshift (traces are on by default), or widen the window.</p>\n"
+         if status == "no_data" else ""),
         _checklist(report),
     ]
     for area in AREAS:
@@ -132,7 +137,7 @@ def _checklist(report: MonitorReport) -> str:
 
 def _area_section(report: MonitorReport, area: str, *, runbook_base: str) -> str:
     title, _ = AREA_TITLES[area]  # type: ignore[index]
-    findings = sorted((f for f in report.findings if f.area == area), key=lambda f: ("alert", "warn", "ok").index(f.status))
+    findings = sorted((f for f in report.findings if f.area == area), key=lambda f: ("alert", "warn", "ok", "no_data").index(f.status))
     body = "".join(_finding(f, runbook_base=runbook_base) for f in findings) or "<p class=\"none\">No checks ran.</p>\n"
     return f"<section id=\"area-{area}\">\n<h2>{_e(title)}</h2>\n{body}</section>\n"
 
@@ -152,7 +157,7 @@ def _finding(f: Finding, *, runbook_base: str) -> str:
     legend = ("<p class=\"legend\"><span class=\"series\">━ series</span>"
               + (" · ┅ baseline" if f.baseline else "") + "</p>") if f.series else ""
     # A finding that needs a look is open; an "ok" one is a line that opens on a click (no script needed).
-    tag, head = ("article", "h4") if f.status != "ok" else ("details", "summary")
+    tag, head = ("article", "h4") if f.status in ("warn", "alert") else ("details", "summary")
     return (
         f"<{tag} class=\"finding {_e(f.status)}\" data-check=\"{_e(f.check)}\" data-status=\"{_e(f.status)}\">"
         f"<{head}><span class=\"badge {_e(f.status)}\">{_e(f.status)}</span> <span class=\"summary\">{_e(f.summary)}"
@@ -182,12 +187,14 @@ def _config_section(report: MonitorReport, config: Mapping[str, str] | None) -> 
     for f in report.findings:
         for key, value in f.config.items():
             seen.setdefault(key, set()).add(value)
-    rows = [(k, v) for k, v in (config or {}).items()]
+    rows = [(k, v) for k, v in (report.served if config is None else config).items()]
     rows += [(f"{k} (at detection)", ", ".join(sorted(v))) for k, v in sorted(seen.items())]
     if not rows:
-        return ""
+        return ("<section id=\"config\">\n<h2>Served by</h2>\n<p data-testid=\"live-config\">No traces in the "
+                "window, so nothing to say what served them.</p>\n</section>\n")
     table = "".join(f"<tr><th scope=\"row\">{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in rows)
-    return f"<section id=\"config\">\n<h2>Live config</h2>\n<table class=\"kv\" data-testid=\"live-config\">{table}</table>\n</section>\n"
+    return (f"<section id=\"config\">\n<h2>Served by (as the traces recorded it)</h2>\n"
+            f"<table class=\"kv\" data-testid=\"live-config\">{table}</table>\n</section>\n")
 
 
 # -- plots ---------------------------------------------------------------------

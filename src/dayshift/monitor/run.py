@@ -73,7 +73,7 @@ def evaluate(source: FrameSource, *, since: datetime, until: datetime, rules: Ru
     ctx = Context(since=since, until=until, current=current, reference=reference, period=period,
                   step_s=step.total_seconds(), rules=rules, embed_queries=embed_queries)
     findings = [f for detect in detectors() for f in detect(ctx)]
-    return MonitorReport(since=since, until=until, findings=findings, traces=len(current))
+    return MonitorReport(since=since, until=until, findings=findings, traces=len(current), served=ctx.config({}))
 
 
 class _StoreSource:

@@ -117,12 +117,12 @@ def test_a_silent_reranker(store: TraceStore, rules: Rules) -> None:
     assert found["top_score_shift"].status == "alert" and found["top_score_shift"].evidence["psi"] > 1
 
 
-def test_minimum_sample_guards_report_ok_and_say_why(store: TraceStore, rules: Rules) -> None:
+def test_minimum_sample_guards_report_no_data_and_say_why(store: TraceStore, rules: Rules) -> None:
     write(store, hour(change=Change(abstain_p=0.9, down_p=0.9), per_hour=5))
     found = checks(last_hour(store, rules))
-    assert found["abstention_rate"].status == "ok" and "50 needed" in found["abstention_rate"].summary
+    assert found["abstention_rate"].status == "no_data" and "50 needed" in found["abstention_rate"].summary
     assert found["abstention_rate"].samples == 10
-    assert found["confidence_shift"].status == "ok" and "needed" in found["confidence_shift"].summary
+    assert found["confidence_shift"].status == "no_data" and "needed" in found["confidence_shift"].summary
 
 
 def test_cost_needs_enough_days_of_history(tmp_path, rules: Rules) -> None:  # type: ignore[no-untyped-def]
@@ -132,4 +132,4 @@ def test_cost_needs_enough_days_of_history(tmp_path, rules: Rules) -> None:  # t
         write(fresh, hour(end=END - timedelta(days=1)))
         write(fresh, hour(change=Change(cost_x=10.0)))
         spike = checks(last_hour(fresh, rules))["cost_spike"]
-    assert spike.status == "ok" and "1 reference days" in spike.summary
+    assert spike.status == "no_data" and "1 reference days" in spike.summary

@@ -5,13 +5,14 @@ from __future__ import annotations
 import io
 import json
 import math
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from monitor_samples import HOSTILE_QUERY, T0, sample_report
 from rich.console import Console
 
-from dayshift.monitor.findings import AREAS, MonitorReport
+from dayshift.monitor.findings import AREAS, Finding, MonitorReport
 from dayshift.monitor.report import (
     BLOCKS,
     EXIT_CODES,
@@ -36,9 +37,11 @@ def test_checklist_shows_every_area_its_status_and_every_finding() -> None:
     report = sample_report()
     text = _terminal(report, config={"llm": "openai:gpt-4o-mini"})
     assert "ALERT" in text.splitlines()[0] and "1,234 traces" in text.splitlines()[0]
-    area_lines = {line.split()[1].lower(): line.split()[2] for line in text.splitlines()
+    area_lines = {line.split()[1].lower(): " ".join(line.split()[2:4]) for line in text.splitlines()
                   if len(line.split()) > 2 and line.split()[1].lower() in AREAS}
-    assert area_lines == {"cost": "alert", "quality": "ok", "drift": "warn", "retrieval": "ok", "latency": "ok"}
+    # retrieval and latency ran no check in this report: no data, not ok
+    assert area_lines == {"cost": "alert 1", "quality": "ok 1", "drift": "warn 1", "retrieval": "no data",
+                          "latency": "no data"}
     for finding in report.findings:
         assert finding.summary in text
     # Findings that need a look show their evidence, scope, config and runbook; an ok one is one line.
@@ -46,7 +49,7 @@ def test_checklist_shows_every_area_its_status_and_every_finding() -> None:
     assert "tenant=acme, model=gpt-4o-mini" in text and "robust_z" in text and "7.25" in text
     assert "prompt_version=answer@3" in text
     assert "docs/runbooks/abstention-rate.md" not in text
-    assert "live config  llm=openai:gpt-4o-mini" in text
+    assert "served by  llm=openai:gpt-4o-mini" in text
 
 
 def test_checklist_draws_sparklines_of_series_and_baseline() -> None:
@@ -68,9 +71,25 @@ def test_user_text_prints_as_itself_not_as_markup_or_escapes() -> None:
     assert "[bold red]loud[/]" in plain and "\\x1b[31mred" in plain and "<script>" in plain
 
 
-def test_an_empty_report_is_ok_in_every_area() -> None:
+def test_an_empty_report_is_no_data_in_every_area_never_ok() -> None:
     text = _terminal(MonitorReport(since=T0, until=T0 + timedelta(hours=1), findings=[]))
-    assert text.count("no checks ran") == 5 and "OK" in text.splitlines()[0]
+    assert text.count("no checks ran") == 5 and "NO_DATA" in text.splitlines()[0]
+    assert "✓" not in text and not re.search(r"\b(ok|nan)\b", text, flags=re.I)
+    assert "not a clean bill of health" in text and "nothing to say what served them" in text
+
+
+def test_checks_that_lacked_data_are_their_own_state() -> None:
+    lacking = [Finding(area=a, check=f"{a}_check", status="no_data", summary=f"{a}: 0 requests now, 50 needed",
+                       runbook="") for a in AREAS]
+    report = MonitorReport(since=T0, until=T0 + timedelta(hours=1), findings=lacking)
+    assert report.status == "no_data" and {report.area_status(a) for a in AREAS} == {"no_data"}
+    text = _terminal(report)
+    assert text.count("1 check without enough data") == 5 and "✓" not in text
+    assert EXIT_CODES[report.status] == 5
+    mixed = MonitorReport(since=T0, until=T0 + timedelta(hours=1), findings=[
+        *lacking, Finding(area="cost", check="cost_spike", status="ok", summary="fine", runbook="")])
+    assert mixed.area_status("cost") == "ok" and mixed.status == "ok"
+    assert "1 check ok, 1 without enough data" in _terminal(mixed)
 
 
 def test_json_has_every_area_and_finding_and_is_strict_json() -> None:
@@ -78,7 +97,8 @@ def test_json_has_every_area_and_finding_and_is_strict_json() -> None:
     report.findings[1].evidence["ratio"] = math.nan
     data = report_json(report, config={"store": "embedded"})
     text = json.dumps(data, allow_nan=False)  # NaN became null
-    assert json.loads(text)["areas"] == {"cost": "alert", "quality": "ok", "drift": "warn", "retrieval": "ok", "latency": "ok"}
+    assert json.loads(text)["areas"] == {"cost": "alert", "quality": "ok", "drift": "warn", "retrieval": "no_data",
+                                         "latency": "no_data"}
     assert data["status"] == "alert" and data["traces"] == 1234 and data["config"] == {"store": "embedded"}
     assert [f["check"] for f in data["findings"]] == ["cost_spike", "abstention_rate", "query_drift"]
     cost = data["findings"][0]
@@ -89,7 +109,7 @@ def test_json_has_every_area_and_finding_and_is_strict_json() -> None:
 
 
 def test_exit_codes_rank_the_statuses_and_leave_1_and_2_to_failures() -> None:
-    assert EXIT_CODES == {"ok": 0, "warn": 3, "alert": 4}
+    assert EXIT_CODES == {"ok": 0, "warn": 3, "alert": 4, "no_data": 5}
 
 
 @pytest.mark.parametrize(("values", "expected"), [

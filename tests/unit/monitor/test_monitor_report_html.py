@@ -49,7 +49,7 @@ def test_page_has_the_checklist_and_every_finding() -> None:
     page = render_html(report, config={"llm": "openai:gpt-4o-mini", "store": "embedded"})
     tags = _parse(page).tags
     areas = {a["data-area"]: a["data-status"] for t, a in tags if t == "a" and "data-area" in a}
-    assert areas == {"cost": "alert", "quality": "ok", "drift": "warn", "retrieval": "ok", "latency": "ok"}
+    assert areas == {"cost": "alert", "quality": "ok", "drift": "warn", "retrieval": "no_data", "latency": "no_data"}
     findings = {a["data-check"]: (t, a["data-status"]) for t, a in tags if "data-check" in a}
     # An ok finding is folded (<details>); one that needs a look is open.
     assert findings == {"cost_spike": ("article", "alert"), "abstention_rate": ("details", "ok"),

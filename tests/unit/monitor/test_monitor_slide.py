@@ -107,9 +107,9 @@ def test_a_slide_in_one_tenant_is_scoped_to_it(rules: Rules) -> None:
     assert "(tenant globex)" in slide.summary
 
 
-def test_too_few_ratings_is_ok_and_says_so(rules: Rules) -> None:
+def test_too_few_ratings_is_no_data_and_says_so(rules: Rules) -> None:
     slide = day_report(traffic(3, slide=ramp()), rules, window_h=1)["feedback_slide"]  # ~25 ratings in the hour
-    assert slide.status == "ok" and "200 needed" in slide.summary and slide.started_at is None
+    assert slide.status == "no_data" and "200 needed" in slide.summary and slide.started_at is None
 
 
 def test_the_live_config_names_each_tenants_index_when_they_differ(rules: Rules) -> None:

@@ -38,10 +38,10 @@ def detect(ctx: Context) -> list[Finding]:
 def _history_short(ctx: Context, check: str, samples: int) -> Finding | None:
     rule, days = ctx.rule(check), len(ctx.periods)
     if days < ctx.rules.min_reference_periods:
-        return ctx.finding("cost", check, "ok", f"{check}: {days} reference days with traffic, "
+        return ctx.finding("cost", check, "no_data", f"{check}: {days} reference days with traffic, "
                            f"{ctx.rules.min_reference_periods} needed for a seasonal baseline", samples=samples)
     if samples < rule.min_samples:
-        return ctx.finding("cost", check, "ok", f"{check}: {samples} requests, {rule.min_samples} needed to judge",
+        return ctx.finding("cost", check, "no_data", f"{check}: {samples} requests, {rule.min_samples} needed to judge",
                            samples=samples)
     return None
 

@@ -38,13 +38,13 @@ def detect(ctx: Context) -> list[Finding]:
     if not rule.enabled:
         return []
     if ctx.embed_queries is None:
-        return [ctx.finding("drift", "query_drift", "ok", "query drift not checked: no embedder given", samples=0)]
+        return [ctx.finding("drift", "query_drift", "no_data", "query drift not checked: no embedder given", samples=0)]
     rng = np.random.default_rng(0)
     cap = int(rule.option("max_queries", 1000))
     rows1 = _sample(ctx.current.query, cap, rng)
     rows0 = _sample(ctx.reference.query, 2 * cap, rng)
     if len(rows1) < rule.min_samples or len(rows0) < 2 * rule.min_samples:
-        return [ctx.finding("drift", "query_drift", "ok", f"query drift: {len(rows1)} questions now, {len(rows0)} in "
+        return [ctx.finding("drift", "query_drift", "no_data", f"query drift: {len(rows1)} questions now, {len(rows0)} in "
                             f"the reference; {rule.min_samples} and {2 * rule.min_samples} needed", samples=len(rows1))]
     half = rng.permutation(len(rows0))
     rows_a, rows_b = rows0[half[: len(half) // 2]], rows0[half[len(half) // 2:]]
@@ -62,7 +62,7 @@ def detect(ctx: Context) -> list[Finding]:
             if g1.sum() >= rule.min_samples:
                 tests.append(_test(rule, {"tenant": LABELS.label(code)}, far1[g1],
                                    far_a[ga] if ga.sum() >= 2 * rule.min_samples else far_a, hours=hours))
-    rank = {"ok": 0, "warn": 1, "alert": 2}
+    rank = {"no_data": -1, "ok": 0, "warn": 1, "alert": 2}
     best = max(tests, key=lambda t: (rank[t["status"]], t["z"]))
     topics = _topics(ctx, rule, rows1[far1], v1[far1], len(rows1))
     mean_distance = 1.0 - float(_unit(v1.mean(axis=0)) @ _unit(np.vstack([va, vb]).mean(axis=0)))

@@ -28,7 +28,7 @@ from dayshift.monitor.rules import CheckRule, LatencyObjective
 
 __all__ = ["detect"]
 
-_RANK = {"ok": 0, "warn": 1, "alert": 2}
+_RANK = {"no_data": -1, "ok": 0, "warn": 1, "alert": 2}
 
 
 def detect(ctx: Context) -> list[Finding]:
@@ -46,7 +46,7 @@ def _route(ctx: Context, rule: CheckRule, objective: LatencyObjective) -> Findin
     scope = {"route": objective.route}
     hours = (ctx.until_s - ctx.since_s) / 3600
     if len(latency) < rule.min_samples:
-        return ctx.finding("latency", "latency_slo", "ok", f"{objective.route}: {len(latency)} requests in "
+        return ctx.finding("latency", "latency_slo", "no_data", f"{objective.route}: {len(latency)} requests in "
                            f"{ctx.window_text()}, under the {rule.min_samples} the SLO check needs",
                            samples=len(latency), scope=scope)
     short = at >= ctx.until_s - max(300.0, (ctx.until_s - ctx.since_s) * rule.option("short_window", 1 / 12))

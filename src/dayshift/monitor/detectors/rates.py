@@ -33,7 +33,7 @@ from dayshift.monitor.rules import CheckRule
 
 __all__ = ["Rate", "rate_finding"]
 
-_RANK = {"ok": 0, "warn": 1, "alert": 2}
+_RANK = {"no_data": -1, "ok": 0, "warn": 1, "alert": 2}
 _ATTRIBUTION_SHARE = 0.6  # a group "explains" an excess when it holds at least this share of it
 
 
@@ -74,7 +74,7 @@ def rate_finding(ctx: Context, rate: Rate) -> Finding | None:
     (_, bad0), (of1, of0) = rate.bad, rate.of
     n1, n0 = int(of1.sum()), int(of0.sum())
     if n1 < rule.min_samples or n0 < rule.min_samples:
-        return ctx.finding(rate.area, rate.check, "ok", f"{rate.noun}: {n1} requests now, {n0} in the reference; "
+        return ctx.finding(rate.area, rate.check, "no_data", f"{rate.noun}: {n1} requests now, {n0} in the reference; "
                            f"{rule.min_samples} needed on each side to judge", samples=n1)
     phi = dispersion(*_per_period(ctx, bad0 & of0, of0))
     usual = _Baseline(ctx, rate, min_samples=rule.min_samples)

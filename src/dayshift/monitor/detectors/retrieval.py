@@ -28,7 +28,7 @@ from dayshift.monitor.frame import LABELS, Frame
 
 __all__ = ["detect"]
 
-_RANK = {"ok": 0, "warn": 1, "alert": 2}
+_RANK = {"no_data": -1, "ok": 0, "warn": 1, "alert": 2}
 _USUALLY_RERANKED = 0.9  # a tenant and route whose reference requests carry a rerank stage at least this often
 
 
@@ -57,8 +57,9 @@ def _low_evidence(ctx: Context, retrieved: tuple[np.ndarray, np.ndarray]) -> Fin
         floor = rule.options["floor"]
     elif len(ref_scores):
         floor = float(np.quantile(ref_scores, rule.option("floor_quantile", 0.05)))
-    else:
-        floor = float("nan")
+    else:  # no reference scores to set a floor from
+        return ctx.finding("retrieval", "low_evidence", "no_data", "low evidence: no retrievals in the reference "
+                           "days to set a floor from", samples=int(retrieved[0].sum()))
     with np.errstate(invalid="ignore"):
         bad = (ctx.current.top_score < floor, ctx.reference.top_score < floor)
     return rate_finding(ctx, Rate("retrieval", "low_evidence", f"share of retrievals with top score under {floor:.3g}",
@@ -74,7 +75,7 @@ def _reranker_silent(ctx: Context) -> Finding | None:
     of1 = cur.ok & (cur.n_retrieved > 0) & np.isin(_key(cur), usual)
     of0 = ref.ok & (ref.n_retrieved > 0) & np.isin(_key(ref), usual)
     if not len(usual):
-        return ctx.finding("retrieval", "reranker_silent", "ok", "no tenant's requests are usually re-ranked in the "
+        return ctx.finding("retrieval", "reranker_silent", "no_data", "no tenant's requests are usually re-ranked in the "
                            "reference: nothing to watch", samples=0)
     flat1, flat0 = cur.score_spread <= 1e-9, ref.score_spread <= 1e-9
     signals = [

@@ -30,7 +30,7 @@ from dayshift.monitor.rules import CheckRule
 
 __all__ = ["Shift", "shift_finding"]
 
-_RANK = {"ok": 0, "warn": 1, "alert": 2}
+_RANK = {"no_data": -1, "ok": 0, "warn": 1, "alert": 2}
 _MAX_REFERENCE = 5000  # reference values per test (PSI and KS are as sure with 5,000 as with 50,000)
 
 
@@ -63,7 +63,7 @@ def shift_finding(ctx: Context, shift: Shift) -> Finding | None:
     has1, has0 = np.isfinite(v1), np.isfinite(v0)
     n1, n0 = int(has1.sum()), int(has0.sum())
     if n1 < rule.min_samples or n0 < rule.min_samples:
-        return ctx.finding(shift.area, shift.check, "ok", f"{shift.noun}: {n1} values now, {n0} in the reference; "
+        return ctx.finding(shift.area, shift.check, "no_data", f"{shift.noun}: {n1} values now, {n0} in the reference; "
                            f"{rule.min_samples} needed on each side to judge", samples=n1)
     tests = [_test(ctx, rule, {}, shift, has1, None)]
     for dim in DIMS:

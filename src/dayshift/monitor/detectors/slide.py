@@ -35,7 +35,7 @@ from dayshift.monitor.rules import CheckRule
 
 __all__ = ["Slide", "slide_finding"]
 
-_RANK = {"ok": 0, "warn": 1, "alert": 2}
+_RANK = {"no_data": -1, "ok": 0, "warn": 1, "alert": 2}
 
 
 @dataclass(slots=True)
@@ -71,7 +71,7 @@ def slide_finding(ctx: Context, slide: Slide) -> Finding | None:
     (bad1, _), (of1, of0) = slide.bad, slide.of
     n1, n0 = int(of1.sum()), int(of0.sum())
     if n1 < rule.min_samples or n0 < rule.min_samples:
-        return ctx.finding(slide.area, slide.check, "ok", f"{slide.noun} trend: {n1} outcomes now, {n0} in the "
+        return ctx.finding(slide.area, slide.check, "no_data", f"{slide.noun} trend: {n1} outcomes now, {n0} in the "
                            f"reference; {rule.min_samples} needed on each side to judge", samples=n1)
     usual = _tenant_rates(ctx, slide, min_samples=rule.min_samples)  # (tenants,) the reference rate of each
     expected = usual[ctx.current.tenant]  # (len(current),)

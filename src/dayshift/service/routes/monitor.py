@@ -28,7 +28,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
 
 from dayshift.embed.base import Embedder
-from dayshift.monitor.report import MAX_WINDOW, live_config, report_json, window_start
+from dayshift.monitor.report import MAX_WINDOW, report_json, window_start
 from dayshift.monitor.report_html import CSP, render_html
 from dayshift.monitor.rules import load_rules, with_slo
 from dayshift.monitor.run import run_detectors
@@ -80,7 +80,7 @@ def report(
     service.traces.sync()
     found = run_detectors(service.traces.store, since=start, until=now, rules=rules,
                           embed_queries=_query_vectors(request), now=now)
-    config = live_config(service.settings)
+    config = found.served  # what served the window's traces, as they recorded it
     if format == "json":
         return JSONResponse(report_json(found, config=config), headers={"Cache-Control": "no-store"})
     page = render_html(found, config=config, runbook_base=rules.runbook_base_url)
