@@ -37,12 +37,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
         yield running
 
 
-def test_schemathesis_finds_nothing_with_every_check(server: ServeProcess) -> None:
+def test_schemathesis_finds_nothing_with_every_check(server: ServeProcess, tmp_path: Path) -> None:
     run = subprocess.run(
         [str(BIN / "schemathesis"), "--config-file", str(CONFIG), "run", f"{server.url}/openapi.json",
          "--max-examples", "30", "--seed", "20261207", "--suppress-health-check", "filter_too_much",
          "--request-timeout", "120", "--no-color"],
-        capture_output=True, text=True, timeout=900,
+        capture_output=True, text=True, timeout=900, cwd=tmp_path,  # its .schemathesis/ folder goes there
     )
     tail = run.stdout[-6000:] + run.stderr[-2000:]
     assert run.returncode == 0, tail
