@@ -74,7 +74,7 @@ def titles(digest: object, kind: str) -> list[str]:
 
 
 def test_every_kind_of_change_is_named_with_who_and_what_it_affects(inputs: StandupInputs) -> None:
-    digest = build_digest(inputs, since=SINCE, until=NOW + timedelta(minutes=5))
+    digest = build_digest(inputs, since=SINCE, until=datetime.now(UTC) + timedelta(minutes=1))
     move = digest.of("prompt")[0]
     assert move.title == "qa@production: (new label) → v2" and move.who == "ana: eval 14"
     assert "gate BLOCKED on qa.jsonl (2 broken, 3 fixed)" in move.affects and "qa.jsonl (pass 100%" in move.affects
@@ -89,7 +89,7 @@ def test_every_kind_of_change_is_named_with_who_and_what_it_affects(inputs: Stan
     events = [i.status for i in digest.of("alert")]
     assert events == ["opened", "closed"] and "tenant acme" in digest.of("alert")[0].affects
     budget = digest.of("budget")[0]
-    assert budget.title.startswith("acme: $5.00 over 10 requests, 50% of its $10.0")  # a day and 5 minutes
+    assert budget.title.startswith("acme: $5.00 over 10 requests, 50% of its $10.0")  # a day and a minute or so
     assert digest.requests == 10 and digest.spend_usd == 5.0
 
 
@@ -121,7 +121,7 @@ def test_settings_commits_name_the_keys_the_author_and_the_model(inputs: Standup
     (repo / "dayshift.toml").write_text('[retrieve]\nmode = "keyword"\n[llm]\nmodel = "qwen.gguf"\napi_key = "sk"\n')
     git("commit", "-qam", "keyword retrieval, a larger reader")
     inputs.settings_file = repo / "dayshift.toml"
-    digest = build_digest(inputs, since=SINCE, until=NOW + timedelta(minutes=1))
+    digest = build_digest(inputs, since=SINCE, until=datetime.now(UTC) + timedelta(minutes=1))
     change = digest.of("settings")[-1]
     assert "retrieve.mode: 'hybrid' → 'keyword'" in change.title and "api_key" not in change.title
     assert change.who.startswith("commit ") and "by Cai: keyword retrieval" in change.who
