@@ -3,9 +3,17 @@
     error    the file does not load (front matter, YAML, Jinja syntax, params out of range, a duplicate version);
              a variable the answer prompt is not given (anything but `question`, and `sources` whose items have
              .n .text .title .doc_id); a label naming a version no file defines; max_tokens over the context window
-    warning  no citation instruction (cite / [n] / sources); no instruction for when the sources lack the answer;
-             written for another model than the configured one; max_tokens above answer.max_answer_tokens
-             (the answer is cut there); temperature above 1; an unknown key (ignored at load)
+    warning  no citation instruction (cite / [n] / sources); no instruction for when the sources lack the answer
+             (both only when answer.support_check is off: with it on, the answerer abstains on weak evidence
+             before the model, withdraws a draft its sources do not support and infers a missing [n], so a
+             prompt without them is a choice, e.g. for a small reader, and the finding is a note);
+             the served version written for another model than the configured one (older versions: a note);
+             max_tokens above answer.max_answer_tokens (the answer is cut there; not for the structured-answer
+             prompt, whose max_tokens is its own); temperature above 1; an unknown key (ignored at load)
+    note     shown, never fails a run, not even with --strict
+
+The structured-answer prompt (answer.json_prompt) is rendered with `schema` as well, and
+asks for null, not "I don't know", where the text is silent; it carries no [n] markers.
 
 Each finding names the file and, where it can, the line. The instruction checks
 read the template's own words (not its Jinja), so they are heuristics: hence warnings.
@@ -38,8 +46,9 @@ if TYPE_CHECKING:
     from dayshift.prompts.registry import PromptRegistry
     from dayshift.settings import Settings
 
-Level = Literal["error", "warning"]
+Level = Literal["error", "warning", "note"]
 ANSWER_VARIABLES = frozenset({"question", "sources"})  # what dayshift renders an answer prompt with
+JSON_VARIABLES = ANSWER_VARIABLES | {"schema"}  # and a structured-answer prompt (answer.json_prompt)
 SOURCE_ATTRIBUTES = ("n", "text", "title", "doc_id")  # what each of `sources` has
 
 _CITES = re.compile(r"\bcit(e|es|ed|ing|ation|ations)\b|\[\s*(n|\d+)\s*\]|\bsources?\b", re.IGNORECASE)
@@ -50,6 +59,7 @@ _ABSTAINS = re.compile(
     r"|\b(insufficient|unanswerable|abstain|no answer|say so|unknown)\b",
     re.IGNORECASE,
 )
+_NULLS = re.compile(r"\b(use|give|put|write|return)\s+null\b|\bnull\b\s+(where|when|if)\b", re.IGNORECASE)
 _ENV = Environment(undefined=StrictUndefined, autoescape=False)
 
 
@@ -73,6 +83,9 @@ class LintContext:
     model: str | None = None  # the configured primary model's name
     max_answer_tokens: int | None = None
     context_window: int | None = None
+    guarded: bool = False  # answer.support_check: the answerer abstains and cites whatever the prompt says
+    served: frozenset[str] = frozenset()  # "name@version" of the versions the settings answer with
+    json_prompt: str | None = None  # answer.json_prompt's name
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LintContext:
@@ -84,7 +97,22 @@ class LintContext:
             window: int | None = llm.context_window or llm.n_ctx
         else:
             model, window = llm.model, llm.context_window
-        return cls(model=model, max_answer_tokens=settings.answer.max_answer_tokens, context_window=window)
+        answer = settings.answer
+        return cls(model=model, max_answer_tokens=answer.max_answer_tokens, context_window=window,
+                   guarded=answer.support_check, json_prompt=getattr(answer, "json_prompt", None))
+
+    def with_served(self, registry: PromptRegistry, refs: Sequence[str | None]) -> LintContext:
+        """This context, knowing which versions `refs` (answer.prompt, answer.json_prompt) resolve to."""
+        served = set()
+        for ref in refs:
+            try:
+                if ref:
+                    served.add(registry.get(ref).ref)
+            except ConfigError:
+                continue  # reported as answer-prompt by lint_registry
+        return LintContext(model=self.model, max_answer_tokens=self.max_answer_tokens,
+                           context_window=self.context_window, guarded=self.guarded, served=frozenset(served),
+                           json_prompt=self.json_prompt)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +142,8 @@ def lint_registry(
                 registry.get(answer_ref)
             except ConfigError as exc:
                 findings.append(LintFinding("error", "answer-prompt", f"answer.prompt {answer_ref!r}: {exc}", "settings"))
+    if answer_ref and not context.served:
+        context = context.with_served(registry, [answer_ref, context.json_prompt])
     for template in templates:
         findings += lint_template(template, context=context)
     return sorted(findings, key=lambda f: (f.level != "error", f.path, f.line or 0, f.code))
@@ -125,35 +155,53 @@ def lint_template(template: PromptTemplate, *, context: LintContext = LintContex
         meta_keys, _, sections = read_prompt_file(text, path=template.path)
     else:  # built in code, not read from a file: no keys or lines of its own
         meta_keys, sections = {}, split_sections(template.body, where=template.path)
+    structured = context.json_prompt is not None and template.name == context.json_prompt
     findings = _lint_keys(template, text, list(meta_keys)) + _lint_params(template, text, context)
     for section in sections:
-        findings += _lint_variables(template.path, section)
+        findings += _lint_variables(template.path, section, JSON_VARIABLES if structured else ANSWER_VARIABLES)
     words = " ".join(
         node.data for s in sections if s.role != "assistant" for node in _ENV.parse(s.text).find_all(nodes.TemplateData)
     )
     first_line = sections[0].line if sections else None
+    return findings + _lint_instructions(template, words, first_line, context=context, structured=structured)
+
+
+def _lint_instructions(template: PromptTemplate, words: str, line: int | None, *, context: LintContext,
+                       structured: bool) -> list[LintFinding]:
+    """Citation and abstention instructions: warnings, or notes where the answerer's checks do that job."""
+    level: Level = "note" if context.guarded else "warning"
+    guard = (" (a note: answer.support_check abstains on unsupported drafts and infers [n] markers)"
+             if context.guarded else "")
+    findings = []
+    if structured:  # JSON has no [n] markers; a value the text does not give should be null
+        if not _NULLS.search(words) and not _ABSTAINS.search(words):
+            findings.append(LintFinding(
+                "warning", "no-abstention-instruction", "no instruction for values the text does not give: the "
+                "model will invent them; e.g. 'Where the text does not give a value, use null.'", template.path, line,
+            ))
+        return findings
     if not _CITES.search(words):
         findings.append(LintFinding(
-            "warning", "no-citation-instruction", "no instruction to cite the sources: answers will come without [n] "
-            "markers to check; e.g. 'Cite the sources you use as [n].'", template.path, first_line,
+            level, "no-citation-instruction", "no instruction to cite the sources: answers will come without [n] "
+            "markers to check; e.g. 'Cite the sources you use as [n].'" + guard, template.path, line,
         ))
     if not _ABSTAINS.search(words):
         findings.append(LintFinding(
-            "warning", "no-abstention-instruction", "no instruction for when the sources do not contain the answer: "
-            "the model will guess; e.g. 'If the sources do not contain the answer, say you don't know.'",
-            template.path, first_line,
+            level, "no-abstention-instruction", "no instruction for when the sources do not contain the answer: "
+            "the model will guess; e.g. 'If the sources do not contain the answer, say you don't know.'" + guard,
+            template.path, line,
         ))
     return findings
 
 
-def _lint_variables(path: str, section: Section) -> list[LintFinding]:
+def _lint_variables(path: str, section: Section, given: frozenset[str] = ANSWER_VARIABLES) -> list[LintFinding]:
     ast = _ENV.parse(section.text)
     findings = []
-    for name in sorted(meta.find_undeclared_variables(ast) - ANSWER_VARIABLES):
+    for name in sorted(meta.find_undeclared_variables(ast) - given):
         line = next((n.lineno for n in ast.find_all(nodes.Name) if n.name == name), 1)
         findings.append(LintFinding(
-            "error", "undefined-variable", f"undefined variable {name!r}: an answer prompt is given only "
-            "`question` and `sources`", path, section.line + line - 1,
+            "error", "undefined-variable", f"undefined variable {name!r}: this prompt is given only "
+            f"{' and '.join(f'`{v}`' for v in sorted(given))}", path, section.line + line - 1,
         ))
     reported = set()
     for attr, line in _source_attributes(ast):
@@ -168,7 +216,8 @@ def _lint_variables(path: str, section: Section) -> list[LintFinding]:
     # The static checks miss some shapes (sources[0].x, a macro); a trial render catches what it reaches.
     sample = [_LintSource(n, f"Text of source {n}.", f"Title {n}", f"doc{n}") for n in (1, 2)]
     try:
-        _ENV.from_string(section.text).render(question="What is it?", sources=sample)
+        _ENV.from_string(section.text).render(question="What is it?", sources=sample,
+                                              **({"schema": '{"type": "object"}'} if "schema" in given else {}))
     except TemplateError as exc:
         return [LintFinding("error", "render-error", f"does not render with a question and two sources: {exc}",
                             path, section.line + _template_line(exc) - 1)]
@@ -213,9 +262,11 @@ def _lint_keys(template: PromptTemplate, text: str, keys: list[str]) -> list[Lin
 def _lint_params(template: PromptTemplate, text: str, context: LintContext) -> list[LintFinding]:
     findings = []
     path, params = template.path, template.params
+    served = not context.served or template.ref in context.served  # unknown: treat every version as served
+    structured = context.json_prompt is not None and template.name == context.json_prompt
     if template.model and context.model and template.model.lower() != context.model.lower():
         findings.append(LintFinding(
-            "warning", "model-mismatch", f"written for {template.model}, but the configured model is {context.model}: "
+            "warning" if served else "note", "model-mismatch", f"written for {template.model}, but the configured model is {context.model}: "
             "check this version on it (dayshift eval) before relying on it", path, _key_line(text, "model"),
         ))
     max_tokens = params.get("max_tokens")
@@ -224,7 +275,8 @@ def _lint_params(template: PromptTemplate, text: str, context: LintContext) -> l
             "error", "params-out-of-range", f"max_tokens {max_tokens} leaves no room for the prompt in the "
             f"{context.context_window}-token context window; lower it", path, _key_line(text, "max_tokens"),
         ))
-    elif max_tokens is not None and context.max_answer_tokens and max_tokens > context.max_answer_tokens:
+    elif (max_tokens is not None and context.max_answer_tokens and max_tokens > context.max_answer_tokens
+          and not structured):
         findings.append(LintFinding(
             "warning", "params-out-of-range", f"max_tokens {max_tokens} is above answer.max_answer_tokens "
             f"({context.max_answer_tokens}), which caps it; lower one or raise the other", path,
