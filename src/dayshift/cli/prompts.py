@@ -144,17 +144,19 @@ def lint(
     findings = lint_registry(registry, context=LintContext.from_settings(settings), refs=refs or (),
                              answer_ref=None if refs else settings.answer.prompt)
     errors = sum(f.level == "error" for f in findings)
-    warnings = len(findings) - errors
+    warnings = sum(f.level == "warning" for f in findings)  # notes never fail a run
     failed = errors > 0 or (strict and warnings > 0)
     if as_json:
         typer.echo(json.dumps({"findings": [asdict(f) for f in findings], "errors": errors, "warnings": warnings,
-                               "passed": not failed}, indent=2))
+                               "notes": len(findings) - errors - warnings, "passed": not failed}, indent=2))
     else:
         for finding in findings:
             typer.echo(str(finding))
         where = ", ".join(refs) if refs else str(registry.home)
         verdict = "failed" if failed else "passed"
-        typer.echo(f"{where}: {errors} error(s), {warnings} warning(s): {verdict}{' (--strict)' if strict else ''}")
+        notes = len(findings) - errors - warnings
+        typer.echo(f"{where}: {errors} error(s), {warnings} warning(s), {notes} note(s): {verdict}"
+                   f"{' (--strict)' if strict else ''}")
     if failed:
         raise typer.Exit(1)
 

@@ -38,7 +38,7 @@ def test_an_undefined_variable_is_an_error_at_its_line(tmp_path: Path) -> None:
     findings = lint_file(tmp_path, "qa.md", front_matter("qa", 1, body=body))
     # line 1 ---, 2-3 name/version, 4 ---, 5 [system], 6-7 rules, 8 [user], 9 for, 10 question, 11 tone
     assert codes(findings) == [("error", "undefined-variable", 11)]
-    assert str(findings[0]) == (f"{tmp_path / 'qa.md'}:11: error: undefined variable 'tone': an answer prompt is "
+    assert str(findings[0]) == (f"{tmp_path / 'qa.md'}:11: error: undefined variable 'tone': this prompt is "
                                 "given only `question` and `sources` [undefined-variable]")
 
 
@@ -120,13 +120,47 @@ def test_lint_registry_checks_the_configured_answer_prompt(tmp_path: Path) -> No
     assert 'prompt qa has no label "production"' in finding.message
 
 
-def test_the_shipped_folder_passes_with_its_two_known_warnings() -> None:
-    context = LintContext.from_settings(Settings())
-    assert context.model == "smollm2-135m-instruct"
-    findings = lint_registry(PromptRegistry.from_settings(Settings()), context=context, answer_ref="answer")
-    assert sorted((f.level, f.code, Path(f.path).name) for f in findings) == [
-        ("warning", "no-abstention-instruction", "answer.j2"), ("warning", "no-citation-instruction", "answer.j2"),
-    ]
+def test_the_shipped_folder_passes_strict_and_its_instruction_findings_are_notes() -> None:
+    """The served prompt fits the configured model; instruction findings are notes while the support check runs."""
+    settings = Settings()
+    context = LintContext.from_settings(settings)
+    assert context.guarded  # answer.support_check is on by default
+    findings = lint_registry(PromptRegistry.from_settings(settings), context=context, answer_ref=settings.answer.prompt)
+    assert [f for f in findings if f.level != "note"] == [], [str(f) for f in findings]
+    assert {f.code for f in findings} <= {"no-abstention-instruction", "no-citation-instruction", "model-mismatch"}
+
+
+def test_instruction_findings_are_warnings_when_the_support_check_is_off(tmp_path: Path) -> None:
+    bare = "[user]\n{% for s in sources %}{{ s.text }}{% endfor %} {{ question }}\n"
+    guarded = lint_file(tmp_path, "qa.md", front_matter("qa", 1, body=bare), context=LintContext(guarded=True))
+    open_ = lint_file(tmp_path, "qa.md", front_matter("qa", 1, body=bare), context=LintContext(guarded=False))
+    assert {(f.level, f.code) for f in guarded} == {("note", "no-citation-instruction"),
+                                                    ("note", "no-abstention-instruction")}
+    assert {(f.level, f.code) for f in open_} == {("warning", "no-citation-instruction"),
+                                                  ("warning", "no-abstention-instruction")}
+
+
+def test_the_structured_answer_prompt_gets_a_schema_and_asks_for_null(tmp_path: Path) -> None:
+    body = ("[system]\nFill in JSON from the text. Where the text does not give a value, use null.\n[user]\n"
+            "{% for s in sources %}[{{ s.n }}] {{ s.text }}{% endfor %}\nSchema: {{ schema }}\n{{ question }}\n")
+    context = LintContext(json_prompt="facts", max_answer_tokens=64)
+    text = front_matter("facts", 1, body=body).replace("version: 1", "version: 1\nparams: {max_tokens: 256}")
+    assert lint_file(tmp_path, "facts.md", text, context=context) == []  # its max_tokens is its own
+    as_answer = lint_file(tmp_path, "qa.md", front_matter("qa", 1, body=body), context=context)
+    assert ("error", "undefined-variable") in {(f.level, f.code) for f in as_answer}
+    silent = body.replace(" Where the text does not give a value, use null.", "")
+    assert [f.code for f in lint_file(tmp_path, "facts.md", front_matter("facts", 1, body=silent),
+                                      context=context)] == ["no-abstention-instruction"]
+
+
+def test_a_model_mismatch_warns_only_for_the_served_version(tmp_path: Path) -> None:
+    home = tmp_path / "prompts"
+    write(home, "qa/v1.md", front_matter("qa", 1, body=GOOD_BODY).replace("version: 1", "version: 1\nmodel: old-model"))
+    write(home, "qa/v2.md", front_matter("qa", 2, body=GOOD_BODY).replace("version: 2", "version: 2\nmodel: new-model"))
+    findings = lint_registry(PromptRegistry([home]), context=LintContext(model="new-model"), answer_ref="qa")
+    assert [(f.level, f.code, Path(f.path).name) for f in findings] == [("note", "model-mismatch", "v1.md")]
+    served_old = lint_registry(PromptRegistry([home]), context=LintContext(model="new-model"), answer_ref="qa@1")
+    assert [(f.level, Path(f.path).name) for f in served_old] == [("warning", "v1.md")]
 
 
 @pytest.mark.parametrize("ref", ["qa@1", "qa"])
