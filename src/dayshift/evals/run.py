@@ -180,6 +180,7 @@ def settings_hash(settings: Settings) -> str:
     """
     shape = {name: _public(getattr(settings, name)) for name in ("embed", "store", "retrieve", "llm", "answer")}
     shape["answer"].pop("prompt", None)
+    shape["llm"].pop("models_dir", None)  # where a reader is kept changes no answer
     shape["answer"].pop("prompt_dir", None)
     return hashlib.sha256(json.dumps(shape, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
@@ -259,9 +260,9 @@ def _model_name(settings: Settings) -> str:
     """The primary model as traces name it: the server's model name, or the local model's file."""
     llm = settings.llm
     if llm.backend == "local":
-        from dayshift.llm.local import BUNDLED_MODEL
+        from dayshift.llm.readers import local_model_name
 
-        return Path(llm.model).stem if llm.model else BUNDLED_MODEL
+        return local_model_name(llm.model)
     return llm.model or llm.backend
 
 
@@ -379,7 +380,10 @@ def score_answer(
         scores["f1"] = metrics.token_f1(text, case.expected_answers) if text else 0.0
         scores["semantic_similarity"] = metrics.semantic_similarity(text, case.expected_answers, embed) if text else 0.0
     if not answer.abstained:
-        scores["groundedness"] = metrics.groundedness(text, [s.text for s in answer.cited])
+        # the answer's own support check: the verdict that released it, sentence by sentence
+        scores["groundedness"] = metrics.support_share(answer.support)
+        if scores["groundedness"] is None:
+            scores["groundedness"] = metrics.groundedness(text, [s.text for s in answer.cited])
         scores["citation_precision"] = (
             metrics.citation_precision(cited, case.expected_sources) if case.expected_sources else None
         )

@@ -38,6 +38,10 @@ class ChatRequest:
     # Indexed text the messages quote verbatim (the retrieved sources). PII redaction leaves it
     # as it is unless llm.redact_sources = "always"; what the user typed is redacted either way.
     source_texts: tuple[str, ...] = ()
+    # Words the output may not open with (their first token is barred at the first step only):
+    # the prompt offers the model a "no answer" word, dayshift reads how likely it was from
+    # TokenLogprobs.first, and still gets a draft to check. Backends that cannot bar ignore it.
+    suppress_first: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,10 +59,28 @@ class TextDelta:
 
 
 @dataclass(frozen=True, slots=True)
+class TokenLogprobs:
+    """What the model thought of its own output, where the backend reports it."""
+
+    chosen: tuple[float, ...]  # natural-log probability of each generated token (the last may be missing)
+    first: tuple[tuple[str, float], ...] = ()  # the first step's most likely tokens: (text, logprob), best first
+    # How likely the model was to open with a `suppress_first` word before it was barred; None: not asked
+    suppressed_p: float | None = None
+
+    def first_prob(self, starts: tuple[str, ...]) -> float:
+        """Probability that the output began with a token starting with one of `starts` (case-insensitive)."""
+        import math
+
+        wanted = tuple(s.lower() for s in starts)
+        return sum(math.exp(lp) for text, lp in self.first if text.strip().lower().startswith(wanted) and text.strip())
+
+
+@dataclass(frozen=True, slots=True)
 class StreamEnd:
     finish_reason: str  # "stop", "length", ...
     usage: Usage | None  # None when the backend reported no usage
     model: str = ""
+    logprobs: TokenLogprobs | None = None  # None when the backend reports none
 
 
 StreamEvent = TextDelta | StreamEnd
@@ -116,6 +138,23 @@ class Completion:
     attempts: int = 1
     redactions: int = 0  # PII entities replaced before the call left the process
     metadata: dict[str, Any] = field(default_factory=dict)
+    logprobs: TokenLogprobs | None = None
+
+
+class LLMCallLike(Protocol):
+    """One call in flight, as its caller sees it (dayshift.llm.client.LLMCall)."""
+
+    result: Completion | None
+
+    def __iter__(self) -> Iterator[str]: ...
+
+
+class StreamingLLM(Protocol):
+    """What callers need of dayshift.llm.client.LLMClient: a call that streams text, then its Completion."""
+
+    def stream(
+        self, request: ChatRequest, *, cancel: CancelToken | None = None, tenant: str | None = None
+    ) -> LLMCallLike: ...
 
 
 class PlaceholderRestorer(Protocol):

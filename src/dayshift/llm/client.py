@@ -340,6 +340,7 @@ class LLMClient:
             cost_usd=cost_usd,
             attempts=call.attempts,
             redactions=redactions,
+            logprobs=end.logprobs,
             metadata={
                 "server_model": end.model or backend.model,
                 "failures": [f"{model}: {type(err).__name__}" for model, err in call.failures],

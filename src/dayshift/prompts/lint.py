@@ -25,7 +25,6 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 import yaml
@@ -91,9 +90,9 @@ class LintContext:
     def from_settings(cls, settings: Settings) -> LintContext:
         llm = settings.llm
         if llm.backend == "local":
-            from dayshift.llm.local import BUNDLED_MODEL
+            from dayshift.llm.readers import local_model_name
 
-            model = Path(llm.model).stem if llm.model else BUNDLED_MODEL
+            model = local_model_name(llm.model)
             window: int | None = llm.context_window or llm.n_ctx
         else:
             model, window = llm.model, llm.context_window
