@@ -1,7 +1,8 @@
 """SQuAD 2.0: answers, and when dayshift says "I don't know", through the whole pipeline.
 
-    python benchmarks/squad2.py --dataset ../shared/data/squad2 [--limit 300] [--json] [--rows run.jsonl] [--plot roc.png]
+    python benchmarks/squad2.py --dataset ../shared/data/squad2 [--limit 400] [--json] [--rows run.jsonl] [--plot roc.png]
     python benchmarks/squad2.py --from-rows run.jsonl [--plot roc.png]      # re-score a saved run
+    python benchmarks/squad2.py --model qwen2.5-coder-1.5b-instruct --excerpts 3 --cpu-variant haswell   # another setup
 
 Two settings, each its own corpus and questions:
   out_of_corpus  half of the articles ingested; answerable questions of that
@@ -13,9 +14,13 @@ support check (the answer is always drafted, so every feature is measured).
 Abstention is then fitted honestly by 2-fold cross-fitting over articles:
 `dayshift calibrate`'s fit on the questions of one half of the articles,
 measured on the other half, and the other way round; the test folds are pooled.
+The threshold is `dayshift calibrate`'s: the lowest whose false-answer rate's
+upper 95% bound on the dev fold is within 5%. The shipped default (the model
+`dayshift ask` uses before any calibration, fitted on other data) is applied
+as it is to the same questions: its operating point is what a new user gets.
 The retrieval-only baseline -- abstain when the top dense score is below t,
 t chosen on the same folds for the same 5% false-answer target -- is measured
-on the same drafts.
+on the same drafts. Every rate comes with its 95% interval.
 """
 
 from __future__ import annotations
@@ -40,8 +45,8 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from rich.progress import track
 
-from dayshift.answer.abstain import Evidence
-from dayshift.answer.calibrate import auroc, fit_abstention, threshold_for
+from dayshift.answer.abstain import DEFAULT_MODEL, Evidence
+from dayshift.answer.calibrate import auroc, auroc_interval, fit_abstention, interval, threshold_for
 from dayshift.answer.citations import strip_citations
 from dayshift.assemble import open_answerer, open_embedder, open_ingestor
 from dayshift.settings import load_settings
@@ -131,8 +136,13 @@ def cross_fit(rows: list[dict[str, Any]]) -> dict[str, Any]:
         margins += [(s - model.threshold, b - base_dev, r["answerable"]) for r, s, b in zip(test, scores, base_scores)]
         base_decided += [(r, s >= base_dev) for r, s in zip(test, base_scores)]
     out = summarise(decided, sum(aurocs) / 2)
+    # pooled test questions, each scored against its own fold's threshold
+    out["abstention_auroc_interval"] = list(auroc_interval([m[0] for m in margins], [m[2] for m in margins]))
     out["baseline"] = summarise(base_decided, sum(base_aurocs) / 2)
     out["baseline_auroc"] = out["baseline"]["abstention_auroc"]
+    shipped = [(r, DEFAULT_MODEL.confidence(r["evidence"]) >= DEFAULT_MODEL.threshold) for r in rows]
+    out["shipped_default"] = summarise(shipped, auroc([DEFAULT_MODEL.confidence(r["evidence"]) for r in rows],
+                                                      [r["answerable"] for r in rows]))
     out["_margins"] = margins  # (score - its fold's threshold) per test question, for the plot
     return out
 
@@ -141,23 +151,29 @@ def summarise(decided: list[tuple[dict[str, Any], bool]], mean_auroc: float) -> 
     pos = [(r, a) for r, a in decided if r["answerable"]]
     neg = [(r, a) for r, a in decided if not r["answerable"]]
     answered_pos = [r for r, a in pos if a]
+    false_answers, false_abstentions = sum(a for _, a in neg), sum(not a for _, a in pos)
     return {
         "answer_f1": sum(r["f1"] for r in answered_pos) / max(len(pos), 1),
         "answer_em": sum(r["em"] for r in answered_pos) / max(len(pos), 1),
         "answer_f1_when_answered": sum(r["f1"] for r in answered_pos) / max(len(answered_pos), 1),
-        "false_answer_rate": sum(a for _, a in neg) / max(len(neg), 1),
-        "false_abstention_rate": sum(not a for _, a in pos) / max(len(pos), 1),
+        "draft_f1": sum(r["f1"] for r, _ in pos) / max(len(pos), 1),
+        "false_answer_rate": false_answers / max(len(neg), 1),
+        "false_answer_interval": list(interval(false_answers, len(neg))),
+        "false_abstention_rate": false_abstentions / max(len(pos), 1),
+        "false_abstention_interval": list(interval(false_abstentions, len(pos))),
         "abstention_auroc": mean_auroc,
         "answerable": len(pos), "unanswerable": len(neg),
     }
 
 
-def run(dataset: Path, *, limit: int | None, log: bool, rows_out: Path | None = None) -> dict[str, Any]:
+def run(
+    dataset: Path, *, limit: int | None, log: bool, rows_out: Path | None = None, overrides: dict[str, Any] | None = None
+) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="dayshift-squad2-"))
     results: dict[str, Any] = {}
     for name, (articles, questions) in settings_questions(load_articles(dataset)).items():
         write_corpus(articles, work / name / "corpus")
-        settings = load_settings(data_dir=work / name / "index")
+        settings = load_settings(data_dir=work / name / "index", **(overrides or {}))
         embedder = open_embedder(settings)
         open_ingestor(settings, embedder=embedder).sync(work / name / "corpus")
         answerer = open_answerer(settings, embedder=embedder, abstain_threshold=0.0)  # draft every answer
@@ -217,19 +233,25 @@ def from_rows(path: Path) -> dict[str, Any]:
 
 def table(results: dict[str, Any]) -> str:
     keys = ["answer_f1", "answer_em", "false_answer_rate", "false_abstention_rate", "abstention_auroc"]
-    lines = [f"{'setting':<15}{'method':<12}" + "".join(f"{k:>23}" for k in keys)]
+    lines = [f"{'setting':<15}{'method':<16}" + "".join(f"{k:>23}" for k in keys)]
     for name, r in results.items():
-        for method, values in (("dayshift", r), ("top-score", r["baseline"])):
-            lines.append(f"{name:<15}{method:<12}" + "".join(f"{values[k]:>23.3f}" for k in keys))
+        for method, values in (("dayshift", r), ("shipped default", r["shipped_default"]), ("top-score", r["baseline"])):
+            lines.append(f"{name:<15}{method:<16}" + "".join(f"{values[k]:>23.3f}" for k in keys))
+        far, fab, roc = r["false_answer_interval"], r["false_abstention_interval"], r["abstention_auroc_interval"]
+        lines.append(f"{'':<15}95% intervals: false answers {far[0]:.3f}-{far[1]:.3f}, false abstentions "
+                     f"{fab[0]:.3f}-{fab[1]:.3f}, AUROC {roc[0]:.3f}-{roc[1]:.3f}")
         lines.append(f"{'':<15}{r['answerable']} answerable, {r['unanswerable']} unanswerable test questions; "
-                     f"{r['seconds_per_question']:.2f} s per question")
+                     f"draft F1 {r['draft_f1']:.3f}; {r['seconds_per_question']:.2f} s per question")
     return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", type=Path, default=Path("../shared/data/squad2"))
-    parser.add_argument("--limit", type=int, default=200, help="questions per setting, half answerable; 0 = all")
+    parser.add_argument("--limit", type=int, default=400, help="questions per setting, half answerable; 0 = all")
+    parser.add_argument("--model", help="the local reader (llm.model): a reader name or a .gguf path")
+    parser.add_argument("--excerpts", type=int, help="excerpts per prompt (answer.excerpts)")
+    parser.add_argument("--cpu-variant", help="llama.cpp CPU kernels to force (llm.cpu_variant), e.g. haswell")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--rows", type=Path, help="also write every question's evidence and draft here (JSONL)")
     parser.add_argument("--plot", type=Path, help="draw the abstention trade-off curves to this PNG")
@@ -238,7 +260,14 @@ def main() -> None:
     if args.from_rows:
         results = from_rows(args.from_rows)
     else:
-        results = run(args.dataset, limit=args.limit or None, log=not args.json, rows_out=args.rows)
+        overrides: dict[str, Any] = {}
+        llm = {k: v for k, v in (("model", args.model), ("cpu_variant", args.cpu_variant)) if v}
+        if llm:
+            overrides["llm"] = llm
+        if args.excerpts is not None:
+            overrides["answer"] = {"excerpts": args.excerpts}
+        results = run(args.dataset, limit=args.limit or None, log=not args.json, rows_out=args.rows,
+                      overrides=overrides)
     if args.plot:
         plot(results, args.plot)
     for r in results.values():

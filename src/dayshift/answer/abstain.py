@@ -9,7 +9,8 @@
       support        share of the answer's new terms in the source it stands on    (support check)
       verbatim       the answer appears word for word in a source                  (support check)
       focus          share of the question's subject terms in that source          (support check)
-    confidence = sigmoid(bias + weights . evidence)        answer if confidence >= threshold
+    confidence = min(sigmoid(bias + weights . evidence), max(support, verbatim))
+                                                           answer if confidence >= threshold
 
 Weights and threshold come from `dayshift calibrate` (a logistic regression
 on labelled questions, threshold chosen for a target false-answer rate),
@@ -34,7 +35,8 @@ from dayshift.errors import ConfigError
 from dayshift.store.base import ChunkSearcher
 from dayshift.types import Condition
 
-FEATURES = ("dense_top", "coverage", "keyword_match", "known", "support", "verbatim", "focus")
+FEATURES = ("dense_top", "coverage", "keyword_match", "known", "reader_sure", "reader_prob", "self_check",
+            "support", "verbatim", "focus")
 
 ABSTAIN_TEXT = "I don't know. The indexed sources do not answer this question"
 
@@ -45,6 +47,10 @@ class Evidence:
     coverage: float
     keyword_match: float = 0.0
     known: float = 0.0
+    # The reader's own signals; 1 until measured (and for backends that report no log-probabilities).
+    reader_sure: float = 1.0  # 1 - P(the reader opened with the prompt's no-answer word)
+    reader_prob: float = 1.0  # geometric mean probability of the draft's tokens
+    self_check: float = 1.0  # P(yes), the reader asked whether the text states its draft
     support: float = 1.0  # optimistic until an answer has been checked
     verbatim: float = 1.0
     focus: float = 1.0
@@ -87,8 +93,11 @@ class AbstentionModel:
     fitted_on: dict[str, object] = field(default_factory=dict)  # dataset, counts, dev metrics, date
 
     def confidence(self, evidence: Evidence) -> float:
+        """The calibrated probability, capped by support: an answer none of whose words are in its
+        sources (support 0, not verbatim) gets 0, however strong the retrieval evidence."""
         z = self.bias + sum(self.weights.get(name, 0.0) * getattr(evidence, name) for name in FEATURES)
-        return 0.5 * (1.0 + math.tanh(z / 2.0))  # the logistic function, without overflow
+        calibrated = 0.5 * (1.0 + math.tanh(z / 2.0))  # the logistic function, without overflow
+        return min(calibrated, max(evidence.support, evidence.verbatim))
 
     def save(self, path: Path) -> None:
         tmp = path.with_suffix(".tmp")

@@ -2,13 +2,20 @@
 
     evidence per question (abstain.FEATURES), label answerable yes/no
       --logistic regression, weights >= 0, light L2--> weights, bias
-      --threshold: the lowest confidence whose false-answer rate on these
-        questions is <= target (answer as much as that allows)--> AbstentionModel
+      --threshold: the lowest confidence at which the false-answer rate's upper
+        confidence bound (one-sided Clopper-Pearson, 95%) on these questions is
+        <= target (answer as much as that allows)--> AbstentionModel
+
+A threshold placed where the point estimate just meets the target misses it
+about half the time on new questions; the upper bound leaves a margin that
+shrinks as more unanswerable questions are labelled (100 of them allow one
+false answer at a 5% target, 300 allow eight).
 
 Metrics: false_answer_rate (answered an unanswerable question) and
-false_abstention_rate (abstained on an answerable one) at the threshold, and
-AUROC of confidence (answerable ranks above unanswerable). Left out: per-topic
-thresholds and non-linear models; a few monotone features do not need them.
+false_abstention_rate (abstained on an answerable one) at the threshold, each
+with a 95% Clopper-Pearson interval, and AUROC of confidence (answerable ranks
+above unanswerable) with a bootstrap interval. Left out: per-topic thresholds
+and non-linear models; a few monotone features do not need them.
 """
 
 from __future__ import annotations
@@ -19,9 +26,12 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.optimize import minimize
+from scipy.stats import beta
 
 from dayshift.answer.abstain import FEATURES, AbstentionModel, Evidence
 from dayshift.errors import ConfigError
+
+CONFIDENCE = 0.95  # of the upper bound a threshold must keep within the false-answer target
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +41,45 @@ class AbstentionMetrics:
     auroc: float
     answerable: int
     unanswerable: int
+    false_answer_interval: tuple[float, float] = (0.0, 1.0)  # 95% Clopper-Pearson
+    false_abstention_interval: tuple[float, float] = (0.0, 1.0)
+
+
+def upper_bound(failures: int, trials: int, *, confidence: float = CONFIDENCE) -> float:
+    """One-sided Clopper-Pearson upper bound of a rate seen as `failures` of `trials`."""
+    if trials == 0:
+        return 1.0
+    if failures >= trials:
+        return 1.0
+    return float(beta.ppf(confidence, failures + 1, trials - failures))
+
+
+def interval(failures: int, trials: int, *, confidence: float = CONFIDENCE) -> tuple[float, float]:
+    """Two-sided Clopper-Pearson interval of a rate seen as `failures` of `trials`."""
+    if trials == 0:
+        return (0.0, 1.0)
+    tail = (1.0 - confidence) / 2
+    low = 0.0 if failures == 0 else float(beta.ppf(tail, failures, trials - failures + 1))
+    high = 1.0 if failures == trials else float(beta.ppf(1 - tail, failures + 1, trials - failures))
+    return (low, high)
+
+
+def auroc_interval(
+    scores: Sequence[float], labels: Sequence[bool], *, rounds: int = 1000, confidence: float = CONFIDENCE, seed: int = 0
+) -> tuple[float, float]:
+    """A percentile bootstrap interval of AUROC, resampling answerable and unanswerable questions apart."""
+    s, y = np.asarray(scores, dtype=np.float64), np.asarray(labels, dtype=bool)
+    pos, neg = s[y], s[~y]
+    if len(pos) == 0 or len(neg) == 0:
+        return (float("nan"), float("nan"))
+    rng = np.random.default_rng(seed)
+    values = []
+    for _ in range(rounds):
+        p, n = rng.choice(pos, len(pos)), rng.choice(neg, len(neg))
+        greater = (p[:, None] > n[None, :]).mean() + 0.5 * (p[:, None] == n[None, :]).mean()
+        values.append(greater)
+    tail = (1.0 - confidence) / 2
+    return (float(np.quantile(values, tail)), float(np.quantile(values, 1 - tail)))
 
 
 def auroc(scores: Sequence[float], labels: Sequence[bool]) -> float:
@@ -54,23 +103,40 @@ def rates(scores: Sequence[float], labels: Sequence[bool], threshold: float) -> 
     s = np.asarray(scores, dtype=np.float64)
     y = np.asarray(labels, dtype=bool)
     answered = s >= threshold
+    false_answers, false_abstentions = int(answered[~y].sum()), int((~answered[y]).sum())
     return AbstentionMetrics(
-        false_answer_rate=float(answered[~y].mean()) if (~y).any() else 0.0,
-        false_abstention_rate=float((~answered[y]).mean()) if y.any() else 0.0,
+        false_answer_rate=false_answers / int((~y).sum()) if (~y).any() else 0.0,
+        false_abstention_rate=false_abstentions / int(y.sum()) if y.any() else 0.0,
         auroc=auroc(s, y), answerable=int(y.sum()), unanswerable=int((~y).sum()),
+        false_answer_interval=interval(false_answers, int((~y).sum())),
+        false_abstention_interval=interval(false_abstentions, int(y.sum())),
     )
 
 
-def threshold_for(scores: Sequence[float], labels: Sequence[bool], *, target_false_answer_rate: float) -> float:
-    """The threshold that answers the most answerable questions within the false-answer target.
+def threshold_for(
+    scores: Sequence[float], labels: Sequence[bool], *, target_false_answer_rate: float,
+    confidence: float | None = CONFIDENCE,
+) -> float:
+    """The threshold that answers the most answerable questions while the false-answer rate's upper bound
+    stays within the target (`confidence=None`: the point estimate instead).
 
     Among thresholds that answer that many, the highest: no false answer is
     spent where it buys nothing.
     """
     s = np.asarray(scores, dtype=np.float64)
     y = np.asarray(labels, dtype=bool)
+    n_neg = int((~y).sum())
     candidates = np.unique(np.concatenate([s, [np.inf]]))
-    feasible = [t for t in candidates if not (~y).any() or (s[~y] >= t).mean() <= target_false_answer_rate]
+
+    def within(t: float) -> bool:
+        if not n_neg:
+            return True
+        false_answers = int((s[~y] >= t).sum())
+        if confidence is None:
+            return false_answers / n_neg <= target_false_answer_rate
+        return upper_bound(false_answers, n_neg, confidence=confidence) <= target_false_answer_rate
+
+    feasible = [t for t in candidates if within(t)]
     most = max(int((s[y] >= t).sum()) for t in feasible)
     best = max(t for t in feasible if int((s[y] >= t).sum()) == most)
     below = s[s < best]
@@ -79,7 +145,7 @@ def threshold_for(scores: Sequence[float], labels: Sequence[bool], *, target_fal
 
 def fit_abstention(
     evidence: Sequence[Evidence], answerable: Sequence[bool], *, target_false_answer_rate: float = 0.05,
-    l2: float = 1e-4, dataset: str = "",
+    l2: float = 1e-4, dataset: str = "", confidence: float | None = CONFIDENCE,
 ) -> AbstentionModel:
     y = np.asarray(answerable, dtype=np.float64)
     if y.min() == y.max():
@@ -100,11 +166,15 @@ def fit_abstention(
     weights = {name: float(v) for name, v in zip(FEATURES, fit.x[:-1])}
     model = AbstentionModel(weights=weights, bias=float(fit.x[-1]), threshold=0.5)
     scores = [model.confidence(e) for e in evidence]
-    threshold = threshold_for(scores, answerable, target_false_answer_rate=target_false_answer_rate)
+    threshold = threshold_for(scores, answerable, target_false_answer_rate=target_false_answer_rate,
+                              confidence=confidence)
     metrics = rates(scores, answerable, threshold)
     return AbstentionModel(weights=weights, bias=model.bias, threshold=threshold, fitted_on={
         "dataset": dataset, "answerable": metrics.answerable, "unanswerable": metrics.unanswerable,
         "target_false_answer_rate": target_false_answer_rate, "false_answer_rate": metrics.false_answer_rate,
         "false_abstention_rate": metrics.false_abstention_rate, "auroc": metrics.auroc,
+        "false_answer_interval": list(metrics.false_answer_interval),
+        "false_abstention_interval": list(metrics.false_abstention_interval),
+        "threshold_rule": f"upper {confidence:.0%} bound <= target" if confidence else "point estimate <= target",
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     })

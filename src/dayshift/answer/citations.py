@@ -26,12 +26,18 @@ class Citations:
     invalid: tuple[int, ...]  # numbers the model made up
 
 
+def cited_numbers(text: str) -> list[int]:
+    """Every source number its [n] markers name, in order."""
+    return [n for match in _MARKER.finditer(text) for n in marker_numbers(match.group(1))]
+
+
 def strip_citations(text: str) -> str:
     """The text without its [n] markers."""
     return _MARKER.sub("", text).strip()
 
 
-def _numbers(spec: str) -> list[int]:
+def marker_numbers(spec: str) -> list[int]:
+    """The source numbers of one marker's inside: "1, 3-5" -> [1, 3, 4, 5]."""
     out: list[int] = []
     for part in spec.split(","):
         lo, _, hi = part.strip().partition("-")
@@ -49,7 +55,7 @@ def resolve_citations(answer: str, sources: Sequence[Source]) -> Citations:
     invalid: list[int] = []
 
     def keep_valid(match: re.Match[str]) -> str:
-        numbers = _numbers(match.group(1))
+        numbers = marker_numbers(match.group(1))
         good = [n for n in numbers if n in by_n]
         invalid.extend(n for n in numbers if n not in by_n)
         for n in good:

@@ -43,6 +43,10 @@ SHIPPED_PROMPTS = Path(__file__).with_name("prompts")  # the prompts dayshift sh
 FRONT_MATTER_KEYS = ("name", "version", "description", "model", "params", "parameters")  # parameters = params
 YAML_KEYS = (*FRONT_MATTER_KEYS, "template", "messages")
 ROLES = ("system", "user", "assistant")
+# Generation settings a prompt version carries. `no_answer`: the word the prompt tells the model to
+# reply when the sources hold no answer; dayshift reads how likely the model was to say it and
+# still asks for a draft (the answer layer decides, from calibrated evidence).
+PARAMS = ("max_tokens", "stop", "temperature", "no_answer")
 
 _ROLE_LINE = re.compile(r"^\[(system|user|assistant)\]\s*$", re.MULTILINE)
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
@@ -202,6 +206,8 @@ def _valid_param(key: str, value: Any) -> bool:
         return isinstance(value, list) and all(isinstance(v, str) and v for v in value)
     if key == "temperature":
         return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= 2
+    if key == "no_answer":
+        return isinstance(value, str) and bool(value.strip()) and len(value.split()) <= 3
     return False
 
 
@@ -209,14 +215,14 @@ def _params(raw: Any, *, path: str) -> dict[str, Any]:
     if raw is None:
         return {}
     if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: params must be a mapping (max_tokens, stop, temperature)")
+        raise ConfigError(f"{path}: params must be a mapping (max_tokens, stop, temperature, no_answer)")
     for key, value in raw.items():
-        if key not in ("max_tokens", "stop", "temperature"):
-            raise ConfigError(f"{path}: unknown param {key!r}; use max_tokens, stop or temperature")
+        if key not in PARAMS:
+            raise ConfigError(f"{path}: unknown param {key!r}; use {', '.join(PARAMS)}")
         if not _valid_param(key, value):
             raise ConfigError(
                 f"{path}: param {key}={value!r} is invalid; max_tokens is a positive integer, stop a list of "
-                "non-empty strings, temperature a number from 0 to 2"
+                "non-empty strings, temperature a number from 0 to 2, no_answer one to three words"
             )
     return dict(raw)
 

@@ -30,15 +30,15 @@ def stream_answer(stream: AnswerStream, console: Console, *, show_draft: bool = 
 def show_verdict(answer: Answer, console: Console, *, drafted: bool) -> None:
     if answer.abstained:
         if drafted and answer.draft:
-            console.print("[yellow]draft withdrawn:[/] it is not supported by the sources.")
+            console.print("[yellow]draft withdrawn.[/]")
         console.print(f"[bold yellow]{answer.text}[/]", highlight=False)
+        if answer.quote is not None:
+            console.print(f"  [{answer.quote.n}] {answer.quote.location}  [dim]{answer.quote.chunk.source}[/]",
+                          highlight=False)
     else:
-        if not drafted:  # a streamed draft is already on screen; its citations follow
-            console.print(Text(answer.text, style="bold"))
+        console.print(Text(answer.text, style="bold"))  # the verdict: the draft above was only a draft
         for source in answer.cited:
             console.print(f"  [{source.n}] {source.location}  [dim]{source.chunk.source}[/]", highlight=False)
-        if not answer.cited:
-            console.print("[yellow]no source holds this answer's words: treat it as unsupported[/]")
     usage = answer.completion.usage if answer.completion else None
     spent = f", {usage.input_tokens}+{usage.output_tokens} tokens, ${answer.completion.cost_usd:.5f}" if usage else ""
     console.print(f"[dim]confidence {answer.confidence:.2f}{spent}, prompt {answer.prompt}[/]")
@@ -47,10 +47,14 @@ def show_verdict(answer: Answer, console: Console, *, drafted: bool) -> None:
 def answer_json(answer: Answer) -> dict[str, Any]:
     c = answer.completion
     return {
-        "question": answer.question, "answer": answer.text, "abstained": answer.abstained, "reason": answer.reason,
+        "question": answer.question, "answer": answer.text, "data": answer.data, "abstained": answer.abstained,
+        "reason": answer.reason,
         "confidence": answer.confidence, "draft": answer.draft, "prompt": answer.prompt,
         "evidence": {name: getattr(answer.evidence, name) for name in FEATURES},
-        "supported": bool(answer.cited) if not answer.abstained else None,
+        "support": [{"sentence": s.text, "sources": list(s.sources), "score": round(s.score, 4), "verbatim": s.verbatim,
+                     "supported": s.supported, "unsupported_terms": list(s.unsupported_terms)}
+                    for s in (answer.support.sentences if answer.support else ())],
+        "supported": answer.supported,
         "citations": [
             {"n": s.n, "chunk_id": s.chunk.chunk_id, "doc_id": s.chunk.doc_id, "source": s.chunk.source,
              "title": s.chunk.title, "section": list(s.chunk.section), "page": s.chunk.page, "where": s.location}

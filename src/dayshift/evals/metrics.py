@@ -30,7 +30,7 @@ import numpy as np
 from dayshift.analysis import analyze
 from dayshift.answer.citations import strip_citations
 from dayshift.answer.sources import Source
-from dayshift.answer.support import check_support
+from dayshift.answer.support import MIN_SENTENCE_SUPPORT, Support, check_support
 from dayshift.ingest.chunk import sentence_spans
 from dayshift.types import Chunk
 
@@ -151,22 +151,26 @@ def claims(text: str) -> list[str]:
     return out
 
 
-def groundedness(answer: str, cited_texts: Sequence[str], *, min_support: float = 0.75) -> float | None:
-    """Share of the answer's claims that one cited text supports; None when it makes no claim.
+def groundedness(answer: str, cited_texts: Sequence[str], *, min_support: float = MIN_SENTENCE_SUPPORT) -> float | None:
+    """Share of the answer's claims (sentences) that the cited texts support; None when it makes no claim.
 
-    A claim is supported when at least `min_support` of its content terms (stemmed, stop words
-    out, numbers included) are in one cited text: the support check's score, per claim.
+    The answer-support check's own per-sentence verdict (dayshift.answer.support): a claim is
+    supported when it appears word for word in a cited text, or at least `min_support` of its
+    content terms (stemmed, stop words out, numbers included) are in one.
     """
-    made = [c for c in claims(answer) if analyze(c)]
-    if not made:
+    if not any(analyze(c) for c in claims(answer)):
         return None
     sources = [_source(n, text) for n, text in enumerate(cited_texts, 1)]
     if not sources:
         return 0.0
-    supported = sum(
-        check_support(claim, question="", cited=sources, given=sources).score >= min_support for claim in made
-    )
-    return supported / len(made)
+    return support_share(check_support(answer, question="", cited=sources, given=sources, min_sentence_support=min_support))
+
+
+def support_share(support: Support | None) -> float | None:
+    """Share of an answer's sentences its support check found in the text they cite."""
+    if support is None or not support.sentences:
+        return None
+    return sum(s.supported for s in support.sentences) / len(support.sentences)
 
 
 def _source(n: int, text: str) -> Source:

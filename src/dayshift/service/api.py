@@ -86,7 +86,7 @@ class AskResponse(BaseModel):
     abstained: bool
     reason: str  # why it abstained; empty when it answered
     confidence: float
-    supported: bool  # the answer's new words are found in the sources it cites
+    supported: bool  # released, and every sentence of it is in the text it cites (false for an abstention)
     citations: list[Citation]
     prompt: str  # name@version
     model: str | None
@@ -228,7 +228,7 @@ def ask_response(answer: Answer, *, trace_id: str) -> AskResponse:
     return AskResponse(
         trace_id=trace_id, answer=answer.text, abstained=answer.abstained, reason=answer.reason,
         confidence=round(answer.confidence, 4),
-        supported=bool(answer.support and answer.support.score > 0) or answer.abstained,
+        supported=answer.supported,
         citations=[Citation(n=s.n, location=s.location, excerpt=s.text, chunk=chunk_out(s)) for s in answer.cited],
         prompt=answer.prompt, model=completion.model if completion else None, usage=usage,
         timings_ms={k: round(v, 3) for k, v in answer.timings_ms.items() if k != "total"},

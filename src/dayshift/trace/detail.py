@@ -114,7 +114,8 @@ def answer_detail(answer: Answer, *, search: SearchResult | None, template: Prom
         "evidence": _plain(answer.evidence),
         "confidence": round(float(answer.confidence), 6),
         "threshold": round(float(threshold), 6),
-        "verdict": {"abstained": answer.abstained, "stage": stage, "reason": answer.reason},
+        "verdict": {"abstained": answer.abstained, "supported": answer.supported, "stage": stage,
+                    "reason": answer.reason},
     }
 
 
