@@ -15,12 +15,15 @@ import typer
 
 from dayshift.cli import ask, calibrate, demo, doctor, ingest, monitor, search, serve, standup, status, store, usage
 from dayshift.cli.evals import eval_app
+from dayshift.cli.help_text import fix_help_rendering
 from dayshift.cli.prompts import prompts_app
 from dayshift.cli.review import review
 from dayshift.cli.traces import traces_app
 from dayshift.errors import DayshiftError
 from dayshift.settings import load_settings
 from dayshift.tenancy import tenant_settings
+
+fix_help_rendering()  # PATHS..., and no <bool> beside flags (cli/help_text.py)
 
 app = typer.Typer(
     name="dayshift",
