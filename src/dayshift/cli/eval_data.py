@@ -97,7 +97,8 @@ def harvest_cmd(
         f"{report.scanned} traces since {since}: {report.candidates} with negative feedback or an abstention; "
         f"added {report.added} candidate{'s' if report.added != 1 else ''} to {path}"
         + (f" ({report.known} already there)" if report.known else "")
+        + (f"; {report.repeated} asked again in the window, kept as one case" if report.repeated else "")
         + (f"; {report.without_text} had no stored question (trace.store_text)" if report.without_text else "")
     )
-    typer.echo("next: review them on the web UI's Review page (dayshift serve, then /review.html): accept or "
+    typer.echo("next: review them on the web UI's Review page (dayshift serve, then /review): accept or "
                "reject each, with its expected answers")

@@ -42,7 +42,9 @@ __all__ = [
     "Dataset",
     "EvalCase",
     "UnknownCaseError",
+    "Merged",
     "add_cases",
+    "merge_cases",
     "dataset_dir",
     "load_dataset",
     "normalize_question",
@@ -247,24 +249,48 @@ def update_case(path: Path, case_id: str, **changes: Any) -> EvalCase:
     raise UnknownCaseError(f"no case {case_id!r} in {path}; list the ids with GET /v1/evals/cases")
 
 
+@dataclass(frozen=True, slots=True)
+class Merged:
+    added: int  # new cases written
+    known: int  # already in the file (same id, or the same question of the same tenant)
+    repeated: int  # the same question of the same tenant again in this batch: merged into its first case
+
+
 def add_cases(path: Path, cases: Sequence[EvalCase]) -> int:
     """Append the cases whose id and question are both new to `path` (created if missing); returns how many."""
+    return merge_cases(path, cases).added
+
+
+def merge_cases(path: Path, cases: Sequence[EvalCase]) -> Merged:
+    """add_cases, saying what became of each case. A question is the same case only within one tenant
+    (origin["tenant"], when the case has one): two tenants asking alike are two cases."""
     path = Path(path)
     with _locked(path):
         existing = load_dataset(path).cases if path.exists() else []
         ids = {c.id for c in existing}
-        questions = {normalize_question(c.question) for c in existing}
+        in_file = {_question_key(c) for c in existing}
+        in_batch: set[tuple[str | None, str]] = set()
         added: list[EvalCase] = []
+        known = repeated = 0
         for case in cases:
-            asked = normalize_question(case.question)
-            if case.id in ids or asked in questions:
+            key = _question_key(case)
+            if case.id in ids or key in in_file:
+                known += 1
+                continue
+            if key in in_batch:
+                repeated += 1
                 continue
             ids.add(case.id)
-            questions.add(asked)
+            in_batch.add(key)
             added.append(_validated(case, f"{path}: new case {case.id}"))
         if added or not path.exists():
             _write(path, [*existing, *added])
-        return len(added)
+        return Merged(added=len(added), known=known, repeated=repeated)
+
+
+def _question_key(case: EvalCase) -> tuple[str | None, str]:
+    tenant = case.origin.get("tenant") if isinstance(case.origin, dict) else None
+    return (str(tenant) if tenant is not None else None, normalize_question(case.question))
 
 
 def _validated(case: EvalCase, where: str) -> EvalCase:

@@ -5,7 +5,8 @@
       else abstained          -> reason "abstention",        answerable guessed false
       --> EvalCase(status="candidate", question=the stored (redacted) query, no expected answers,
                    origin={trace_id, reason, comment, answer, started_at, ...}, tags=["harvested", reason])
-      --> add_cases: skips ids ("trace-<trace id>") and questions the file already holds
+      --> merge_cases: skips ids ("trace-<trace id>") and questions the file already holds for the same
+          tenant, and merges a tenant's question asked again in the window into one case
 
 Only traces that finished ("ok") and kept their text are used: a trace stored
 with `trace.store_text = "none"` (or whose redaction failed) has no question
@@ -26,7 +27,7 @@ from pathlib import Path
 from typing import Literal
 
 from dayshift.errors import ConfigError
-from dayshift.evals.cases import EvalCase, add_cases
+from dayshift.evals.cases import EvalCase, merge_cases
 from dayshift.trace.store import StoredTrace, TraceStore
 
 __all__ = ["HarvestReport", "Reason", "candidate_case", "harvest", "harvest_cases", "reason_of", "window_start"]
@@ -50,11 +51,8 @@ class HarvestReport:
     candidates: int = 0  # of those, with negative feedback or an abstention
     added: int = 0  # new cases written
     without_text: int = 0  # candidates skipped: no stored question
-
-    @property
-    def known(self) -> int:
-        """Candidates already in the file (or asked twice in the window)."""
-        return self.candidates - self.without_text - self.added
+    known: int = 0  # candidates already in the file (same trace, or the same question of the same tenant)
+    repeated: int = 0  # the same question of the same tenant asked again in the window: one case
 
 
 def window_start(text: str, *, now: datetime) -> datetime:
@@ -128,5 +126,6 @@ def harvest(store: TraceStore, path: Path, *, since: datetime, until: datetime |
     """Add the candidate cases of the traces started in [since, until) to the dataset at `path`."""
     report = HarvestReport(path=Path(path))
     found = harvest_cases(store.scan(since, until or datetime.now(UTC), tenant=tenant), report)
-    report.added = add_cases(report.path, found)
+    merged = merge_cases(report.path, found)
+    report.added, report.known, report.repeated = merged.added, merged.known, merged.repeated
     return report

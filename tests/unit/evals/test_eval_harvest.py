@@ -62,7 +62,9 @@ def store(tmp_path: Path) -> Iterator[TraceStore]:
 def test_negative_feedback_and_abstentions_become_candidates(store: TraceStore, tmp_path: Path) -> None:
     path = tmp_path / "evals" / "harvested.jsonl"
     report = harvest(store, path, since=NOW - timedelta(days=7), until=NOW + timedelta(minutes=1))
-    assert (report.scanned, report.candidates, report.added, report.without_text, report.known) == (9, 6, 4, 1, 1)
+    # trace 8 asks trace 1's question again: one case, counted as repeated, not as "already there" (a new file)
+    assert (report.scanned, report.candidates, report.added, report.without_text, report.known, report.repeated) \
+        == (9, 6, 4, 1, 0, 1)
     cases = {c.id: c for c in load_dataset(path).cases}
     assert set(cases) == {f"trace-{n:032x}" for n in (1, 2, 3, 9)}
 
@@ -79,6 +81,19 @@ def test_negative_feedback_and_abstentions_become_candidates(store: TraceStore, 
     assert not abstained.answerable and abstained.tags == ["harvested", "abstention"]
     assert abstained.origin["abstain_reason"] == "no source is close enough" and "guessed false" in abstained.note
     assert cases[f"trace-{9:032x}"].origin["tenant"] == "acme"
+
+
+def test_two_tenants_asking_alike_are_two_cases(tmp_path: Path) -> None:
+    question = "How do I rotate the VPN token?"
+    with TraceStore(default_trace_url(tmp_path)) as store:
+        store.write([_trace(1, question, abstained=True), _trace(2, question, tenant="acme", abstained=True),
+                     _trace(3, question.lower(), tenant="acme", abstained=True)])
+        report = harvest(store, tmp_path / "h.jsonl", since=NOW - timedelta(days=1))
+        assert (report.added, report.known, report.repeated) == (2, 0, 1)
+        cases = load_dataset(tmp_path / "h.jsonl").cases
+        assert sorted(c.origin["tenant"] for c in cases) == ["acme", "default"]
+        again = harvest(store, tmp_path / "h.jsonl", since=NOW - timedelta(days=1))
+        assert (again.added, again.known, again.repeated) == (0, 3, 0)
 
 
 def test_a_tenant_harvests_only_its_traces(store: TraceStore, tmp_path: Path) -> None:
@@ -132,6 +147,7 @@ def test_the_harvest_command(store: TraceStore, tmp_path: Path) -> None:
     assert done.exit_code == 0, done.output
     assert "9 traces since 7d: 6 with negative feedback or an abstention; added 4 candidates" in done.output
     assert "1 had no stored question" in done.output and "Review page" in done.output
+    assert "already there" not in done.output and "1 asked again in the window, kept as one case" in done.output
     assert len(load_dataset(tmp_path / "evals" / "harvested.jsonl").cases) == 4
     only = CliRunner().invoke(app, ["harvest", "--tenant", "acme", "--out", str(tmp_path / "acme.jsonl")])
     assert only.exit_code == 0 and "1 traces since 7d" in only.output

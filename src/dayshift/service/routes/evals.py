@@ -117,7 +117,8 @@ class HarvestOut(BaseModel):
     scanned: int  # traces of the tenant in the window
     candidates: int  # with negative feedback or an abstention
     added: int
-    known: int  # already in the dataset
+    known: int  # already in the dataset (same trace, or the same question of the same tenant)
+    repeated: int = 0  # the same question of the same tenant asked again in the window: kept as one case
     without_text: int  # no stored question (trace.store_text = "none")
 
 
@@ -194,7 +195,7 @@ def harvest_traces(body: HarvestRequest, request: Request, who: Operator) -> Har
     report = harvest(service.traces.store, dataset_dir(service.settings) / f"{name}.jsonl", since=start, until=now,
                      tenant=who.tenant)
     return HarvestOut(dataset=name, scanned=report.scanned, candidates=report.candidates, added=report.added,
-                      known=report.known, without_text=report.without_text)
+                      known=report.known, repeated=report.repeated, without_text=report.without_text)
 
 
 # -- helpers ---------------------------------------------------------------------
