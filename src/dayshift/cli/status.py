@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from dayshift import plugins
 from dayshift.assemble import open_catalog, open_embedder, open_store
 from dayshift.ingest.catalog_base import IngestCatalog
 from dayshift.settings import Settings
@@ -48,6 +49,10 @@ def status(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] 
 
 
 def _collect(settings: Settings) -> dict[str, object]:
+    # The configured backends must exist before anything is read: an unknown store.backend is a
+    # configuration error (PluginError names the installed ones), not an empty index.
+    for group, name in (("stores", settings.store.backend), ("embedders", settings.embed.backend)):
+        plugins.load(group, name)
     catalog = open_catalog(settings)
     try:
         return _describe(settings, catalog)
