@@ -2,6 +2,7 @@
 
     python benchmarks/review.py                 # a table, then every false positive and negative
     python benchmarks/review.py --json          # files, lines_per_s, per family {precision, recall, tp, fp, fn}
+    python benchmarks/review.py --scale DIR...  # whole repositories as projects against file by file
 
 The set is benchmarks/review_corpus/labels.yaml (102 public files in three parts: the tuning set
 and two held-out sets; see the README beside it).
@@ -32,7 +33,7 @@ from pathlib import Path
 import yaml
 
 from dayshift.review import RULES, ReviewConfig, review_sources
-from dayshift.review.engine.runner import read_source
+from dayshift.review.engine.runner import collect_files, read_source
 
 HERE = Path(__file__).resolve().parent
 LABELS = HERE / "review_corpus" / "labels.yaml"
@@ -156,12 +157,42 @@ def _table(title: str, families: dict) -> None:
     print()
 
 
+def scale(folders: list[str]) -> None:
+    """Whole repositories, each reviewed as one project, against the same files reviewed one by
+    one: the project-wide pass should cost about the same per line at any size (no quadratic term)."""
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+    config = ReviewConfig()
+    print(f"{'folder':<40} {'files':>6} {'lines':>8} {'project l/s':>12} {'per-file l/s':>13}")
+    for folder in map(Path, folders):
+        sources = {}
+        for file in collect_files([folder], ReviewConfig(root=folder)):
+            try:
+                sources[file.relative_to(folder).as_posix()] = read_source(file)
+            except (OSError, UnicodeDecodeError, SyntaxError):
+                continue
+        lines = sum(text.count("\n") + 1 for text in sources.values())
+        start = time.perf_counter()
+        review_sources(sources, config=config)
+        together = time.perf_counter() - start
+        start = time.perf_counter()
+        for name, text in sources.items():
+            review_sources({name: text}, config=config)
+        alone = time.perf_counter() - start
+        print(f"{folder.name[:40]:<40} {len(sources):>6} {lines:>8,} {lines / together:>12,.0f} {lines / alone:>13,.0f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--corpus", help="the folder holding <owner>__<repo>/<path> files")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--repeat", type=int, default=5, help="timed runs (the best counts)")
+    parser.add_argument("--scale", nargs="+", metavar="FOLDER",
+                        help="time whole folders as projects against file by file, and stop")
     args = parser.parse_args()
+    if args.scale:
+        scale(args.scale)
+        return
     labels, sources = load(corpus_dir(args.corpus))
     found = review_all(sources)
     families, false_pos, false_neg = score(labels, found)

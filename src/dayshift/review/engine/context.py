@@ -50,8 +50,8 @@ class RuleContext:
             text = text if len(text) <= limit else text[: limit - 3] + "..."
             return text + "(...)" if isinstance(node, ast.Call) else text
         if isinstance(node, ast.Call):
-            head = ast.get_source_segment(self.index.source, node.func) or "call"
+            head = self.index.segment(node.func) or "call"
             return (head if len(head) <= limit else head[: limit - 3] + "...") + "(...)"
-        text = ast.get_source_segment(self.index.source, node) or ""
+        text = self.index.segment(node) or ""
         text = " ".join(text.split())
         return text if len(text) <= limit else text[: limit - 3] + "..."

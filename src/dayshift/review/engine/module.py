@@ -80,6 +80,7 @@ class ModuleIndex:
         self.class_defs: dict[str, ast.ClassDef] = {}  # module-level classes, by name
         self.methods: dict[tuple[str, str], Scope] = {}  # (class, method) -> scope, module-level classes
         self._children: dict[int, list[Scope]] | None = None
+        self._lines: list[str] | None = None
         self._walk(tree, self.module_scope)
 
     # ---- names -------------------------------------------------------------------------------
@@ -141,6 +142,24 @@ class ModuleIndex:
 
     def is_param(self, name: str, scope: Scope) -> bool:
         return scope.node is not None and name in scope.params and name not in scope.assigned
+
+    def segment(self, node: ast.AST) -> str | None:
+        """The source text of a node, as `ast.get_source_segment` gives it, from lines split once
+        (get_source_segment splits the whole file on every call)."""
+        if self._lines is None:
+            self._lines = self.source.splitlines(keepends=True)
+        try:
+            first, last = node.lineno - 1, node.end_lineno - 1  # type: ignore[attr-defined, operator]
+            start, end = node.col_offset, node.end_col_offset  # type: ignore[attr-defined]
+        except AttributeError:
+            return None
+        if end is None or last is None or last >= len(self._lines):
+            return None
+        if first == last:
+            return self._lines[first].encode()[start:end].decode(errors="replace")
+        head = self._lines[first].encode()[start:].decode(errors="replace")
+        tail = self._lines[last].encode()[:end].decode(errors="replace")
+        return "".join([head, *self._lines[first + 1:last], tail])
 
     def enclosing_scope(self, node: ast.AST) -> Scope:
         return self.scope_of.get(id(node), self.module_scope)

@@ -119,8 +119,8 @@ def _in_retry_loop(ctx: RuleContext, call: ast.Call) -> bool:
         if isinstance(node, (ast.For, ast.AsyncFor, ast.While)) and inside_try:
             return True
         if isinstance(node, (ast.With, ast.AsyncWith, ast.For, ast.AsyncFor)):
-            text = ast.get_source_segment(ctx.index.source, node.iter if isinstance(node, (ast.For, ast.AsyncFor))
-                                          else node.items[0].context_expr) or ""
+            text = ctx.index.segment(node.iter if isinstance(node, (ast.For, ast.AsyncFor))
+                                     else node.items[0].context_expr) or ""
             if "Retrying" in text or "retry" in text.lower():
                 return True
     return False

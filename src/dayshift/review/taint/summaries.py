@@ -138,14 +138,16 @@ class Summaries:
         self.project, self.rules = project, rules
         self.done: dict[int, Summary | None] = {}
         self.active: set[int] = set()
+        self.callers: dict[int, set[int]] = {}  # a function -> the functions whose summaries applied its summary
         self.state: dict[tuple[tuple, str], frozenset] = {}  # taint/state.py
         self._sinks: dict[int, list[tuple[list[ast.expr], str, str]]] = {}
 
     def run(self, errors: dict[str, Exception]) -> None:
-        """Analyse every function that may hold a source (the rest only when called), in rounds."""
+        """Analyse every function that may hold a source (the rest only when called), in rounds:
+        a round after the first re-analyses only the modules whose state changed and the
+        functions that called into them (their summaries may change); the rest stay cached."""
         for _ in range(ROUNDS):
             before = dict(self.state)
-            self.done = {}
             for unit in self.project.units:
                 if unit.path in errors:
                     continue
@@ -154,8 +156,22 @@ class Summaries:
                         self.summary(unit, scope)
                 except Exception as exc:  # noqa: BLE001 -- one file's crash must not end the review
                     errors[unit.path] = exc
-            if self.state == before:
+            changed = {owner[1] for (owner, path), labels in self.state.items() if before.get((owner, path)) != labels}
+            if not changed:
                 return
+            self._invalidate(changed)
+
+    def _invalidate(self, units: set[int]) -> None:
+        dirty = [scope.id or id(unit) for unit in self.project.units if id(unit) in units
+                 for scope in [unit.index.module_scope, *unit.index.scopes.values()]]
+        seen: set[int] = set()
+        while dirty:
+            key = dirty.pop()
+            if key in seen:
+                continue
+            seen.add(key)
+            self.done.pop(key, None)
+            dirty.extend(self.callers.get(key, ()))
 
     def _roots(self, unit: Unit) -> Iterable[Scope]:
         index = unit.index
@@ -237,6 +253,7 @@ class Summaries:
                target: Target) -> frozenset | None:
         """A callee's summary at one call: its sinks, its state writes, and the labels of its result."""
         callee = self.summary(target.unit, target.scope)
+        self.callers.setdefault(target.scope.id, set()).add(scope.id or id(unit))
         if callee is None:
             return None
         bound = bind(target, target.via or call)
