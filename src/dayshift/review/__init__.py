@@ -1,7 +1,7 @@
 """`dayshift review`: the AI-specific code review, as a linter.
 
-    from dayshift.review import ReviewConfig, review_paths
-    report = review_paths([Path("src")], config=ReviewConfig())
+    from dayshift.review import ReviewConfig, review_paths, review_sources
+    report = review_paths([Path("src")], config=ReviewConfig())   # every file, as one project
     for finding in report.findings: print(finding.path, finding.line, finding.rule_id)
 
 It reads Python with the standard-library `ast` (no regular expressions over code) and asks
@@ -10,14 +10,15 @@ output; is the model's text parsed or run without a check; does user data reach 
 model or telemetry unredacted; are keys in the code or the logs; do prompts live in handlers;
 is streaming accounted for; can an agent loop run forever.
 
-Layout: `engine/` (the per-module index, client tracking, the runner), `rules/` (one module
-per rule family), `taint/` (intra-procedural data flow), `config/` (pyproject
-`[tool.dayshift.review]`), `suppressions/` (`# dayshift: ignore[DS101] reason`), `output/`
-(text, JSON, SARIF 2.1.0), `diff/` (lines changed against a git base).
+Layout: `engine/` (the per-module index, the project of all reviewed modules and its call
+graph, client tracking, the runner), `rules/` (one module per rule family), `taint/` (data flow
+inside a function, function summaries across functions and modules, module and object state),
+`config/` (pyproject `[tool.dayshift.review]`), `suppressions/` (`# dayshift: ignore[DS101]
+reason`), `output/` (text, JSON, SARIF 2.1.0), `diff/` (lines changed against a git base).
 
-Left out: type inference and cross-module flow. A client built in one module and called in
-another, or user data handed to a function in another module, is not followed; the rule
-pages in docs/review/ say, rule by rule, what that costs.
+Left out: type inference beyond annotations and constructors, dynamic dispatch by name, and
+libraries the rules do not model; the rule pages in docs/review/ say, rule by rule, what that
+costs.
 """
 
 from dayshift.review.config import ReviewConfig, load_config

@@ -13,8 +13,11 @@ catch the parse error (JSONDecodeError, ValueError, ValidationError, SyntaxError
 or Exception). DS302 sinks: `eval`, `exec`, `compile`, subprocess and `os.system`/`os.popen`,
 `pandas.read_sql`, and `.execute(...)` on a database cursor, connection, session or engine.
 
-Left out: model text handed to a helper in another function or module before it is parsed or
-run (a tool function that receives the model's shell command as a parameter is not seen).
+Model text is followed into other functions and modules (taint/summaries.py), and enters where
+a framework hands it in (rules/model_outputs.py: output parsers, tools, `.invoke().content`,
+llama-index engines). A parse in a helper is judged at each call site's `try`. Left out: tools
+dispatched by name from a registry of your own (`get_function(name)(**args)`), and model text
+round-tripped through a queue or database.
 """
 
 from __future__ import annotations

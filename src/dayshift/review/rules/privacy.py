@@ -19,11 +19,16 @@ Sanitizers: any call whose name says it redacts (redact, anonymize, scrub, mask,
 deidentify, pseudonymize, strip_pii, remove_pii, presidio, sha256/hash), plus the names in
 `[tool.dayshift.review] redaction-functions`.
 
-What it cannot see (intra-procedural tracking): user data that reaches the call through
-another function's parameter, another module, a global written in one handler and read in
-another (a chat history kept at module level), an object attribute set in one method, or a
-database round trip; and telemetry sent implicitly by an instrumentation library (an
-OpenTelemetry or Langfuse auto-instrumentor records prompts without any call in your code).
+Also sources: a parameter typed `Request`/`WebSocket` in any function, and chat platforms and UI
+callbacks (rules/entries.py: Discord, Slack Bolt, python-telegram-bot, Gradio).
+
+The flow crosses functions and modules through summaries (taint/summaries.py), and state kept
+between calls through module-level names, chainlit's user session and fields of `self`
+(taint/state.py). What it cannot see: calls the project cannot resolve (a function looked up by
+name, an object of unknown class, a LangGraph runnable handed in as a parameter), libraries it
+does not model (mem0, raglite, g4f, Groq), a database round trip, and telemetry sent implicitly
+by an instrumentation library (an OpenTelemetry or Langfuse auto-instrumentor records prompts
+without any call in your code).
 """
 
 from __future__ import annotations
