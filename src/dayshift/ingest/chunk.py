@@ -207,11 +207,13 @@ def _units(block: Block, index: int, offset: int, tokens: _TokenIndex, *, budget
         pieces = _sentences(block.text)
     header_tokens = tokens.count(offset, offset + len(header)) if header else 0
     units: list[_Unit] = []
-    if header and header_tokens > budget // 2:
+    if header and header_tokens > (budget * 2) // 3:
         # Too wide to repeat and still leave room for rows: its lines are rows like any other.
         pieces, header, header_tokens = _lines(block.text), "", 0
     elif header:
-        units.append(_Unit(offset, offset + len(header), header_tokens, index))  # counted where it stands
+        # The header row where it stands, with the separator line under it; later chunks repeat the row only.
+        stands = tokens.count(offset, offset + pieces[0][0]) if pieces else header_tokens
+        units.append(_Unit(offset, offset + (pieces[0][0] - 1 if pieces else len(header)), stands, index))
     for start, stop in pieces:
         s, e = offset + start, offset + stop
         n = tokens.count(s, e)
@@ -248,13 +250,14 @@ def _lines(text: str) -> list[tuple[int, int]]:
 
 
 def _table_rows(text: str) -> tuple[list[tuple[int, int]], str]:
-    """Row spans, and the Markdown header (header row + separator) if the table has one."""
+    """Row spans, and the Markdown header row if the table has one. The row alone is what a chunk repeats:
+    its "| --- |" separator would cost a wide table as many tokens again and name nothing."""
     rows = _lines(text)
     lines = text.splitlines()
     has_header = len(lines) > 2 and set(lines[1].replace("|", "").strip()) <= set("-: ")
     if not has_header:
         return rows, ""
-    return rows[2:], "\n".join(lines[:2])
+    return rows[2:], lines[0]
 
 
 def _pack(units: Sequence[_Unit], *, budget: int, overlap: int) -> list[list[_Unit]]:

@@ -87,7 +87,8 @@ def first_block(doc: Document, chunk: Chunk) -> Block:
 
 
 def table_header(table_text: str) -> str:
-    return "\n".join(table_text.splitlines()[:2])
+    """The header a later chunk of a table repeats: the header row, without its "| --- |" line."""
+    return table_text.splitlines()[0]
 
 
 def make_doc(*blocks: Block, title: str = "", doc_id: str = "notes/d.md") -> Document:
@@ -277,6 +278,7 @@ def test_chunks_follow_section_changes(tok: MiniLMTokenizer) -> None:
 
 
 HEADER = "| id | fruit |\n| --- | --- |"
+HEADER_ROW = "| id | fruit |"  # what later chunks repeat
 
 
 def fruit_table(rows: int) -> str:
@@ -284,14 +286,15 @@ def fruit_table(rows: int) -> str:
 
 
 def test_big_table_splits_by_rows_with_the_header_on_every_piece(tok: MiniLMTokenizer) -> None:
-    assert tok.count(HEADER) == 14 and tok.count("| 7 | apple |") == 5
+    assert tok.count(HEADER) == 14 and tok.count(HEADER_ROW) == 5 and tok.count("| 7 | apple |") == 5
     table = fruit_table(30)
     doc = make_doc(Block(table, kind="table"))
     chunks = chunk(doc, tok, 64, 0)
-    per_piece = (64 - 14) // 5  # ten rows beside the header
     rows = table.splitlines()[2:]
-    assert [c.text for c in chunks] == [
-        HEADER + "\n" + "\n".join(rows[i : i + per_piece]) for i in range(0, 30, per_piece)
+    first, later = (64 - 14) // 5, (64 - 5) // 5  # ten rows under the header and its line, then eleven
+    starts = [0, *range(first, 30, later)]
+    assert [c.text for c in chunks] == [HEADER + "\n" + "\n".join(rows[:first])] + [
+        HEADER_ROW + "\n" + "\n".join(rows[i : i + later]) for i in starts[1:]
     ]
     for c in chunks:
         assert c.text.endswith(doc.text[c.char_start : c.char_end])
@@ -303,8 +306,9 @@ def test_table_rows_overlap_in_whole_rows(tok: MiniLMTokenizer) -> None:
     chunks = chunk(doc, tok, 64, 12)  # two rows (10 tokens) of overlap
     assert len(chunks) == 4
     for prev, nxt in zip(chunks, chunks[1:]):
-        prev_rows, next_rows = prev.text.splitlines()[2:], nxt.text.splitlines()[2:]
-        assert nxt.text.startswith(HEADER + "\n")
+        prev_rows = prev.text.splitlines()[2 if prev is chunks[0] else 1:]
+        next_rows = nxt.text.splitlines()[1:]
+        assert nxt.text.startswith(HEADER_ROW + "\n")
         assert next_rows[:2] == prev_rows[-2:]
     assert over_budget(chunks, tok, 64) == []
 
@@ -425,3 +429,16 @@ def test_more_chunk_tokens_never_gives_more_chunks_on_running_text(tok: MiniLMTo
     # 32 tokens hold 3 sentences and overlap one: 12-sentence paragraph -> 1-3,3-5,5-7,7-9,9-11,11-12.
     assert counts[0] == 5 * 6
     assert counts[-1] == 1  # 600 tokens fit one 1024-token chunk
+
+
+def test_every_chunk_of_the_wide_nics_table_names_its_columns(real_chunks) -> None:  # type: ignore[no-untyped-def]
+    """The FBI NICS table: 25 columns under a caption row. Every chunk carries the column names."""
+    for size in (256, 128):
+        (nics,) = [chunks for doc, chunks in real_chunks[size] if "fbi_nics" in doc.doc_id]
+        table = [c for c in nics if "| Alabama |" in c.text or "| Wyoming |" in c.text or "| Texas |" in c.text]
+        assert len(table) >= 3
+        for c in nics:
+            if c.text.startswith("|"):
+                first = c.text.splitlines()[0]
+                assert "Permit" in first and "Handgun" in first and "NICS Firearm" in first, (size, first[:120])
+                assert not c.text.startswith("| Alabama")

@@ -193,13 +193,30 @@ def _row(by_column: dict[int, str], cols: int) -> list[str]:
     return [re.sub(r"\s*\.{4,}\s*", " ", by_column.get(c, "")).strip() for c in range(cols)]
 
 
+def _caption_merged(rows: list[list[str]]) -> list[list[str]]:
+    """[caption row, column names, ...] -> [column names with the caption in their empty cells, ...]."""
+    if len(rows) < 3 or len(rows[0]) < 3 or sum(bool(c.strip()) for c in rows[0]) != 1:
+        return rows
+    caption, names = rows[0], rows[1]
+    if sum(bool(c.strip()) for c in names) < 2:
+        return rows
+    merged = [n if n.strip() else c for c, n in zip(caption, names, strict=False)]
+    merged += names[len(merged):]
+    return [merged, *rows[2:]]
+
+
 def _lines_of(chars: list[Char]) -> list[tuple[str, float]]:
     """A cell's text lines, top to bottom, with their vertical middles."""
     return [(run.text, run.middle) for run in merge_lines(by_rows(runs_of(chars)))]
 
 
 def table_markdown(rows: list[list[str]]) -> str:
-    """Rows as Markdown, the first row as header; "|" in a cell is escaped."""
+    """Rows as Markdown, the first row as header; "|" in a cell is escaped.
+
+    A caption row on top (one filled cell across a table of three columns or more, as the FBI NICS
+    table's title) is merged into the row of column names under it, so the header a chunk repeats
+    names the columns, not only the title."""
+    rows = _caption_merged(rows)
     escaped = [[cell.replace("|", "\\|") for cell in row] for row in rows]
     lines = ["| " + " | ".join(row) + " |" for row in escaped]
     lines.insert(1, "| " + " | ".join("---" for _ in escaped[0]) + " |")
