@@ -208,8 +208,10 @@ def _units(block: Block, index: int, offset: int, tokens: _TokenIndex, *, budget
     header_tokens = tokens.count(offset, offset + len(header)) if header else 0
     units: list[_Unit] = []
     if header and header_tokens > (budget * 2) // 3:
-        # Too wide to repeat and still leave room for rows: its lines are rows like any other.
-        pieces, header, header_tokens = _lines(block.text), "", 0
+        # Too wide to repeat and still leave room for rows: its lines are rows like any other, but for the
+        # "| --- |" line, which alone would make a chunk of dashes.
+        pieces = [(a, b) for a, b in _lines(block.text) if not _rule_line(block.text[a:b])]
+        header, header_tokens = "", 0
     elif header:
         # The header row where it stands, with the separator line under it; later chunks repeat the row only.
         stands = tokens.count(offset, offset + pieces[0][0]) if pieces else header_tokens
@@ -247,6 +249,11 @@ def _lines(text: str) -> list[tuple[int, int]]:
         spans.append((start, start + len(line.rstrip("\n"))))
         start += len(line)
     return [(a, b) for a, b in spans if b > a]
+
+
+def _rule_line(line: str) -> bool:
+    """A Markdown table's separator line: | --- | :-: |."""
+    return "-" in line and set(line.replace("|", "").strip()) <= set("-: ")
 
 
 def _table_rows(text: str) -> tuple[list[tuple[int, int]], str]:

@@ -137,7 +137,8 @@ def _checklist(report: MonitorReport) -> str:
 
 def _area_section(report: MonitorReport, area: str, *, runbook_base: str) -> str:
     title, _ = AREA_TITLES[area]  # type: ignore[index]
-    findings = sorted((f for f in report.findings if f.area == area), key=lambda f: ("alert", "warn", "ok", "no_data").index(f.status))
+    order = ("alert", "warn", "ok", "no_data")
+    findings = sorted((f for f in report.findings if f.area == area), key=lambda f: order.index(f.status))
     body = "".join(_finding(f, runbook_base=runbook_base) for f in findings) or "<p class=\"none\">No checks ran.</p>\n"
     return f"<section id=\"area-{area}\">\n<h2>{_e(title)}</h2>\n{body}</section>\n"
 

@@ -24,7 +24,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from opentelemetry.sdk.trace.export import SpanExporter
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from dayshift import __version__
 from dayshift.assemble import open_embedder, open_key_ring, open_llm

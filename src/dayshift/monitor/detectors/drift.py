@@ -44,7 +44,8 @@ def detect(ctx: Context) -> list[Finding]:
     rows1 = _sample(ctx.current.query, cap, rng)
     rows0 = _sample(ctx.reference.query, 2 * cap, rng)
     if len(rows1) < rule.min_samples or len(rows0) < 2 * rule.min_samples:
-        return [ctx.finding("drift", "query_drift", "no_data", f"query drift: {len(rows1)} questions now, {len(rows0)} in "
+        return [ctx.finding("drift", "query_drift", "no_data",
+                            f"query drift: {len(rows1)} questions now, {len(rows0)} in "
                             f"the reference; {rule.min_samples} and {2 * rule.min_samples} needed", samples=len(rows1))]
     half = rng.permutation(len(rows0))
     rows_a, rows_b = rows0[half[: len(half) // 2]], rows0[half[len(half) // 2:]]

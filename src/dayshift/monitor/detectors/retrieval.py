@@ -75,7 +75,8 @@ def _reranker_silent(ctx: Context) -> Finding | None:
     of1 = cur.ok & (cur.n_retrieved > 0) & np.isin(_key(cur), usual)
     of0 = ref.ok & (ref.n_retrieved > 0) & np.isin(_key(ref), usual)
     if not len(usual):
-        return ctx.finding("retrieval", "reranker_silent", "no_data", "no tenant's requests are usually re-ranked in the "
+        return ctx.finding("retrieval", "reranker_silent", "no_data",
+                           "no tenant's requests are usually re-ranked in the "
                            "reference: nothing to watch", samples=0)
     flat1, flat0 = cur.score_spread <= 1e-9, ref.score_spread <= 1e-9
     signals = [

@@ -10,8 +10,15 @@ from fastapi import APIRouter, Depends, File, Request, UploadFile
 from dayshift.ingest.loaders import loader_for
 from dayshift.ingest.report import FileFailure
 from dayshift.service.access import caller
-from dayshift.service.api import DocumentDeleted, DocumentList, DocumentOut, FileFailureOut, JobAccepted, JobStatus, \
-    Problem
+from dayshift.service.api import (
+    DocumentDeleted,
+    DocumentList,
+    DocumentOut,
+    FileFailureOut,
+    JobAccepted,
+    JobStatus,
+    Problem,
+)
 from dayshift.service.auth import Principal
 from dayshift.service.errors import ApiError
 from dayshift.service.jobs import UPLOADS, Job, safe_name

@@ -42,7 +42,8 @@ def traces(
     who: Principal = Depends(caller),
     since: str | None = Query(None, json_schema_extra=_DATE_TIME,
                               description="ISO 8601; traces that started at or after this"),
-    until: str | None = Query(None, json_schema_extra=_DATE_TIME, description="ISO 8601; traces that started before this"),
+    until: str | None = Query(None, json_schema_extra=_DATE_TIME,
+                              description="ISO 8601; traces that started before this"),
     tenant: str | None = Query(None, pattern=TENANT_PATTERN, description="admin key only: one tenant (default: all)"),
     route: str | None = Query(None, min_length=1, max_length=200, examples=["/v1/ask"]),
     prompt_version: str | None = Query(None, min_length=1, max_length=200,
@@ -61,7 +62,8 @@ def traces(
     service.traces.sync()
     try:
         found = service.traces.store.query(TraceQuery(
-            tenant=scope, since=_instant("since", since), until=_instant("until", until), route=route, prompt_version=prompt_version, abstained=abstained,
+            tenant=scope, since=_instant("since", since), until=_instant("until", until), route=route,
+            prompt_version=prompt_version, abstained=abstained,
             feedback=feedback, status=status, limit=limit + 1, before=before,
         ))
     except QueryError as exc:  # the cursor names no trace of this scope: the page it points after is not there
