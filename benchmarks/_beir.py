@@ -10,15 +10,26 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 
+def _open(dataset: Path, *names: str):  # type: ignore[no-untyped-def]
+    """The first of `names` in the dataset folder (plain or .gz), opened as text."""
+    for name in names:
+        for path in (dataset / name, dataset / f"{name}.gz"):
+            if path.is_file():
+                return gzip.open(path, "rt", encoding="utf-8") if path.suffix == ".gz" else path.open(encoding="utf-8")
+    raise FileNotFoundError(f"{dataset}: none of {', '.join(names)} (.gz or not); is this a BEIR dataset folder?")
+
+
 def load_corpus(dataset: Path, *, limit: int | None = None) -> list[dict[str, str]]:
-    with gzip.open(dataset / "corpus.jsonl.gz", "rt", encoding="utf-8") as handle:
-        docs = [json.loads(line) for line in handle]
+    """corpus.jsonl(.gz): {"_id", "title", "text"} per line, as BEIR ships it (ids may repeat texts)."""
+    with _open(dataset, "corpus.jsonl") as handle:
+        docs = [json.loads(line) for line in handle if line.strip()]
     return docs[:limit] if limit else docs
 
 
 def load_queries(dataset: Path) -> dict[str, str]:
-    with (dataset / "queries_test.jsonl").open(encoding="utf-8") as handle:
-        return {q["_id"]: q["text"] for q in map(json.loads, handle)}
+    """queries_test.jsonl when the folder has the test split alone, else BEIR's queries.jsonl."""
+    with _open(dataset, "queries_test.jsonl", "queries.jsonl") as handle:
+        return {q["_id"]: q["text"] for q in map(json.loads, handle) if q}
 
 
 def load_qrels(dataset: Path, *, corpus_ids: set[str] | None = None) -> dict[str, dict[str, int]]:
@@ -32,14 +43,29 @@ def load_qrels(dataset: Path, *, corpus_ids: set[str] | None = None) -> dict[str
 
 
 def ndcg_at(ranked: Sequence[str], relevant: dict[str, int], k: int = 10) -> float:
-    dcg = sum(1.0 / math.log2(i + 2) for i, d in enumerate(ranked[:k]) if relevant.get(d, 0) > 0)
-    ideal = sum(1.0 / math.log2(i + 2) for i in range(min(len(relevant), k)))
+    """nDCG@k with graded gains (the qrels' scores, as pytrec_eval and BEIR compute it); 0-scored qrels
+    count for nothing."""
+    dcg = sum(max(relevant.get(d, 0), 0) / math.log2(i + 2) for i, d in enumerate(ranked[:k]))
+    gains = sorted((g for g in relevant.values() if g > 0), reverse=True)[:k]
+    ideal = sum(g / math.log2(i + 2) for i, g in enumerate(gains))
     return dcg / ideal if ideal else 0.0
 
 
 def recall_at(ranked: Sequence[str], relevant: dict[str, int], k: int = 100) -> float:
-    hits = sum(1 for d in ranked[:k] if relevant.get(d, 0) > 0)
-    return hits / len(relevant) if relevant else 0.0
+    wanted = {d for d, g in relevant.items() if g > 0}
+    return len(wanted & set(ranked[:k])) / len(wanted) if wanted else 0.0
+
+
+def beir_ranking(doc_ids: Iterable[str], *, query_id: str, aliases: dict[str, list[str]] | None = None) -> list[str]:
+    """Chunk hits -> documents as BEIR ranks them: each document at the rank of its best chunk, followed by
+    the documents dropped as its duplicates (`aliases`: kept id -> duplicate ids, the same text), and never
+    the query's own id (BEIR's ignore_identical_ids: a query that is itself a corpus document)."""
+    ranked: list[str] = []
+    for doc_id in dict.fromkeys(doc_ids):
+        for one in (doc_id, *(aliases or {}).get(doc_id, ())):
+            if one != query_id and one not in ranked:
+                ranked.append(one)
+    return ranked
 
 
 def doc_ranking(doc_ids: Iterable[str]) -> list[str]:

@@ -2,6 +2,11 @@
 
     python benchmarks/beir.py --dataset ../shared/data/beir/scifact [--json] [--limit N]
 
+Any BEIR-layout folder: corpus.jsonl(.gz), queries.jsonl (or queries_test.jsonl), qrels/test.tsv.
+Documents the pipeline drops as duplicates of another are ranked with the one kept (same text,
+so the same score), and a hit whose id is the query's own is dropped, as BEIR's evaluation does
+(ignore_identical_ids); the output says how many documents were de-duplicated.
+
 Runs in one process, in this order:
  1. ingest: the corpus, written as a JSONL export, through the whole pipeline
     (load, clean, dedup, chunk, embed, store) into a fresh data directory;
@@ -25,7 +30,16 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 sys.path.insert(0, str(Path(__file__).parent))
 
-from _beir import doc_ranking, load_corpus, load_qrels, load_queries, median_ms, ndcg_at, percentile_ms, recall_at  # noqa: E402
+from _beir import (  # noqa: E402
+    beir_ranking,
+    load_corpus,
+    load_qrels,
+    load_queries,
+    median_ms,
+    ndcg_at,
+    percentile_ms,
+    recall_at,
+)
 
 from dayshift.assemble import open_embedder, open_ingestor, open_retriever  # noqa: E402
 from dayshift.settings import load_settings  # noqa: E402
@@ -60,9 +74,11 @@ def run(dataset: Path, *, limit: int | None, baseline: bool, log: bool) -> dict[
     say(log, f"ingesting {len(corpus)} documents ...")
     ingestor = open_ingestor(settings, embedder=embedder)
     started = time.perf_counter()
-    report = ingestor.sync(export.parent, name="scifact")
+    report = ingestor.sync(export.parent, name=dataset.name or "beir")
     ingest_s = time.perf_counter() - started
-    assert report.ok and len(report.added) == len(corpus), report.counts()
+    if not report.ok or len(report.added) + len(report.duplicates) != len(corpus):
+        raise SystemExit(f"ingest did not take every document: {report.counts()}")
+    aliases = duplicate_ids(report.duplicates)
 
     store = ingestor.store
     texts = _indexed_texts(store)
@@ -79,9 +95,10 @@ def run(dataset: Path, *, limit: int | None, baseline: bool, log: bool) -> dict[
     retriever = open_retriever(settings, embedder=embedder, store=store)
     for mode in MODES:
         say(log, f"queries: {mode} ...")
-        results[mode] = _evaluate(retriever, queries, qrels, mode=mode)
+        results[mode] = _evaluate(retriever, queries, qrels, mode=mode, aliases=aliases)
     results.update(
         documents=len(corpus),
+        deduplicated=len(report.duplicates),  # dropped as exact or near duplicates, ranked with the one kept
         chunks=len(texts),
         ingest_s=round(ingest_s, 2),
         ingest_docs_per_s=round(len(corpus) / ingest_s, 2),
@@ -123,13 +140,25 @@ def _st_baseline(corpus: list[dict[str, str]]) -> float:
     return round(len(texts) / (time.perf_counter() - started), 2)
 
 
-def _evaluate(retriever, queries, qrels, *, mode: str) -> dict[str, float]:  # type: ignore[no-untyped-def]
+def duplicate_ids(duplicates: list[object]) -> dict[str, list[str]]:
+    """Kept BEIR id -> the ids dropped as its duplicates (dayshift doc ids are "<file>#<_id>")."""
+    out: dict[str, list[str]] = {}
+    for d in duplicates:
+        out.setdefault(d.of_doc_id.split("#")[-1], []).append(d.doc_id.split("#")[-1])  # type: ignore[attr-defined]
+    return out
+
+
+def _evaluate(retriever, queries, qrels, *, mode: str,  # type: ignore[no-untyped-def]
+              aliases: dict[str, list[str]] | None = None) -> dict[str, float]:
     ndcgs, recalls, latencies = [], [], []
     for query_id, relevant in qrels.items():
+        if query_id not in queries:
+            continue  # qrels for a query the file does not hold (another split)
         started = time.perf_counter()
-        result = retriever.search(queries[query_id], k=100, mode=mode)
+        result = retriever.search(queries[query_id], k=101, mode=mode)  # one more: the query itself may be a hit
         latencies.append(time.perf_counter() - started)
-        ranked = doc_ranking(h.chunk.metadata.get("_id", h.chunk.doc_id.split("#")[-1]) for h in result.hits)
+        ranked = beir_ranking((h.chunk.metadata.get("_id", h.chunk.doc_id.split("#")[-1]) for h in result.hits),
+                              query_id=query_id, aliases=aliases)
         ndcgs.append(ndcg_at(ranked, relevant))
         recalls.append(recall_at(ranked, relevant))
     return {
@@ -147,7 +176,7 @@ def table(results: dict[str, object]) -> str:
         r = results[mode]
         lines.append(f"{mode:<10}{r['ndcg_at_10']:>10.4f}{r['recall_at_100']:>10.4f}{r['query_p50_ms']:>10.2f}{r['query_p99_ms']:>10.2f}")  # type: ignore[index]
     lines.append("")
-    for key in ("documents", "chunks", "embed_runtime", "ingest_s", "ingest_docs_per_s", "ingest_chunks_per_s",
+    for key in ("documents", "deduplicated", "chunks", "embed_runtime", "ingest_s", "ingest_docs_per_s", "ingest_chunks_per_s",
                 "raw_embed_chunks_per_s", "pipeline_vs_raw_embed", "st_fp32_docs_per_s", "ingest_vs_st_fp32"):
         if key in results:
             lines.append(f"{key:<24}{results[key]}")
