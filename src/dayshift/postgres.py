@@ -25,7 +25,7 @@ call, and the next reconnects. Driver errors come out as StoreError, naming the 
 the password) and what to check.
 
 Left out: statements that must commit together (no caller needs more than one),
-schema migrations (these tables are created, not yet altered by any release),
+down-migrations (dayshift.migrations versions these tables: schema_migrations in each schema),
 connection pools (a few statements per request need none), and read replicas.
 """
 
@@ -40,7 +40,11 @@ from contextlib import contextmanager
 from typing import Any
 
 from dayshift.errors import ConfigError, StoreError
+from dayshift.migrations import Migration, baseline, migrate_postgres
 
+# The component each purpose's tables are versioned as (dayshift.migrations), alike in SQLite and here.
+_COMPONENTS = {"ingest catalog": "catalog", "usage ledger": "usage", "API keys": "keys",
+               "embedding cache": "embed_cache"}
 IDLE_CHECK_S = 10.0  # ping a connection idle this long before trusting it again
 _NAMESPACE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")  # tenant names (dayshift.tenancy)
 
@@ -81,7 +85,7 @@ class SchemaConnection:
     """One connection whose search_path is one schema, made ready with `ddl` on opening."""
 
     def __init__(
-        self, url: str, *, schema: str, ddl: str, purpose: str, durable: bool = True,
+        self, url: str, *, schema: str, ddl: str | Sequence[Migration], purpose: str, durable: bool = True,
         setting: str = "DAYSHIFT_DATABASE__URL", connect_timeout_s: float = 10.0,
     ) -> None:
         import psycopg
@@ -102,7 +106,8 @@ class SchemaConnection:
                 with conn.transaction():
                     conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"dayshift:{schema}"])
                     conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
-                    conn.execute(ddl)
+                    steps = baseline(ddl) if isinstance(ddl, str) else ddl
+                    migrate_postgres(conn.cursor(), _COMPONENTS.get(purpose, purpose), steps, where=self.where)
             except psycopg.Error as exc:
                 conn.close()
                 raise StoreError(

@@ -21,6 +21,7 @@ from typing import Protocol
 import numpy as np
 
 from dayshift.embed.base import Embedder
+from dayshift.migrations import baseline, migrate_sqlite
 from dayshift.sqlite import open_database
 
 _CHUNK = 500  # SQLite host-parameter batches
@@ -43,15 +44,18 @@ class VectorCache(Protocol):
     def close(self) -> None: ...
 
 
+MIGRATIONS = baseline(
+    "CREATE TABLE IF NOT EXISTS vectors (space TEXT NOT NULL, hash TEXT NOT NULL, vector BLOB NOT NULL, "
+    "PRIMARY KEY (space, hash)) WITHOUT ROWID"
+)
+
+
 class EmbeddingCache:
     """`VectorCache` in one SQLite file."""
 
     def __init__(self, path: Path) -> None:
         self._db = open_database(path)
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS vectors (space TEXT NOT NULL, hash TEXT NOT NULL, vector BLOB NOT NULL, "
-            "PRIMARY KEY (space, hash)) WITHOUT ROWID"
-        )
+        migrate_sqlite(self._db, "embed_cache", MIGRATIONS, where=str(path))
 
     def get_many(self, space: str, hashes: Sequence[str]) -> dict[str, np.ndarray]:
         found: dict[str, np.ndarray] = {}

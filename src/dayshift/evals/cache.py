@@ -26,6 +26,7 @@ import numpy as np
 from dayshift.embed.base import Embedder
 from dayshift.llm.base import CancelToken, ChatRequest, Completion, Usage
 from dayshift.llm.client import LLMClient
+from dayshift.migrations import baseline, migrate_sqlite
 from dayshift.sqlite import open_database
 
 _SCHEMA = """
@@ -39,13 +40,14 @@ CREATE TABLE IF NOT EXISTS query_vectors (
     vector BLOB NOT NULL
 );
 """
+MIGRATIONS = baseline(_SCHEMA)  # dayshift.migrations: append, never edit
 
 
 class CompletionCache:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._db = open_database(path)
-        self._db.executescript(_SCHEMA)
+        migrate_sqlite(self._db, "eval_cache", MIGRATIONS, where=str(path))
         self.hits = 0
         self.misses = 0
 

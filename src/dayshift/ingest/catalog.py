@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from dayshift.migrations import baseline, migrate_sqlite
 from dayshift.sqlite import open_database
 
 SCHEMA = """
@@ -78,11 +79,13 @@ class DocumentRecord:
     signature: bytes | None
     chunks: int
 
+MIGRATIONS = baseline(SCHEMA)  # dayshift.migrations: append, never edit
+
 
 class Catalog:
     def __init__(self, path: Path) -> None:
         self._db = open_database(path)
-        self._db.executescript(SCHEMA)
+        migrate_sqlite(self._db, "catalog", MIGRATIONS, where=str(path))
         self._version_lock = threading.Lock()
         self._version: tuple[tuple[int, int], str] | None = None  # ((data_version, total_changes), version)
 

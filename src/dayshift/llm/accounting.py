@@ -40,6 +40,7 @@ from typing import Protocol, Self
 from dayshift.errors import BudgetExceededError, ConfigError, StoreError
 from dayshift.llm.base import ChatRequest, LLMBackend, Usage
 from dayshift.llm.pricing import PriceTable
+from dayshift.migrations import baseline, migrate_sqlite
 from dayshift.settings import Settings
 from dayshift.sqlite import open_database
 
@@ -65,6 +66,7 @@ CREATE TABLE IF NOT EXISTS calls (
 CREATE INDEX IF NOT EXISTS calls_tenant_at ON calls (tenant, at_s);
 CREATE INDEX IF NOT EXISTS calls_at ON calls (at_s);
 """
+MIGRATIONS = baseline(SCHEMA)  # dayshift.migrations: append, never edit
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,7 +128,7 @@ class Ledger:
         self._db = open_database(path, busy_timeout_s=busy_timeout_s)
         self._lock = threading.Lock()  # one connection, shared by this process's threads
         with self._lock:
-            self._db.executescript(SCHEMA)
+            migrate_sqlite(self._db, "usage", MIGRATIONS, where=str(path))
 
     def append(
         self,

@@ -36,6 +36,7 @@ from typing import Any
 import httpx
 
 from dayshift.errors import DayshiftError
+from dayshift.migrations import baseline, migrate_sqlite
 from dayshift.monitor.findings import Finding, Status
 from dayshift.monitor.rules import Rules
 from dayshift.sqlite import open_database
@@ -44,6 +45,15 @@ __all__ = ["Alert", "AlertEvent", "AlertState", "WebhookError", "WebhookSink", "
            "slack_payload"]
 
 log = logging.getLogger(__name__)
+MIGRATIONS = baseline(  # dayshift.migrations: append, never edit
+    "CREATE TABLE IF NOT EXISTS sent (key TEXT PRIMARY KEY, status TEXT NOT NULL, sent_at TEXT NOT NULL, "
+    "count INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS open_alerts (key TEXT PRIMARY KEY, status TEXT NOT NULL, last_seen TEXT NOT NULL, "
+    "check_name TEXT NOT NULL, summary TEXT NOT NULL, scope TEXT NOT NULL, runbook TEXT NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS alert_events (id INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, "
+    "key TEXT NOT NULL, event TEXT NOT NULL, status TEXT NOT NULL, check_name TEXT NOT NULL, summary TEXT NOT NULL, "
+    "scope TEXT NOT NULL, runbook TEXT NOT NULL)"
+)
 _RANK = {"no_data": -1, "ok": 0, "warn": 1, "alert": 2}
 _RETRY_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
 
@@ -85,14 +95,7 @@ class AlertState:
 
     def __init__(self, path: Path) -> None:
         self._db = open_database(Path(path))
-        self._db.execute("CREATE TABLE IF NOT EXISTS sent (key TEXT PRIMARY KEY, status TEXT NOT NULL, "
-                         "sent_at TEXT NOT NULL, count INTEGER NOT NULL)")
-        self._db.execute("CREATE TABLE IF NOT EXISTS open_alerts (key TEXT PRIMARY KEY, status TEXT NOT NULL, "
-                         "last_seen TEXT NOT NULL, check_name TEXT NOT NULL, summary TEXT NOT NULL, "
-                         "scope TEXT NOT NULL, runbook TEXT NOT NULL)")
-        self._db.execute("CREATE TABLE IF NOT EXISTS alert_events (id INTEGER PRIMARY KEY AUTOINCREMENT, "
-                         "at TEXT NOT NULL, key TEXT NOT NULL, event TEXT NOT NULL, status TEXT NOT NULL, "
-                         "check_name TEXT NOT NULL, summary TEXT NOT NULL, scope TEXT NOT NULL, runbook TEXT NOT NULL)")
+        migrate_sqlite(self._db, "alerts", MIGRATIONS, where=str(path))
 
     def last(self, key: str) -> tuple[Status, datetime] | None:
         row = self._db.execute("SELECT status, sent_at FROM sent WHERE key = ?", (key,)).fetchone()

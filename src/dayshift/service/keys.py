@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from dayshift.migrations import baseline, migrate_sqlite
 from dayshift.sqlite import open_database
 
 KEYS_FILE = "keys.sqlite"  # in Settings.data_dir
@@ -28,6 +29,7 @@ CREATE TABLE IF NOT EXISTS api_keys (
     revoked_at TEXT
 );
 """
+MIGRATIONS = baseline(SCHEMA)  # dayshift.migrations: append, never edit
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +66,7 @@ class SqliteKeyStore:
     def __init__(self, path: Path) -> None:
         self.where = str(path)
         self._db = open_database(path)
-        self._db.executescript(SCHEMA)
+        migrate_sqlite(self._db, "keys", MIGRATIONS, where=str(path))
 
     def add(self, info: KeyInfo, *, key_hash: str) -> None:
         self._db.execute(

@@ -34,6 +34,7 @@ import numpy as np
 from dayshift.analysis import VERSION as ANALYSIS_VERSION
 from dayshift.analysis import analyze
 from dayshift.errors import StoreError
+from dayshift.migrations import baseline, migrate_sqlite
 from dayshift.sqlite import open_database
 from dayshift.store.base import StoreStats, checked_vectors
 from dayshift.store.dense import DenseIndex
@@ -67,6 +68,7 @@ CREATE INDEX IF NOT EXISTS chunks_doc ON chunks (doc_id);
 CREATE INDEX IF NOT EXISTS chunks_source ON chunks (source);
 CREATE TABLE IF NOT EXISTS changes (seq INTEGER PRIMARY KEY AUTOINCREMENT, op TEXT NOT NULL, chunk INTEGER NOT NULL);
 """
+MIGRATIONS = baseline(SCHEMA)  # dayshift.migrations: append, never edit
 _CHUNK_COLUMNS = (
     "id, chunk_id, doc_id, doc_version, source, title, text, section, page, "
     "char_start, char_end, ordinal, ingested_at, metadata"
@@ -93,7 +95,7 @@ class EmbeddedStore:
         self._lock = threading.RLock()
         try:
             self._db = open_database(self.path, busy_timeout_s=busy_timeout_s)
-            self._db.executescript(SCHEMA)
+            migrate_sqlite(self._db, "index", MIGRATIONS, where=str(self.path))
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"cannot open the index at {self.path}: {exc}; move it aside and re-ingest") from exc
         self._check_space()
