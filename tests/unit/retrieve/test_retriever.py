@@ -190,7 +190,10 @@ def test_timings_cover_the_stages_run_and_a_total(retriever: Retriever, mode: st
     timings = retriever.search(HYBRID_QUERY, k=3, mode=mode).timings_ms  # type: ignore[arg-type]
     assert set(timings) == stages | {"total"}
     assert all(v >= 0.0 for v in timings.values())
-    assert timings["total"] == pytest.approx(sum(v for s, v in timings.items() if s != "total"))
+    # total is wall time, which holds every stage of the calling thread; in hybrid the keyword
+    # stage runs on another thread, overlapping the query embedding
+    sequential = sum(v for s, v in timings.items() if s != "total" and not (mode == "hybrid" and s == "keyword"))
+    assert timings["total"] >= sequential - 1e-6
     if "embed" in stages:
         assert timings["embed"] > 0.0  # a real model call takes measurable time
 
@@ -219,7 +222,8 @@ def test_reranker_gets_the_top_rerank_candidates_and_returns_k(store, embedder) 
     assert ids(result.hits) == fused_top5[::-1][:3]
     assert [h.source for h in result.hits] == ["rerank"] * 3
     assert "rerank" in result.timings_ms
-    assert result.timings_ms["total"] == pytest.approx(sum(v for s, v in result.timings_ms.items() if s != "total"))
+    sequential = sum(v for s, v in result.timings_ms.items() if s not in ("total", "keyword"))
+    assert result.timings_ms["total"] >= sequential - 1e-6
 
 
 def test_reranker_gets_k_candidates_when_k_is_larger(store, embedder) -> None:
