@@ -59,13 +59,20 @@ def _embedder_report(settings: Settings) -> dict[str, Any]:
     import onnxruntime
     import torch
 
-    from dayshift.embed.minilm import _compiled_encode, best_precision, cpu_has_bf16, int8_kernels_available
+    from dayshift.embed.minilm import (
+        _compiled_encode,
+        best_precision,
+        cpu_has_bf16,
+        cpu_has_int8_dot,
+        int8_ops_available,
+    )
 
     report.update({
         "precision_setting": settings.embed.precision,
         "precision_auto": best_precision(),
         "bf16": cpu_has_bf16(),
-        "int8_kernels": int8_kernels_available(),
+        "int8_dot": cpu_has_int8_dot(),
+        "int8_kernels": int8_ops_available(),
         "torch": torch.__version__,
         "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "forward_compiled": isinstance(_compiled_encode(), torch.jit.ScriptFunction),

@@ -1,7 +1,7 @@
 """OpenAIBackend passes the LLM contract against two real HTTP servers:
 
     FaultServer in ok mode          dayshift's own scripted OpenAI-compatible server
-    llama-cpp-python's server       `python -m llama_cpp.server` with the bundled SmolLM2 GGUF,
+    llama-cpp-python's server       `python -m llama_cpp.server` with the smallest installed reader's GGUF,
                                     started once per session; skipped when not installed
 
 and then what only this backend has: the JSON response_format negotiation,
@@ -11,6 +11,7 @@ and the request body it sends.
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -73,8 +74,11 @@ def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         "--n_ctx",
         "2048",
     ]
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+    from dayshift.llm.cpu import backend_environment
+
+    with log_path.open("wb") as log:  # a portable build's CPU kernels are named to the server by GGML_BACKEND_PATH
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
+                                   env={**os.environ, **backend_environment()})
     base_url = f"http://127.0.0.1:{port}/v1"
     try:
         deadline = time.monotonic() + LLAMA_START_TIMEOUT_S

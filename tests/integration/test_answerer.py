@@ -3,7 +3,7 @@
     scripted LLM   ScriptedBackend behind the real LLMClient: what the model says is fixed, so each
                    test pins one decision (answer, withdraw, drop an invalid citation, abstain before
                    any call, attach a missing citation) on real retrieval and real excerpts
-    real LLM       the bundled SmolLM2 through open_answerer(settings): an answerable question is
+    real LLM       the default local reader through open_answerer(settings): an answerable question is
                    answered from the right file, and the stream is the draft
     JSON grammar   LlamaCppBackend with a json_schema: the output parses and validates
 
@@ -30,6 +30,7 @@ from dayshift.embed.base import Embedder
 from dayshift.errors import PluginError
 from dayshift.llm.base import ChatRequest, Message, StreamEnd, TextDelta, Timeouts
 from dayshift.llm.client import LLMClient
+from dayshift.llm.readers import DEFAULT_READER
 from dayshift.llm.resilience import RetryPolicy
 from dayshift.settings import Settings, load_settings
 from dayshift.testing.scripted_llm import ScriptedBackend
@@ -375,7 +376,7 @@ def test_the_bundled_model_answers_from_the_right_file(real_answerer: Answerer) 
     assert answer.cited and {file_of(s) for s in answer.cited} == {"sourdough.md"}
     assert answer.confidence >= real_answerer.abstention.threshold
     assert len(pieces) > 1 and "".join(pieces) == answer.draft  # streamed piece by piece
-    assert answer.completion is not None and answer.completion.model == "smollm2-135m-instruct"
+    assert answer.completion is not None and answer.completion.model == DEFAULT_READER
     assert answer.completion.usage.output_tokens >= len(pieces) > 0
 
 

@@ -137,6 +137,13 @@ def threshold_for(
         return upper_bound(false_answers, n_neg, confidence=confidence) <= target_false_answer_rate
 
     feasible = [t for t in candidates if within(t)]
+    if not feasible:  # even abstaining on everything cannot show the target with so few unanswerable questions
+        needed = next(n for n in range(1, 100_000) if upper_bound(0, n, confidence=confidence or 0.0) <= target_false_answer_rate)
+        raise ConfigError(
+            f"{n_neg} unanswerable questions cannot show a false-answer rate within {target_false_answer_rate:.0%} "
+            f"at {confidence:.0%} confidence (it takes at least {needed}): label more unanswerable questions, "
+            "or raise the target"
+        )
     most = max(int((s[y] >= t).sum()) for t in feasible)
     best = max(t for t in feasible if int((s[y] >= t).sum()) == most)
     below = s[s < best]

@@ -17,7 +17,9 @@ def stream_answer(stream: AnswerStream, console: Console, *, show_draft: bool = 
     drafted = False
     for piece in stream:
         if show_draft:
-            console.print(piece, end="", highlight=False, markup=False)
+            if not drafted:
+                console.print("[dim]draft:[/] ", end="")
+            console.print(piece, end="", style="dim", highlight=False, markup=False)
             drafted = True
     if drafted:
         console.print()

@@ -35,7 +35,8 @@ def doctor(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json", h
     table.add_row("embedder", f"{embed['backend']} / runtime {embed['runtime']}")
     if embed["backend"] == "local":
         table.add_row("  precision", f"{embed['precision_setting']} -> {embed['precision_auto']} here "
-                      f"(bf16 {'yes' if embed['bf16'] else 'no'}, int8 kernels {'yes' if embed['int8_kernels'] else 'no'})")
+                      f"(bf16 {'yes' if embed['bf16'] else 'no'}, int8 dot products {'yes' if embed['int8_dot'] else 'no'}, "
+                      f"oneDNN int8 {'yes' if embed['int8_kernels'] else 'no'})")
         table.add_row("  torch", f"{embed['torch']}, CPU capability {embed['torch_cpu_capability']}, forward pass "
                       f"{'compiled' if embed['forward_compiled'] else 'not compiled (slower beside Python work)'}")
         table.add_row("  onnxruntime", f"{embed['onnxruntime']} ({', '.join(embed['onnx_providers'])})")

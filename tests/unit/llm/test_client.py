@@ -530,7 +530,7 @@ def test_open_llm_passes_each_models_settings_to_its_plugin(monkeypatch: pytest.
     )
     llm = assemble.open_llm(settings)
     assert made == [
-        ("local", {"threads": 3, "n_ctx": 1024, "models_dir": settings.llm.models_dir}),
+        ("local", {"threads": 3, "batch_threads": 2, "n_ctx": 1024, "models_dir": settings.llm.models_dir}),
         ("openai", {"model": "gpt-x", "base_url": "http://h/v1", "api_key": "k"}),
     ]
     assert [b.model for b in llm.chain] == ["local", "gpt-x"]

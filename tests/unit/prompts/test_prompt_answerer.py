@@ -50,7 +50,7 @@ def settings(tmp_path: Path) -> Settings:
 
 
 @pytest.mark.parametrize(("ref", "expected"), [("qa", "qa@v1"), ("qa@candidate", "qa@v2"), ("qa@v2", "qa@v2"),
-                                                ("answer", "answer@v2")])
+                                                ("answer", "answer@v3"), ("answer@2", "answer@v2")])
 def test_the_answerer_uses_the_version_the_ref_names(settings: Settings, ref: str, expected: str) -> None:
     settings = settings.model_copy(update={"answer": settings.answer.model_copy(update={"prompt": ref})})
     embedder = ConstantEmbedder()

@@ -1,0 +1,94 @@
+"""Fit the shipped default abstention model on SQuAD 2.0 *train* articles, never on the questions it is reported on.
+
+    python benchmarks/fit_default_abstention.py --train train-v2.0.json [--limit 600] [--rows fit.jsonl] [--from-rows fit.jsonl]
+
+The default in `dayshift/answer/abstain.py` is what every user gets before running
+`dayshift calibrate`. It is fitted here, the way `calibrate` fits, on both kinds of
+unanswerable question, built from SQuAD 2.0 train articles exactly as
+`benchmarks/squad2.py` builds its settings from dev part A: `out_of_corpus` (half
+of the articles ingested; questions of the other half must be abstained on) and
+`squad2` (every article ingested; SQuAD's own unanswerable questions). The
+benchmark then measures the default on dev part A, which this fit never sees.
+
+The train file is not shipped: any copy of SQuAD 2.0's train-v2.0.json works
+(docs/decisions/0009-reader.md names the one used); only its first articles are
+read (`--articles`). It prints the AbstentionModel to paste into abstain.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+import squad2  # noqa: E402  (the benchmark's own corpus and question builders)
+
+from dayshift.answer.abstain import Evidence  # noqa: E402
+from dayshift.answer.calibrate import fit_abstention, rates  # noqa: E402
+
+
+def load_train(path: Path, articles: int) -> list[dict[str, Any]]:
+    data = json.loads(path.read_text(encoding="utf-8"))["data"][:articles]
+    for article in data:  # train marks answerable questions without is_impossible on some copies
+        for paragraph in article["paragraphs"]:
+            for q in paragraph["qas"]:
+                q.setdefault("is_impossible", not q.get("answers"))
+    return data
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--train", type=Path, help="SQuAD 2.0 train-v2.0.json")
+    parser.add_argument("--articles", type=int, default=10, help="the first N train articles")
+    parser.add_argument("--limit", type=int, default=600, help="questions per setting, half answerable")
+    parser.add_argument("--rows", type=Path, help="write every question's evidence here (JSONL)")
+    parser.add_argument("--from-rows", type=Path, help="fit from rows written before, without asking again")
+    args = parser.parse_args()
+    if args.from_rows:
+        rows = [json.loads(line) for line in args.from_rows.read_text(encoding="utf-8").splitlines()]
+        for row in rows:
+            row["evidence"] = Evidence(**row["evidence"])
+    else:
+        if args.train is None:
+            parser.error("--train (or --from-rows) is required")
+        rows = collect(load_train(args.train, args.articles), limit=args.limit, rows_out=args.rows)
+    model = fit_abstention([r["evidence"] for r in rows], [r["answerable"] for r in rows], dataset=(
+        f"SQuAD 2.0 train, first {args.articles} articles, out_of_corpus + squad2 settings"))
+    for setting in ("out_of_corpus", "squad2"):
+        part = [r for r in rows if r["setting"] == setting]
+        m = rates([model.confidence(r["evidence"]) for r in part], [r["answerable"] for r in part], model.threshold)
+        print(f"{setting}: false answers {m.false_answer_rate:.3f} {m.false_answer_interval}, false abstentions "
+              f"{m.false_abstention_rate:.3f}, AUROC {m.auroc:.3f} ({m.answerable} + {m.unanswerable})")
+    print("DEFAULT_MODEL = " + repr(model))
+
+
+def collect(articles: list[dict[str, Any]], *, limit: int, rows_out: Path | None) -> list[dict[str, Any]]:
+    import tempfile
+
+    from dayshift.assemble import open_answerer, open_embedder, open_ingestor
+    from dayshift.settings import load_settings
+
+    work = Path(tempfile.mkdtemp(prefix="dayshift-fit-default-"))
+    rows: list[dict[str, Any]] = []
+    for name, (ingested, questions) in squad2.settings_questions(articles).items():
+        squad2.write_corpus(ingested, work / name / "corpus")
+        settings = load_settings(data_dir=work / name / "index")
+        embedder = open_embedder(settings)
+        open_ingestor(settings, embedder=embedder).sync(work / name / "corpus")
+        answerer = open_answerer(settings, embedder=embedder, abstain_threshold=0.0)
+        for row in squad2.ask_all(answerer, squad2.sample(questions, limit, seed=1), log=True, label=name):
+            row["setting"] = name
+            rows.append(row)
+            if rows_out is not None:
+                with rows_out.open("a", encoding="utf-8") as handle:
+                    handle.write(json.dumps(dict(row, evidence=asdict(row["evidence"]))) + "\n")
+    return rows
+
+
+if __name__ == "__main__":
+    main()
