@@ -6,12 +6,14 @@
 #   postgresql  trace storage on Postgres (a throwaway cluster per test session)
 #   prometheus  its promtool checks and unit-tests the alerting rules in deploy/prometheus/ (the server
 #               itself need not run)
+#   docker-compose  `docker-compose config` validates deploy/compose.yaml (no container engine runs)
 set -euo pipefail
 want=()
 command -v g++ >/dev/null || want+=(g++)
 [ -x /usr/bin/chromium ] || want+=(chromium)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || want+=(postgresql)
 command -v promtool >/dev/null || want+=(prometheus)
+command -v docker-compose >/dev/null || docker compose version >/dev/null 2>&1 || want+=(docker-compose)
 [ ${#want[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -eq 0 ]; then
   run=()
