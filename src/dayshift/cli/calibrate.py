@@ -45,13 +45,23 @@ def read_labelled(path: Path) -> list[tuple[str, bool]]:
 
 def calibrate(
     ctx: typer.Context,
-    dataset: Annotated[Path, typer.Option("--dataset", help="JSONL of labelled questions.")],
+    dataset: Annotated[Path | None, typer.Option("--dataset", help="JSONL of labelled questions.")] = None,
     target_false_answer_rate: Annotated[
         float, typer.Option(min=0.0, max=1.0, help="Highest share of unanswerable questions that may be answered.")
     ] = 0.05,
+    retrieval: Annotated[
+        Path | None, typer.Option("--retrieval", help="Eval dataset: fit the hybrid fusion on its expected_sources.")
+    ] = None,
 ) -> None:
-    """Fit the abstention threshold and weights, and save them to the data directory."""
+    """Fit the abstention threshold and weights (--dataset), or the retrieval fusion (--retrieval)."""
     settings: Settings = ctx.obj
+    if retrieval is not None:
+        from dayshift.cli.calibrate_retrieval import calibrate_retrieval
+
+        calibrate_retrieval(settings, retrieval)
+        return
+    if dataset is None:
+        raise typer.BadParameter("pass --dataset dev.jsonl (abstention) or --retrieval evals/qa.jsonl (fusion)")
     labelled = read_labelled(dataset)
     answerer = open_answerer(settings, abstain_threshold=0.0)  # draft every answer: all evidence is measured
     evidence = [answerer.ask(q).result().evidence for q, _ in track(labelled, description="answering")]
