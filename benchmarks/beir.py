@@ -75,10 +75,11 @@ def main() -> None:
 
 def run(
     dataset: Path, *, limit: int | None, baseline: bool, log: bool, embed_cache: Path | None = None,
-    raw_embed: bool = True,
+    raw_embed: bool = True, retrieve: dict[str, object] | None = None,
 ) -> dict[str, object]:
     """One dataset in a fresh index. `embed_cache`: an embedding-cache file kept between runs (vectors
-    only: the index is still built from scratch; ingest speed then measures a cached run)."""
+    only: the index is still built from scratch; ingest speed then measures a cached run). `retrieve`:
+    [retrieve] settings to run the queries with (fusion, dense_weight, dense_query_tokens, ...)."""
     corpus = load_corpus(dataset, limit=limit)
     queries = load_queries(dataset)
     qrels = load_qrels(dataset, corpus_ids={d["_id"] for d in corpus})
@@ -86,7 +87,7 @@ def run(
     export = work / "export" / "corpus.jsonl"
     export.parent.mkdir(parents=True)
     export.write_text("".join(json.dumps(d) + "\n" for d in corpus), encoding="utf-8")
-    settings = load_settings(data_dir=work / "index")
+    settings = load_settings(data_dir=work / "index", **({"retrieve": retrieve} if retrieve else {}))
     if embed_cache is not None and embed_cache.exists():
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(embed_cache, settings.data_dir / CACHE_FILE)

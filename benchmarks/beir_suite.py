@@ -1,7 +1,7 @@
 """Many BEIR datasets, one table: dayshift beside LlamaIndex and the published figures.
 
     python benchmarks/beir.py --datasets scifact,nfcorpus,fiqa [--data-root DIR] [--json]
-                              [--cache-dir DIR] [--peer-python PYTHON | --no-peer]
+                              [--cache-dir DIR] [--peer-python PYTHON | --no-peer] [--set KEY=VALUE ...]
 
 A dataset is a folder (a path, or a name under --data-root / DAYSHIFT_BEIR_DATA, default
 ../beir-data beside ../shared/data; SciFact is also found in ../shared/data/beir). Each runs in a
@@ -42,13 +42,23 @@ def main(datasets: str, argv: list[str], *, as_json: bool, limit: int | None) ->
     parser.add_argument("--peer-python", type=Path,
                         default=Path(os.environ.get("DAYSHIFT_LLAMAINDEX_PYTHON", DEFAULT_PEER)))  # fmt: skip
     parser.add_argument("--no-peer", action="store_true", help="dayshift only")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="a [retrieve] setting for this run, e.g. dense_query_tokens=128 or dense_weight=0.4")
     args = parser.parse_args(argv)
+    args.retrieve = dict(_setting(item) for item in args.set)
     folders = [resolve(name, root=args.data_root) for name in datasets.split(",") if name.strip()]
     results: dict[str, object] = {}
     for folder in folders:
         results[folder.name] = run_one(folder, args=args, limit=limit, log=not as_json)
     results["mean"] = mean_entry([r for r in results.values() if isinstance(r, dict)])
     print(json.dumps(results, indent=2) if as_json else table(results))
+
+
+def _setting(item: str) -> tuple[str, object]:
+    key, sep, value = item.partition("=")
+    if not sep:
+        raise SystemExit(f"--set {item!r}: write KEY=VALUE, e.g. --set dense_query_tokens=128")
+    return key.strip(), json.loads(value) if value.strip() not in ("", "rrf", "weighted") else value.strip()
 
 
 def resolve(name: str, *, root: Path) -> Path:
@@ -65,7 +75,8 @@ def resolve(name: str, *, root: Path) -> Path:
 def run_one(folder: Path, *, args: argparse.Namespace, limit: int | None, log: bool) -> dict[str, object]:
     cache = args.cache_dir / f"{folder.name}-embed_cache.sqlite" if args.cache_dir else None
     beir.say(log, f"== {folder.name}")
-    ours = beir.run(folder, limit=limit, baseline=False, log=log, embed_cache=cache, raw_embed=False)
+    ours = beir.run(folder, limit=limit, baseline=False, log=log, embed_cache=cache, raw_embed=False,
+                    retrieve=args.retrieve or None)
     entry: dict[str, object] = {mode: ours[mode] for mode in beir.MODES}
     for key in ("documents", "deduplicated", "chunks", "ingest_s"):
         entry[key] = ours[key]

@@ -96,8 +96,9 @@ class RetrieveSettings(BaseModel):
     dense_weight: float = Field(0.5, ge=0.0, le=1.0)  # weighted fusion; keyword gets 1 - this
     candidates: int = Field(100, ge=1)  # per retriever, before fusion / re-ranking
     # The dense side embeds at most this many model tokens of the query (None: all, up to the
-    # model's 256); the keyword side reads all of it. ADR 0003's revision has the measurements.
-    dense_query_tokens: int | None = Field(64, ge=1)
+    # model's 256); the keyword side reads all of it. 128 is the length all-MiniLM-L6-v2 was
+    # trained on; ADR 0003's revision says what is measured and what is not yet.
+    dense_query_tokens: int | None = Field(128, ge=1)
     rerank: str | None = None  # entry point in "dayshift.rerankers"; None = off
     rerank_model: str | None = None  # folder of a local cross-encoder
     rerank_url: str | None = None  # base URL of a rerank HTTP API
