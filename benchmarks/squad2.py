@@ -117,18 +117,22 @@ def ask_all(answerer: Any, questions: list[dict[str, Any]], *, log: bool, label:
     return rows
 
 
-def cross_fit(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """Fit on one fold, score the other; pooled test decisions and per-fold AUROC."""
+def cross_fit(rows: list[dict[str, Any]], *, confidence: float | None = 0.95) -> dict[str, Any]:
+    """Fit on one fold, score the other; pooled test decisions and per-fold AUROC.
+
+    `confidence`: the threshold keeps the dev fold's false-answer upper bound within the target
+    (None: its point estimate, for samples too small to show the target at 95%)."""
     decided, base_decided, aurocs, base_aurocs, margins = [], [], [], [], []
     for test_fold in (0, 1):
         dev = [r for r in rows if r["fold"] != test_fold]
         test = [r for r in rows if r["fold"] == test_fold]
         model = fit_abstention([r["evidence"] for r in dev], [r["answerable"] for r in dev],
-                               target_false_answer_rate=TARGET_FALSE_ANSWER_RATE, dataset="squad2 dev fold")
+                               target_false_answer_rate=TARGET_FALSE_ANSWER_RATE, dataset="squad2 dev fold",
+                               confidence=confidence)
         labels = [r["answerable"] for r in test]
         scores = [model.confidence(r["evidence"]) for r in test]
         base_dev = threshold_for([r["evidence"].dense_top for r in dev], [r["answerable"] for r in dev],
-                                 target_false_answer_rate=TARGET_FALSE_ANSWER_RATE)
+                                 target_false_answer_rate=TARGET_FALSE_ANSWER_RATE, confidence=confidence)
         base_scores = [r["evidence"].dense_top for r in test]
         aurocs.append(auroc(scores, labels))
         base_aurocs.append(auroc(base_scores, labels))
@@ -167,7 +171,8 @@ def summarise(decided: list[tuple[dict[str, Any], bool]], mean_auroc: float) -> 
 
 
 def run(
-    dataset: Path, *, limit: int | None, log: bool, rows_out: Path | None = None, overrides: dict[str, Any] | None = None
+    dataset: Path, *, limit: int | None, log: bool, rows_out: Path | None = None, overrides: dict[str, Any] | None = None,
+    confidence: float | None = 0.95,
 ) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="dayshift-squad2-"))
     results: dict[str, Any] = {}
@@ -182,7 +187,7 @@ def run(
             with rows_out.open("a", encoding="utf-8") as handle:
                 for r in rows:
                     handle.write(json.dumps(dict(r, setting=name, evidence=asdict(r["evidence"]))) + "\n")
-        results[name] = cross_fit(rows)
+        results[name] = cross_fit(rows, confidence=confidence)
         results[name]["seconds_per_question"] = sum(r["seconds"] for r in rows) / len(rows)
     return results
 
@@ -217,7 +222,7 @@ def plot(results: dict[str, Any], path: Path) -> None:
     fig.savefig(path, dpi=110)
 
 
-def from_rows(path: Path) -> dict[str, Any]:
+def from_rows(path: Path, *, confidence: float | None = 0.95) -> dict[str, Any]:
     """Re-score a saved run (--rows): the same cross-fitting, without asking the model again."""
     by_setting: dict[str, list[dict[str, Any]]] = {}
     for line in path.read_text(encoding="utf-8").splitlines():
@@ -226,7 +231,7 @@ def from_rows(path: Path) -> dict[str, Any]:
         by_setting.setdefault(row["setting"], []).append(row)
     results = {}
     for name, rows in by_setting.items():
-        results[name] = cross_fit(rows)
+        results[name] = cross_fit(rows, confidence=confidence)
         results[name]["seconds_per_question"] = sum(r["seconds"] for r in rows) / len(rows)
     return results
 
@@ -252,13 +257,17 @@ def main() -> None:
     parser.add_argument("--model", help="the local reader (llm.model): a reader name or a .gguf path")
     parser.add_argument("--excerpts", type=int, help="excerpts per prompt (answer.excerpts)")
     parser.add_argument("--cpu-variant", help="llama.cpp CPU kernels to force (llm.cpu_variant), e.g. haswell")
+    parser.add_argument("--threshold-rule", choices=("upper", "point"), default="upper",
+                        help="thresholds keep the false-answer rate's upper 95%% bound within 5%% (default), or its "
+                             "point estimate (for samples under ~120 unanswerable questions per fold)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--rows", type=Path, help="also write every question's evidence and draft here (JSONL)")
     parser.add_argument("--plot", type=Path, help="draw the abstention trade-off curves to this PNG")
     parser.add_argument("--from-rows", type=Path, help="re-score a run saved with --rows instead of running one")
     args = parser.parse_args()
+    confidence = 0.95 if args.threshold_rule == "upper" else None
     if args.from_rows:
-        results = from_rows(args.from_rows)
+        results = from_rows(args.from_rows, confidence=confidence)
     else:
         overrides: dict[str, Any] = {}
         llm = {k: v for k, v in (("model", args.model), ("cpu_variant", args.cpu_variant)) if v}
@@ -267,7 +276,7 @@ def main() -> None:
         if args.excerpts is not None:
             overrides["answer"] = {"excerpts": args.excerpts}
         results = run(args.dataset, limit=args.limit or None, log=not args.json, rows_out=args.rows,
-                      overrides=overrides)
+                      overrides=overrides, confidence=confidence)
     if args.plot:
         plot(results, args.plot)
     for r in results.values():

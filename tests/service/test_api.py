@@ -206,3 +206,36 @@ def _wait(env: ServiceEnv, job_id: str) -> dict:  # type: ignore[type-arg]
             return status  # type: ignore[no-any-return]
         time.sleep(0.05)
     raise AssertionError(f"job {job_id} did not finish: {status}")
+
+
+MODEL_SCHEMA = {
+    "type": "object",
+    "properties": {"model": {"type": "string", "maxLength": 60}, "dimensions": {"type": ["integer", "null"]}},
+    "required": ["model", "dimensions"],
+    "additionalProperties": False,
+}
+
+
+def test_ask_with_response_format_returns_json_valid_against_the_schema_cited_and_supported(env: ServiceEnv) -> None:
+    from jsonschema import Draft202012Validator
+
+    fmt = {"type": "json_schema", "json_schema": {"name": "model", "schema": MODEL_SCHEMA}}
+    body = env.client.post("/v1/ask", json={"question": ANSWERABLE, "response_format": fmt}).json()
+    assert not body["abstained"], body
+    assert not list(Draft202012Validator(MODEL_SCHEMA).iter_errors(body["data"]))
+    assert "minilm" in body["data"]["model"].lower()
+    assert json.loads(body["answer"]) == body["data"] and body["supported"] is True
+    assert body["citations"] and "faq" in body["citations"][0]["chunk"]["source"]
+    off = env.client.post("/v1/ask", json={"question": OUT_OF_CORPUS, "response_format": fmt}).json()
+    assert off["abstained"] and off["data"] is None and off["supported"] is False
+
+
+def test_response_format_that_cannot_be_honoured_is_a_clear_422(env: ServiceEnv) -> None:
+    fmt = {"type": "json_schema", "json_schema": {"schema": MODEL_SCHEMA}}
+    streamed = env.client.post("/v1/ask", json={"question": ANSWERABLE, "response_format": fmt, "stream": True})
+    assert streamed.status_code == 422 and "not streamed" in streamed.json()["detail"]
+    not_object = {"type": "json_schema", "json_schema": {"schema": {"type": "array"}}}
+    bad = env.client.post("/v1/ask", json={"question": ANSWERABLE, "response_format": not_object})
+    assert bad.status_code == 422 and "object" in bad.json()["detail"]
+    broken = {"type": "json_schema", "json_schema": {"schema": {"type": "object", "properties": {"a": {"type": 7}}}}}
+    assert env.client.post("/v1/ask", json={"question": ANSWERABLE, "response_format": broken}).status_code == 422

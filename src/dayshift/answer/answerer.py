@@ -146,7 +146,7 @@ class Answerer:
         try:
             value, completion = complete_json(
                 self.llm, messages, schema, max_tokens=prompt.params.get("max_tokens", self.settings.max_answer_tokens),
-                tenant=tenant, cancel=cancel,
+                tenant=tenant, cancel=cancel, source_texts=[s.text for s in sources],
             )
         except StructuredOutputError as exc:
             base.timings_ms["generate"] = _ms_since(started)
@@ -154,7 +154,9 @@ class Answerer:
             return _abstain(base, f"the model gave no valid JSON ({exc.validation_error})")
         base.timings_ms["generate"] = _ms_since(started)
         base.draft, base.completion = json.dumps(value, ensure_ascii=False), completion
-        support = check_support(claims_text(value, schema), question=question, cited=(), given=sources,
+        # Each value is a claim, checked in full: a field may rightly repeat the question's own words
+        # (the volcano a question names), so no term is discounted as the question's.
+        support = check_support(claims_text(value, schema), question="", cited=(), given=sources,
                                 min_sentence_support=self.settings.min_sentence_support)
         base.support = support
         base.evidence = replace(base.evidence, **self._draft_evidence(support, None, None))
@@ -207,6 +209,7 @@ class Answerer:
             max_tokens=min(params.get("max_tokens", self.settings.max_answer_tokens), self.settings.max_answer_tokens),
             temperature=float(params.get("temperature", 0.0)), stop=tuple(params.get("stop", ())),
             suppress_first=(no_answer,) if no_answer else (),
+            copy_from=tuple(s.text for s in sources) if params.get("extractive") else (),
         )
         started = time.perf_counter()
         call = self.llm.stream(request, cancel=cancel, tenant=tenant)

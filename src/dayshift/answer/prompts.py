@@ -45,8 +45,9 @@ YAML_KEYS = (*FRONT_MATTER_KEYS, "template", "messages")
 ROLES = ("system", "user", "assistant")
 # Generation settings a prompt version carries. `no_answer`: the word the prompt tells the model to
 # reply when the sources hold no answer; dayshift reads how likely the model was to say it and
-# still asks for a draft (the answer layer decides, from calibrated evidence).
-PARAMS = ("max_tokens", "stop", "temperature", "no_answer")
+# still asks for a draft (the answer layer decides, from calibrated evidence). `extractive: true`:
+# the answer is copied from the sources word by word (a grammar, where the backend has one).
+PARAMS = ("max_tokens", "stop", "temperature", "no_answer", "extractive")
 
 _ROLE_LINE = re.compile(r"^\[(system|user|assistant)\]\s*$", re.MULTILINE)
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
@@ -208,6 +209,8 @@ def _valid_param(key: str, value: Any) -> bool:
         return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= 2
     if key == "no_answer":
         return isinstance(value, str) and bool(value.strip()) and len(value.split()) <= 3
+    if key == "extractive":
+        return isinstance(value, bool)
     return False
 
 
@@ -215,14 +218,15 @@ def _params(raw: Any, *, path: str) -> dict[str, Any]:
     if raw is None:
         return {}
     if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: params must be a mapping (max_tokens, stop, temperature, no_answer)")
+        raise ConfigError(f"{path}: params must be a mapping ({', '.join(PARAMS)})")
     for key, value in raw.items():
         if key not in PARAMS:
             raise ConfigError(f"{path}: unknown param {key!r}; use {', '.join(PARAMS)}")
         if not _valid_param(key, value):
             raise ConfigError(
                 f"{path}: param {key}={value!r} is invalid; max_tokens is a positive integer, stop a list of "
-                "non-empty strings, temperature a number from 0 to 2, no_answer one to three words"
+                "non-empty strings, temperature a number from 0 to 2, no_answer one to three words, extractive "
+                "true or false"
             )
     return dict(raw)
 

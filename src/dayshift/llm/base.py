@@ -42,6 +42,10 @@ class ChatRequest:
     # the prompt offers the model a "no answer" word, dayshift reads how likely it was from
     # TokenLogprobs.first, and still gets a draft to check. Backends that cannot bar ignore it.
     suppress_first: tuple[str, ...] = ()
+    # Texts the output must be copied from, word by word, with optional [n] markers (n: their numbers):
+    # extractive reading. Backends that can constrain decoding (llama.cpp grammars) do so; the others
+    # ignore it, and the answer's support check still withdraws words no source holds.
+    copy_from: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,7 +31,7 @@ import logging
 import math
 import threading
 from collections.abc import Iterator, Sequence
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -181,6 +181,8 @@ class LlamaCppBackend:
             options["seed"] = request.seed
         if request.json_schema is not None:
             options["grammar"] = _grammar(json.dumps(request.json_schema, sort_keys=True))
+        elif request.copy_from:
+            options["grammar"] = _copy_grammar(tuple(request.copy_from))
         tokens = self._prompt_tokens(request)
         recorder = _LogprobRecorder(len(tokens) if tokens is not None else 0, self._token_text,
                                     self._first_tokens(request.suppress_first))
@@ -220,6 +222,31 @@ class LlamaCppBackend:
 
     def _token_text(self, token: int) -> str:
         return self._llama.detokenize([token]).decode("utf-8", errors="replace")
+
+
+_EDGE = "\"'([{“‘"
+_TAIL = ".,;:!?)]}\"'”’"
+
+
+def copy_grammar_text(texts: tuple[str, ...]) -> str:
+    """GBNF for output made only of the texts' words (each as written, without the punctuation around
+    it, or capitalised), one space apart, with an optional [n] marker after each (n: a text's number)."""
+    words: set[str] = set()
+    for text in texts:
+        for raw in text.split():
+            for word in (raw, raw.strip(_EDGE), raw.rstrip(_TAIL), raw.strip(_EDGE).rstrip(_TAIL)):
+                if word:
+                    words.update((word, word[:1].upper() + word[1:]))
+    literal = " | ".join('"' + w.replace("\\", "\\\\").replace('"', '\\"') + '"' for w in sorted(words))
+    numbers = " | ".join(f'"{n}"' for n in range(1, len(texts) + 1))
+    return f'root ::= word (" " word)*\nword ::= ({literal}) cite?\ncite ::= " [" ({numbers}) "]"\n'
+
+
+@lru_cache(maxsize=64)
+def _copy_grammar(texts: tuple[str, ...]) -> Any:
+    from llama_cpp import LlamaGrammar
+
+    return LlamaGrammar.from_string(copy_grammar_text(texts), verbose=False)
 
 
 @cache

@@ -61,10 +61,28 @@ class SearchResponse(BaseModel):
     timings_ms: dict[str, float]
 
 
+class JsonSchemaFormat(BaseModel):
+    """The JSON schema a structured answer must satisfy (OpenAI's `response_format.json_schema` shape)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    name: str = Field("answer", max_length=64)
+    json_schema: dict[str, Any] = Field(alias="schema")  # a JSON schema (Draft 2020-12) whose root is an object
+    strict: bool = True
+
+
+class ResponseFormat(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["json_schema"]
+    json_schema: JsonSchemaFormat
+
+
 class AskRequest(_Body):
     question: str = Field(min_length=1, max_length=2000, examples=["What does the Framework Core contain?"])
     where: list[Filter] = Field(default_factory=list, max_length=20)
     stream: StrictBool = False  # true: a text/event-stream of token, citations and done events (0 is not false)
+    # A structured answer: JSON valid against the schema, in `data` (the same retrieval, citations and
+    # "I don't know"); not streamed.
+    response_format: ResponseFormat | None = None
 
 
 class Citation(BaseModel):
@@ -87,6 +105,7 @@ class AskResponse(BaseModel):
     reason: str  # why it abstained; empty when it answered
     confidence: float
     supported: bool  # released, and every sentence of it is in the text it cites (false for an abstention)
+    data: Any = None  # with response_format: the JSON value, valid against the schema (null when abstained)
     citations: list[Citation]
     prompt: str  # name@version
     model: str | None
@@ -228,7 +247,7 @@ def ask_response(answer: Answer, *, trace_id: str) -> AskResponse:
     return AskResponse(
         trace_id=trace_id, answer=answer.text, abstained=answer.abstained, reason=answer.reason,
         confidence=round(answer.confidence, 4),
-        supported=answer.supported,
+        supported=answer.supported, data=answer.data,
         citations=[Citation(n=s.n, location=s.location, excerpt=s.text, chunk=chunk_out(s)) for s in answer.cited],
         prompt=answer.prompt, model=completion.model if completion else None, usage=usage,
         timings_ms={k: round(v, 3) for k, v in answer.timings_ms.items() if k != "total"},

@@ -131,8 +131,8 @@ INVALID = (
 @pytest.mark.parametrize(
     ("params", "message"),
     [
-        ("params: 64\n", "params must be a mapping (max_tokens, stop, temperature, no_answer)"),
-        ("params:\n  top_k: 5\n", "unknown param 'top_k'; use max_tokens, stop, temperature, no_answer"),
+        ("params: 64\n", "params must be a mapping (max_tokens, stop, temperature, no_answer, extractive)"),
+        ("params:\n  top_k: 5\n", "unknown param 'top_k'; use max_tokens, stop, temperature, no_answer, extractive"),
         ("params:\n  no_answer: [a]\n", "param no_answer=['a'] is invalid"),
         ("params:\n  max_tokens: lots\n", f"param max_tokens='lots' {INVALID}"),
         ("params:\n  max_tokens: 0\n", "param max_tokens=0 is invalid"),

@@ -18,8 +18,9 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
 
 from dayshift.answer.answerer import Answer
-from dayshift.errors import DayshiftError, LLMCancelledError
+from dayshift.errors import ConfigError, DayshiftError, LLMCancelledError
 from dayshift.llm.base import CancelToken
+from dayshift.llm.structured import check_json_schema
 from dayshift.retrieve.filters import parse_filters
 from dayshift.service.access import caller
 from dayshift.service.api import (
@@ -97,6 +98,14 @@ async def ask(body: AskRequest, request: Request, who: Principal = Depends(calle
         raise ApiError(413, "too_large", f"the question is over {service.settings.service.max_question_chars} "
                                          "characters; shorten it")
     where = parse_filters(body.where)
+    if body.response_format is not None:
+        if body.stream:
+            raise ApiError(422, "invalid", "structured answers are not streamed: send response_format with "
+                                           "stream false")
+        try:
+            check_json_schema(body.response_format.json_schema.json_schema)
+        except ConfigError as exc:
+            raise ApiError(422, "invalid", f"response_format.json_schema.schema: {exc}") from None
     job = _AskJob(service, who, body, where, request_id_var.get() or "")
     if not body.stream:
         done = await asyncio.get_running_loop().run_in_executor(None, job.run_to_end)
@@ -159,12 +168,7 @@ class _AskJob:
                         service.pool.use(self.who.tenant) as runtime:
                     record.params["index_version"] = runtime.ingestor.catalog.index_version()
                     with recording() as seen:
-                        stream = runtime.answerer.ask(self.body.question, where=self.where, tenant=self.who.tenant,
-                                                      cancel=self.cancel)
-                        for piece in stream:
-                            if on_piece is not None:
-                                on_piece(piece)
-                        answer: Answer = stream.result()
+                        answer: Answer = self._answer(runtime, on_piece)
                 fill_answer(pending, answer, list(answer.retrieved), answerer=runtime.answerer, search=seen.result)
                 service.telemetry.stages(span, answer.timings_ms, k=service.settings.answer.k,
                                          embedder=service.embedder_ref, llm=service.llm_ref,
@@ -173,12 +177,24 @@ class _AskJob:
             except DayshiftError as exc:
                 _fail(pending, exc)
                 return exc
-            except Exception as exc:  # noqa: BLE001 - the trace and the client still get an answer
+            except Exception as exc:
                 log.exception("unexpected error while answering")
                 _fail(pending, exc)
                 return DayshiftError(f"unexpected {type(exc).__name__} while answering; see the server log")
             finally:
                 service.traces.finish(pending, latency_ms=(time.perf_counter() - self.started) * 1000)
+
+
+    def _answer(self, runtime: Any, on_piece: Any) -> Answer:
+        wanted = self.body.response_format
+        if wanted is not None:
+            return runtime.answerer.ask_json(self.body.question, schema=wanted.json_schema.json_schema, where=self.where,
+                                             tenant=self.who.tenant, cancel=self.cancel)
+        stream = runtime.answerer.ask(self.body.question, where=self.where, tenant=self.who.tenant, cancel=self.cancel)
+        for piece in stream:
+            if on_piece is not None:
+                on_piece(piece)
+        return stream.result()
 
 
 def _fail(pending: Pending, exc: Exception) -> None:
