@@ -48,7 +48,7 @@ def test_the_split_is_stable_disjoint_and_covers_every_query() -> None:
     fit, held = split_queries(qs)
     again_fit, _ = split_queries(list(reversed(qs)))
     assert {q.text for q in again_fit} == {q.text for q in fit}  # by the text, not the order
-    assert set(q.text for q in fit).isdisjoint(q.text for q in held)
+    assert {q.text for q in fit}.isdisjoint(q.text for q in held)
     assert len(fit) + len(held) == 40 and 10 <= len(fit) <= 30
     assert {q.text for q in split_queries(qs)[0]} == {q.text for q in fit}  # same on every run
 
