@@ -26,10 +26,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-import squad2  # noqa: E402  (the benchmark's own corpus and question builders)
+import squad2
 
-from dayshift.answer.abstain import Evidence  # noqa: E402
-from dayshift.answer.calibrate import fit_abstention, rates  # noqa: E402
+from dayshift.answer.abstain import Evidence
+from dayshift.answer.calibrate import fit_abstention, rates
 
 
 def load_train(path: Path, articles: int) -> list[dict[str, Any]]:
@@ -77,7 +77,7 @@ def collect(articles: list[dict[str, Any]], *, limit: int, rows_out: Path | None
     rows: list[dict[str, Any]] = []
     for name, (ingested, questions) in squad2.settings_questions(articles).items():
         squad2.write_corpus(ingested, work / name / "corpus")
-        settings = load_settings(data_dir=work / name / "index")
+        settings = load_settings(data_dir=work / name / "index", **squad2.shared_models_dir(None))
         embedder = open_embedder(settings)
         open_ingestor(settings, embedder=embedder).sync(work / name / "corpus")
         answerer = open_answerer(settings, embedder=embedder, abstain_threshold=0.0)

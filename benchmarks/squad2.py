@@ -170,15 +170,25 @@ def summarise(decided: list[tuple[dict[str, Any], bool]], mean_auroc: float) -> 
     }
 
 
+def shared_models_dir(overrides: dict[str, Any] | None) -> dict[str, Any]:
+    """Readers are joined once, in the models folder of the settings this runs under (not per index)."""
+    overrides = {**(overrides or {})}
+    llm = {**overrides.get("llm", {})}
+    llm.setdefault("models_dir", load_settings().llm.models_dir)
+    overrides["llm"] = llm
+    return overrides
+
+
 def run(
     dataset: Path, *, limit: int | None, log: bool, rows_out: Path | None = None, overrides: dict[str, Any] | None = None,
     confidence: float | None = 0.95,
 ) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="dayshift-squad2-"))
+    overrides = shared_models_dir(overrides)
     results: dict[str, Any] = {}
     for name, (articles, questions) in settings_questions(load_articles(dataset)).items():
         write_corpus(articles, work / name / "corpus")
-        settings = load_settings(data_dir=work / name / "index", **(overrides or {}))
+        settings = load_settings(data_dir=work / name / "index", **overrides)
         embedder = open_embedder(settings)
         open_ingestor(settings, embedder=embedder).sync(work / name / "corpus")
         answerer = open_answerer(settings, embedder=embedder, abstain_threshold=0.0)  # draft every answer

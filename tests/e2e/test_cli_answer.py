@@ -42,6 +42,21 @@ def test_demo_ingests_the_shipped_corpus_and_abstains_on_the_off_topic_question(
     assert "no source is close enough" in " ".join(mercury.split())
 
 
+def test_the_demo_answers_are_correct_and_cited(demo_dir: tuple[Path, str]) -> None:
+    _, out = demo_dir
+    sections = {q: out.split(q)[1] for q in ("Which embedding model does dayshift bundle?",
+                                             "How does dayshift combine keyword and dense search?",
+                                             "Which file formats can dayshift ingest?")}
+    expected = {"Which embedding model does dayshift bundle?": ["MiniLM-L6-v2"],
+                "How does dayshift combine keyword and dense search?": ["fusion"],
+                "Which file formats can dayshift ingest?": ["PDF", "HTML", "Markdown", "CSV"]}
+    for question, words in expected.items():
+        verdict = sections[question].split("─")[0]  # up to the next question's rule
+        assert ABSTAIN_TEXT not in " ".join(verdict.split()), (question, verdict)
+        assert all(w in verdict for w in words), (question, verdict)
+        assert "[1] dayshift FAQ" in verdict, (question, verdict)  # cited: the FAQ section it stands on
+
+
 def test_ask_json_carries_answer_confidence_and_citations(demo_dir: tuple[Path, str]) -> None:
     data_dir, _ = demo_dir
     result = run(data_dir / "demo", "ask", "Which file formats can dayshift ingest?", "--json")
@@ -74,8 +89,12 @@ def test_calibrate_saves_a_model_that_ask_then_uses(demo_dir: tuple[Path, str], 
         {"question": "How tall is Mount Kilimanjaro?", "is_impossible": True},
     ]
     dev.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    result = run(data_dir / "demo", "calibrate", "--dataset", str(dev))
+    refused = run(data_dir / "demo", "calibrate", "--dataset", str(dev))  # the 95% bound needs 59 unanswerable
+    assert refused.returncode == 2 and "3 unanswerable questions cannot show" in refused.stderr
+    assert "at least 59" in refused.stderr and not (data_dir / "demo" / "calibration.json").exists()
+    result = run(data_dir / "demo", "calibrate", "--dataset", str(dev), "--confidence", "0")
     assert result.returncode == 0, result.stderr
+    assert "false answers 0.0% (95% interval 0.0%-" in " ".join(result.stdout.split())
     model = AbstentionModel.load(data_dir / "demo" / "calibration.json")
     assert model.fitted_on["answerable"] == 3 and model.fitted_on["unanswerable"] == 3
     assert all(w >= 0 for w in model.weights.values())

@@ -52,6 +52,10 @@ def calibrate(
     retrieval: Annotated[
         Path | None, typer.Option("--retrieval", help="Eval dataset: fit the hybrid fusion on its expected_sources.")
     ] = None,
+    confidence: Annotated[
+        float, typer.Option(min=0.0, max=0.999, help="The threshold keeps the false-answer rate's upper bound at "
+                            "this confidence within the target; 0 uses the point estimate.")
+    ] = 0.95,
 ) -> None:
     """Fit the abstention threshold and weights (--dataset), or the retrieval fusion (--retrieval)."""
     settings: Settings = ctx.obj
@@ -66,12 +70,15 @@ def calibrate(
     answerer = open_answerer(settings, abstain_threshold=0.0)  # draft every answer: all evidence is measured
     evidence = [answerer.ask(q).result().evidence for q, _ in track(labelled, description="answering")]
     model = fit_abstention(evidence, [a for _, a in labelled], target_false_answer_rate=target_false_answer_rate,
-                           dataset=str(dataset))
+                           dataset=str(dataset), confidence=confidence or None)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     model.save(settings.data_dir / "calibration.json")
     f = model.fitted_on
+    far, fab = f["false_answer_interval"], f["false_abstention_interval"]
     Console().print(
-        f"saved {settings.data_dir / 'calibration.json'}: threshold {model.threshold:.3f}, AUROC {f['auroc']:.3f}, "
-        f"false answers {f['false_answer_rate']:.1%}, false abstentions {f['false_abstention_rate']:.1%} "
+        f"saved {settings.data_dir / 'calibration.json'}: threshold {model.threshold:.3f} "
+        f"({f['threshold_rule']}), AUROC {f['auroc']:.3f}\n"
+        f"  false answers {f['false_answer_rate']:.1%} (95% interval {far[0]:.1%}-{far[1]:.1%}), "
+        f"false abstentions {f['false_abstention_rate']:.1%} ({fab[0]:.1%}-{fab[1]:.1%}) "
         f"on {f['answerable']} answerable and {f['unanswerable']} unanswerable questions"
     )
