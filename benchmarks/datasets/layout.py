@@ -33,6 +33,17 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_ROOT = REPO.parent / "beir-data"
+# MD5 of the zips on BEIR's download server, as BEIR lists them beside each link: a copy from
+# elsewhere (a mirror, a repository) that matches is byte for byte the published one.
+PUBLISHED_MD5 = {
+    "nfcorpus": "a89dba18a62ef92f7d323ec890a0d38d",
+    "fiqa": "17918ed23cd04fb15047f73e6c3bd9d9",
+    "arguana": "8ad3e3c2a5867cdced806d6503f29b99",
+    "trec-covid": "ce62140cb23feb9becf6270d0d1fe6d1",
+    "webis-touche2020": "46f650ba5a527fc69e0a6521c5a23563",
+    "nq": "d4d3d2e48787a744b6f6e691ff534307",
+    "hotpotqa": "f412724f78b0d91183a0e86805e16114",
+}
 
 
 def main() -> None:
@@ -66,7 +77,8 @@ def lay_out(source: Path, *, root: Path, name: str | None = None) -> dict[str, o
     test_rows = [q for q in rows if q["_id"] in test_ids]
     (target / "queries_test.jsonl").write_text("".join(json.dumps(q) + "\n" for q in test_rows), encoding="utf-8")
     manifest = {
-        "name": name, "source": str(source), "source_sha256": _sha256(source),
+        "name": name, "source": str(source), "source_sha256": _digest(source, "sha256"),
+        "matches_published_zip": _matches_published(source),
         "documents": len(doc_words), "document_words_mean": round(statistics.fmean(doc_words), 1),
         "test_queries": len(test_rows),
         "query_words_mean": round(statistics.fmean(len(q["text"].split()) for q in test_rows), 1) if test_rows else 0,
@@ -125,10 +137,18 @@ def _dataset_name(source: Path) -> str:
     return source.name[: -len(".zip")] if source.suffix == ".zip" else source.name
 
 
-def _sha256(path: Path) -> str | None:
+def _matches_published(source: Path) -> bool | None:
+    """True/False: the zip is/is not byte for byte BEIR's published one; None: no published MD5 to compare
+    (a folder, or a dataset not in PUBLISHED_MD5). A repacked zip can hold the same data: the manifest says
+    which it is, and the counts beside it tell whether the data differ."""
+    expected = PUBLISHED_MD5.get(_dataset_name(source))
+    return None if expected is None or not source.is_file() else _digest(source, "md5") == expected
+
+
+def _digest(path: Path, algorithm: str) -> str | None:
     if not path.is_file():
         return None
-    digest = hashlib.sha256()
+    digest = hashlib.new(algorithm)
     with path.open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
