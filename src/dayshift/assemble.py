@@ -60,7 +60,8 @@ def open_reranker(settings: Settings) -> Reranker | None:
         raise ConfigError("the cross-encoder re-ranker needs a model folder: set DAYSHIFT_RETRIEVE__RERANK_MODEL")
     if r.rerank == "http" and not r.rerank_url:
         raise ConfigError("the http re-ranker needs its address: set DAYSHIFT_RETRIEVE__RERANK_URL")
-    return factory(model_path=r.rerank_model, base_url=r.rerank_url)  # type: ignore[no-any-return]
+    # data_dir: the "registry" re-ranker reads the model registry under it (dayshift.finetune.registry)
+    return factory(model_path=r.rerank_model, base_url=r.rerank_url, data_dir=settings.data_dir)  # type: ignore[no-any-return]
 
 
 def open_retriever(settings: Settings, *, embedder: Embedder | None = None, store: Store | None = None) -> Retriever:

@@ -269,6 +269,16 @@ class DatabaseSettings(BaseModel):
     url: str | None = Field(None, repr=False)
 
 
+class FinetuneSettings(BaseModel):
+    """`dayshift finetune`: where runs are logged (dayshift.finetune)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # mlflow: a local store under data_dir/mlruns (`mlflow ui` shows it); wandb: offline, under data_dir/wandb.
+    tracker: Literal["mlflow", "wandb", "none"] = "mlflow"
+    seed: int = 13
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="DAYSHIFT_",
@@ -288,6 +298,7 @@ class Settings(BaseSettings):
     service: ServiceSettings = Field(default_factory=ServiceSettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     monitor: MonitorSettings = Field(default_factory=MonitorSettings)
+    finetune: FinetuneSettings = Field(default_factory=FinetuneSettings)
 
     @model_validator(mode="after")
     def _models_under_data_dir(self) -> Settings:

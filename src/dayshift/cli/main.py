@@ -15,7 +15,9 @@ import typer
 
 from dayshift.cli import ask, calibrate, demo, doctor, ingest, monitor, search, serve, standup, status, store, usage
 from dayshift.cli.evals import eval_app
+from dayshift.cli.finetune import finetune_app
 from dayshift.cli.help_text import fix_help_rendering
+from dayshift.cli.models import models_app
 from dayshift.cli.prompts import prompts_app
 from dayshift.cli.review import review
 from dayshift.cli.traces import traces_app
@@ -66,6 +68,8 @@ app.add_typer(monitor.monitor_app, name="monitor")
 app.add_typer(prompts_app, name="prompts")
 app.add_typer(eval_app, name="eval")
 app.add_typer(traces_app, name="traces")
+app.add_typer(finetune_app, name="finetune")
+app.add_typer(models_app, name="models")
 app.command("review")(review)
 
 
