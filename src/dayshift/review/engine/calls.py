@@ -92,8 +92,7 @@ class CallGraph:
         qualname = index.qualname(func)
         if qualname is not None:
             return self._targets(self.project.symbol(unit, qualname))
-        cls = self._instance_class(unit, receiver, scope)
-        return self.dispatch(cls, func.attr) if cls is not None else []
+        return [t for cls in self._instance_classes(unit, receiver, scope) for t in self.dispatch(cls, func.attr)]
 
     def dispatch(self, cls: Symbol, name: str) -> list[Target]:
         """What `obj.name()` may run when obj is a `cls`: the method `cls` has (its own or a base's),
@@ -142,29 +141,35 @@ class CallGraph:
             return [init] if init is not None else []
         return []
 
-    def _instance_class(self, unit: Unit, receiver: ast.expr, scope: Scope, depth: int = 0) -> Symbol | None:
-        """The project class of `obj` in `obj.m()`: from `obj = Class(...)`, `obj = factory()`, a
-        parameter `obj: Class` (also when stored: `self.llm = llm`), or `Class(...).m()` itself."""
+    def _instance_classes(self, unit: Unit, receiver: ast.expr, scope: Scope, depth: int = 0) -> list[Symbol]:
+        """The project classes `obj` in `obj.m()` may be: from `obj = Class(...)` (each branch's
+        class when branches bind different ones), `obj = factory()`, a parameter `obj: Class` (also
+        when stored: `self.llm = llm`), or `Class(...).m()` itself."""
         if isinstance(receiver, ast.Call):
-            return self.project.class_named(unit, receiver.func)
+            found = self.project.class_named(unit, receiver.func)
+            return [found] if found is not None else []
         if not isinstance(receiver, (ast.Name, ast.Attribute)) or depth > 3:
-            return None
+            return []
+        classes: dict[tuple[int, str], Symbol] = {}
         for binding in unit.index.lookup(receiver, scope):
             value = binding.value.value if isinstance(binding.value, ast.Await) else binding.value
-            found = None
+            found: list[Symbol] = []
             if isinstance(value, ast.Call):
-                found = self.project.class_named(unit, value.func) or self._returned_class(unit, value)
+                one = self.project.class_named(unit, value.func) or self._returned_class(unit, value)
+                found = [one] if one is not None else []
             elif isinstance(value, ast.Name) and value is not receiver:
-                found = self._instance_class(unit, value, binding.scope, depth + 1)
-            if found is not None:
-                return found
+                found = self._instance_classes(unit, value, binding.scope, depth + 1)
+            classes.update({(id(c.unit), c.name): c for c in found})
+        if classes:
+            return list(classes.values())
         if isinstance(receiver, ast.Name):
             for probe in unit.index.scope_chain(scope):
                 if probe.node is None:
                     break
                 if receiver.id in probe.params:
-                    return self.project.class_named(unit, _annotation(probe.node, receiver.id))
-        return None
+                    one = self.project.class_named(unit, _annotation(probe.node, receiver.id))
+                    return [one] if one is not None else []
+        return []
 
     def _returned_class(self, unit: Unit, call: ast.Call) -> Symbol | None:
         """The class a factory says it returns: `def get_datastore() -> DataStore`."""

@@ -25,7 +25,7 @@ import ast
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from dayshift.review.engine.frameworks import agent_specs, annotated_spec
+from dayshift.review.engine.frameworks import agent_specs, annotated_specs
 from dayshift.review.engine.kwargs import call_kwargs
 from dayshift.review.engine.libraries import (
     ANTHROPIC_CTORS,
@@ -38,10 +38,15 @@ from dayshift.review.engine.libraries import (
     LLAMAINDEX_MODELS,
     OPENAI_CTORS,
     OPENAI_RESOURCES,
+    PROVIDER_CTORS,
+    PROVIDER_LOCAL_WORDS,
+    RUNS_GIVEN,
     WRAPPERS,
+    WRAPS_GIVEN,
     agents_run,
     anthropic_generation,
     openai_generation,
+    provider_call,
 )
 from dayshift.review.engine.module import ModuleIndex, Scope, session_key
 from dayshift.review.engine.specs import UNKNOWN, ApiCall, ClientSpec, Spec
@@ -106,7 +111,7 @@ class ClientResolver:
             if not found:
                 found.extend(self._imported_specs(expr, depth))
             if isinstance(expr, ast.Name) and scope.node is not None and _is_param(expr.id, scope, self.index):
-                found.append(annotated_spec(self, expr.id, scope) or UNKNOWN)
+                found.extend(annotated_specs(self, expr.id, scope) or [UNKNOWN])
             return found
         return []
 
@@ -207,13 +212,31 @@ class ClientResolver:
             kind, vendor = "langchain", LANGCHAIN_MODELS[name]
         elif top == "llama_index" and name in LLAMAINDEX_MODELS and ".llms" in f".{module}":
             kind, vendor = "llamaindex", LLAMAINDEX_MODELS[name]
+        elif q in PROVIDER_CTORS:
+            kind, vendor = "provider", PROVIDER_CTORS[q]
         if kind is None:
             return None
         kw, spread = self.kwargs(call, scope)
+        if vendor == "mem0" and self._local_config(call, scope):
+            return ClientSpec(kind, vendor, call, tuple(kw.items()), spread, where=self.index.path, on_host=True)
         for name in ("http_client", "http_async_client"):
             if self._maybe_none(kw.get(name), scope):
                 del kw[name]  # `http_client = None` unless a proxy is configured: the default client is used
         return ClientSpec(kind, vendor, call, tuple(kw.items()), spread, where=self.index.path)
+
+    def _local_config(self, call: ast.Call, scope: Scope) -> bool:
+        """A mem0 config whose every "provider" (llm, embedder, vector store) runs on this host (ollama ...)."""
+        values: list[ast.expr] = [*call.args, *[k.value for k in call.keywords]]
+        for value in list(values):
+            if isinstance(value, ast.Name):
+                values.extend(b.value for b in self.index.lookup(value, scope))
+        providers = [v.value for value in values if isinstance(value, ast.Dict) for d in ast.walk(value)
+                     if isinstance(d, ast.Dict) for k, v in zip(d.keys, d.values, strict=True)
+                     if isinstance(k, ast.Constant) and k.value == "provider" and isinstance(v, ast.Constant)
+                     and isinstance(v.value, str)]
+        models = [p for p in providers if p not in {"qdrant", "chroma", "faiss", "pgvector", "redis", "milvus",
+                                                    "elasticsearch", "opensearch", "weaviate", "pinecone"}]
+        return bool(models) and all(any(w in p.lower() for w in PROVIDER_LOCAL_WORDS) for p in models)
 
     def _maybe_none(self, value: ast.expr | None, scope: Scope) -> bool:
         if not isinstance(value, ast.Name):
@@ -229,6 +252,11 @@ class ClientResolver:
     def _classify(self, call: ast.Call) -> ApiCall | None:
         scope = self.index.enclosing_scope(call)
         q = self.index.qualname(call.func)
+        if q in RUNS_GIVEN or (isinstance(call.func, ast.Attribute) and call.func.attr == "run_in_executor"):
+            return self._given_call(call, scope, RUNS_GIVEN.get(q or "", 1))
+        return self._classify_in(call, scope, q)
+
+    def _classify_in(self, call: ast.Call, scope: Scope, q: str | None) -> ApiCall | None:
         if q is not None:
             found = self._module_function(call, q, scope)
             if found is not None:
@@ -249,6 +277,17 @@ class ClientResolver:
                 break
         return None
 
+    def _given_call(self, call: ast.Call, scope: Scope, at: int) -> ApiCall | None:
+        """`asyncio.to_thread(f, *args, **kw)`, `loop.run_in_executor(None, f, *args)`: the call of f."""
+        if len(call.args) <= at or not isinstance(call.args[at], (ast.Attribute, ast.Name)):
+            return None
+        func = call.args[at]
+        synthetic = ast.copy_location(ast.Call(func=func, args=call.args[at + 1:], keywords=call.keywords), call)
+        found = self._classify_in(synthetic, scope, self.index.qualname(func))
+        if found is not None:
+            found.call = call
+        return found
+
     def _alias_call(self, call: ast.Call, scope: Scope) -> ApiCall | None:
         """`completion = litellm.completion` / `create = client.chat.completions.create`, then `completion(...)`;
         or a model object called directly: `llm("...")`."""
@@ -258,6 +297,9 @@ class ClientResolver:
             return self._method_call(call, scope, ("__call__",), specs)
         for binding in self.index.lookup(call.func, scope):
             value = binding.value
+            if isinstance(value, ast.Call) and value.args and self.index.qualname(value.func) in WRAPS_GIVEN:
+                # `create = sync_to_async(client.chat.completions.create)` / `functools.partial(f, model=m)`
+                value = value.args[0]
             if not isinstance(value, ast.Attribute):
                 continue
             synthetic = ast.Call(func=value, args=call.args, keywords=call.keywords)
@@ -321,6 +363,11 @@ class ClientResolver:
             if len(path) != 1 or path[0] not in LITELLM_NETWORK:
                 return None
             return ApiCall(call, kind, path, specs, kwargs, spread, path[0] in LITELLM_GENERATION, scope)
+        if kind == "provider":
+            generates = provider_call(known[0].vendor, path)
+            if generates is None:
+                return None
+            return ApiCall(call, kind, path, specs, kwargs, spread, generates, scope)
         if method in INVOKE_METHODS and len(path) == 1:
             return ApiCall(call, kind, path, specs, kwargs, spread, True, scope)
         return None

@@ -22,8 +22,8 @@ UNKNOWN = "unknown"  # a value of unknown origin (a parameter): a possible clien
 class ClientSpec:
     """A client or model object, as constructed: its library, its arguments and what was layered on."""
 
-    kind: str  # openai | anthropic | litellm | requests | httpx | aiohttp | langchain | llamaindex | chain
-    vendor: str  # openai | openai-llm | anthropic | ollama | local | litellm | http
+    kind: str  # openai | anthropic | litellm | requests | httpx | aiohttp | langchain | llamaindex | chain | provider
+    vendor: str  # openai | openai-llm | anthropic | ollama | local | litellm | http | a provider (groq, mem0 ...)
     node: ast.Call
     kwargs: tuple[tuple[str, ast.expr], ...] = ()
     spread: bool = False  # **kwargs we could not read
@@ -32,6 +32,8 @@ class ClientSpec:
     inner: tuple[ClientSpec, ...] = ()  # the models a chain wraps
     where: str = ""  # the module it is built in
     opaque: bool = False  # known only by a type annotation: its construction (timeout, retries) is not seen
+    on_host: bool = False  # configured to run on this host (a mem0 config whose models are all ollama ...)
+    inferred: bool = False  # not followed to this construction: the project's only clients of the parameter's type
 
     def arg(self, *names: str) -> ast.expr | None:
         for source in (self.overrides, self.kwargs):
@@ -45,7 +47,7 @@ class ClientSpec:
 
     @property
     def local(self) -> bool:
-        if self.vendor in {"ollama", "local"}:
+        if self.vendor in {"ollama", "local"} or self.on_host:
             return True
         if self.kind == "chain":
             return bool(self.inner) and all(i.local for i in self.inner)
@@ -68,7 +70,7 @@ class ApiCall:
     """A call that sends a request to a model or HTTP API."""
 
     call: ast.Call
-    kind: str  # openai | openai-v0 | openai-module | anthropic | litellm | requests | httpx | aiohttp | langchain | llamaindex | chain
+    kind: str  # openai | openai-v0 | openai-module | anthropic | litellm | requests | httpx | aiohttp | langchain | llamaindex | chain | provider
     path: tuple[str, ...]
     specs: list[Spec]
     kwargs: dict[str, ast.expr]

@@ -37,6 +37,7 @@ import ast
 
 from dayshift.review.engine.clients import ApiCall
 from dayshift.review.engine.context import RuleContext
+from dayshift.review.engine.libraries import provider_sent
 from dayshift.review.engine.module import Scope
 from dayshift.review.engine.project import Project
 from dayshift.review.engine.units import Unit
@@ -94,13 +95,21 @@ class PrivacyRules(BaseFlowRules):
 
     def transfer(self, unit: Unit, call: ast.Call, labels: frozenset) -> frozenset | None:
         redactors = {name.lower() for name in unit.ctx.redactors}
-        return EMPTY if _redacts(call, redactors) else None
+        if _redacts(call, redactors):
+            return EMPTY
+        api = unit.resolver.api_call(call)
+        if api is not None and api.generation:
+            return EMPTY  # the model's reply is the model's text: the user's data went out in the request
+        return None
 
     def sinks(self, unit: Unit, call: ast.Call) -> list[tuple[list[ast.expr], str, str]]:
         where = _sink(unit.ctx, call)
         if where is None:
             return []
-        return [([*call.args, *[k.value for k in call.keywords]], "DS401",
+        api = unit.resolver.api_call(call)
+        sent = provider_sent(api.known_specs[0].vendor, api.path, call) \
+            if api is not None and api.kind == "provider" and api.known_specs else None
+        return [(sent if sent is not None else [*call.args, *[k.value for k in call.keywords]], "DS401",
                  f"{unit.ctx.describe(call)} sends user data {where} without redaction.")]
 
     def entry(self, unit: Unit, scope: Scope) -> bool:
@@ -148,7 +157,7 @@ def _sink(ctx: RuleContext, call: ast.Call) -> str | None:
 def _model_sink(api: ApiCall) -> str | None:
     if api.kind in {"requests", "httpx", "aiohttp"} or not api.remote:
         return None
-    if api.generation or api.path[-2:] in CONTENT_CALLS or api.kind == "openai-v0" and \
+    if api.generation or api.kind == "provider" or api.path[-2:] in CONTENT_CALLS or api.kind == "openai-v0" and \
             api.path[0] in {"Embedding", "Audio", "Moderation"}:
         return "to a third-party model API"
     return None

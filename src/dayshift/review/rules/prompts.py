@@ -44,7 +44,7 @@ def _is_none(node: ast.expr | None) -> bool:
 def _unbounded(ctx: RuleContext) -> None:
     for api in ctx.api_calls():
         if not api.generation or api.spread or api.kind in {"anthropic", "langchain", "llamaindex", "chain",
-                                                            "openai-agents"}:
+                                                            "openai-agents", "provider"}:
             continue
         if api.kind == "openai-v0" and api.path[0] not in {"ChatCompletion", "Completion"}:
             continue

@@ -1,4 +1,5 @@
-"""DS201: a model call on a request path with no retry, where the client's max_retries is 0 or unset.
+"""DS201: a model call (a generation or an embedding) on a request path with no retry, where the
+client's max_retries is 0 or unset.
 
 A request path is a route handler (FastAPI/Starlette/Flask/Quart `@app.get(...)`,
 `@router.post`, `@bp.route`, `@app.websocket`, chainlit `@cl.on_message`), the functions nested
@@ -10,7 +11,12 @@ A retry counts when: the client sets `max_retries` to something other than 0 (al
 LangChain model is `.with_retry()`'d or built with `max_retries`, the function or a caller on
 the path is decorated with a retrying decorator (tenacity `@retry`, `backoff.on_exception`,
 any decorator named *retry*/*backoff*; what such a function calls, in any module, is retried
-too), or the call sits in a loop with a `try` around it (a hand-written retry loop).
+too), or the call sits in a loop with a `try` around it (a hand-written retry loop). A decorator
+that retries only on errors of the model's output (tenacity `retry_if_exception_type` or
+`backoff.on_exception` naming JSONDecodeError, ValidationError, ValueError ...) re-asks on bad
+output and leaves rate limits and server errors unretried: it does not count. A client handed in
+as a typed parameter is checked as the clients of its type the project builds
+(engine/frameworks.py); other providers' SDKs (groq, mistralai, cohere ...) are not checked.
 
 Left out: calls the project resolution cannot follow (engine/project.py), and retries done by
 a proxy or gateway in front of the model.
@@ -36,17 +42,25 @@ def check(ctx: RuleContext) -> None:
     globals_set = {key[2] for key in index.bindings if key[0] == "global"}
     retrying = _retrying_scopes(project)
     for api in ctx.api_calls():
-        if not api.generation or api.scope is None:
+        if not (api.generation or _embeds(api)) or api.scope is None:
             continue
         if not any(s.id in path for s in index.scope_chain(api.scope) if s.node is not None):
             continue
         if _has_retry(ctx, api, globals_set, retrying):
+            continue
+        if api.kind == "provider":  # other providers' SDKs: their retry defaults are not modelled
             continue
         if api.kind in {"openai", "anthropic", "langchain", "llamaindex", "chain", "openai-agents"} \
                 and not api.known_specs:
             continue
         ctx.report("DS201", api.call, f"{ctx.describe(api.call)} runs on a request path with no retry: "
                                       f"{_why(api)}, and nothing around it retries.")
+
+
+def _embeds(api: ApiCall) -> bool:
+    """An embedding request: a model call a request waits on, as a generation is."""
+    return api.path[-2:] == ("embeddings", "create") or (api.kind == "litellm" and api.path[-1] in {"embedding",
+                                                                                                    "aembedding"})
 
 
 def _why(api: ApiCall) -> str:
@@ -102,11 +116,35 @@ def _retrying_scopes(project: Project) -> set[int]:
             for deco in scope.node.decorator_list:
                 target = deco.func if isinstance(deco, ast.Call) else deco
                 name = (unit.index.dotted(target) or "").lower()
-                if "retry" in name or "backoff" in name or "retrying" in name:
+                if ("retry" in name or "backoff" in name or "retrying" in name) and not _only_parse_errors(deco):
                     starts.append((unit, scope))
     found = project.reach(starts)
     project.shared["retrying"] = found
     return found
+
+
+# Errors that mean the model answered badly, not that the call failed: a retry on them alone re-asks
+# on bad output and leaves rate limits, timeouts and server errors unretried.
+PARSE_ERRORS = {"jsondecodeerror", "validationerror", "valueerror", "keyerror", "typeerror", "assertionerror",
+                "indexerror", "attributeerror", "outputparserexception", "schemaerror", "decodeerror"}
+
+
+def _only_parse_errors(deco: ast.expr) -> bool:
+    """tenacity `@retry(retry=retry_if_exception_type((json.JSONDecodeError, ValidationError)))` or
+    `@backoff.on_exception(backoff.expo, json.JSONDecodeError)`: a retry that re-asks on bad output
+    only, so a rate limit, timeout or server error is not retried."""
+    if not isinstance(deco, ast.Call):
+        return False
+    named: list[ast.expr] = []
+    for kw in deco.keywords:
+        if kw.arg == "retry" and isinstance(kw.value, ast.Call) and \
+                (ast.unparse(kw.value.func).rsplit(".", 1)[-1] == "retry_if_exception_type"):
+            named.extend(kw.value.args)
+    if ast.unparse(deco.func).endswith("on_exception") and len(deco.args) >= 2:
+        named.append(deco.args[1])
+    names = [(n.attr if isinstance(n, ast.Attribute) else n.id).lower() for e in named
+             for n in (e.elts if isinstance(e, ast.Tuple) else [e]) if isinstance(n, (ast.Attribute, ast.Name))]
+    return bool(names) and all(n in PARSE_ERRORS for n in names)
 
 
 def _in_retry_loop(ctx: RuleContext, call: ast.Call) -> bool:

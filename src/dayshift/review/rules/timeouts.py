@@ -11,9 +11,12 @@ SDK clients are reported at each call (a call can still pass `timeout=` or use
 happen inside chains. A client built in another module of the reviewed tree and imported
 (`from .clients import llm`) is followed there. An `http_client=` that may be None (set only
 when a proxy is configured) does not count as a timeout. A call whose `**kwargs` cannot be read,
-or whose client comes from a parameter (even one annotated with the client's type: where it was
-built is not seen), is not reported. The OpenAI Agents SDK's `Runner.run` is checked against the
-client its Agent's model holds (`OpenAIResponsesModel(openai_client=...)`).
+or whose client comes from an unannotated parameter, is not reported. A parameter annotated with
+the client's type is taken to hold one of the clients of that type the project builds
+(engine/frameworks.py); where the project builds none, it is not reported. The OpenAI Agents
+SDK's `Runner.run` is checked against the client its Agent's model holds
+(`OpenAIResponsesModel(openai_client=...)`). Other providers' SDKs (groq, mistralai, cohere ...)
+are not checked: their defaults differ and are not modelled.
 """
 
 from __future__ import annotations
@@ -73,9 +76,11 @@ def _check_call(ctx: RuleContext, api: ApiCall, globals_set: set[str]) -> None:
     if bare:
         spec = bare[0]
         where = f"line {spec.node.lineno}" if spec.where in {"", ctx.path} else f"{spec.where}:{spec.node.lineno}"
+        whose = "its client" if not spec.inferred else "the client it is handed (typed, so taken to be one " \
+                                                     "this project builds"
         ctx.report("DS101", api.call,
-                   f"{what} has no timeout, and its client ({ctx.describe(spec.node)}, {where}) "
-                   f"was built without one ({DEFAULTS.get(api.kind, 'no bound')}).")
+                   f"{what} has no timeout, and {whose} ({ctx.describe(spec.node)}, {where}"
+                   f"{')' if spec.inferred else ''}) was built without one ({DEFAULTS.get(api.kind, 'no bound')}).")
 
 
 def _without_timeout(spec: ClientSpec) -> bool:
