@@ -30,8 +30,10 @@ def free_port() -> int:
 
 
 class ServeProcess:
-    def __init__(self, data_dir: Path, *, env: dict[str, str] | None = None, ready_timeout_s: float = 180) -> None:
+    def __init__(self, data_dir: Path, *, env: dict[str, str] | None = None, ready_timeout_s: float = 180,
+                 log_level: str = "warning") -> None:
         self.data_dir, self.port = Path(data_dir), free_port()
+        self.log_level = log_level
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = self.data_dir / f"serve-{self.port}.log"
         self.ready_timeout_s = ready_timeout_s
@@ -45,7 +47,7 @@ class ServeProcess:
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(
                 [dayshift, "--data-dir", str(self.data_dir), "serve", "--port", str(self.port),
-                 "--log-level", "warning"],
+                 "--log-level", self.log_level],
                 env=self._env, stdout=out, stderr=subprocess.STDOUT,
             )
         deadline = time.monotonic() + self.ready_timeout_s
