@@ -4,8 +4,8 @@
     python benchmarks/review.py --json          # files, lines_per_s, per family {precision, recall, tp, fp, fn}
     python benchmarks/review.py --scale DIR...  # whole repositories as projects against file by file
 
-The set is benchmarks/review_corpus/labels.yaml (102 public files in three parts: the tuning set
-and two held-out sets; see the README beside it).
+The set is benchmarks/review_corpus/labels.yaml (113 public files in four parts: the tuning set
+and three held-out sets; see the README beside it).
 The files themselves are not in git: the script reads them from --corpus, else
 $DAYSHIFT_SHARED_DATA/review_corpus/files, else benchmarks/review_corpus/files, and checks each
 one's SHA-256 against the labels.
@@ -128,7 +128,8 @@ def score(labels: list[dict], found: dict[str, list]) -> tuple[dict, list, list]
 TITLES = {"first-84": "the first 84 files (tuning + held-out: the set the recall target was set on)",
           "tuning": "tuning set (the rules were tuned on it)",
           "held-out": "held-out set (labelled after the first tuning; README: its first, untouched run)",
-          "held-out-2": "second held-out set (labelled after the project-wide analysis; README: its first run)"}
+          "held-out-2": "second held-out set (labelled after the project-wide analysis; README: its first run)",
+          "held-out-3": "third held-out set (labelled after the fixes that followed held-out-2; README: its first run)"}
 RULES_FAMILIES = ["timeout", "retry", "output", "privacy", "secrets", "prompt", "streaming", "agent-loop"]
 
 
