@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 from dayshift.errors import PluginError
 
-Group = Literal["embedders", "stores", "rerankers", "loaders", "llms"]
+Group = Literal["embedders", "stores", "rerankers", "loaders", "llms", "tools"]
 
 
 @cache

@@ -189,6 +189,37 @@ class AnswerSettings(BaseModel):
     self_check: bool = True
 
 
+class AgentSettings(BaseModel):
+    """`dayshift agent`, POST /v1/agent: its prompt, tools and budgets (dayshift.agents)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    prompt: str = "agent"  # a prompt ref, as answer.prompt: the agent's system prompt in the registry
+    tools: list[str] = Field(default_factory=lambda: ["search_docs", "sql", "calculator"])  # entry point names
+    # What the sql tool reads: SQLite files, CSV/TSV/JSONL files, or one Postgres URL (--db adds to it).
+    databases: list[str] = Field(default_factory=list)
+    # Budgets per task, each checked before every model call: an overrun stops the run with its reason.
+    max_steps: int = Field(8, ge=1, le=100)  # model calls
+    max_seconds: float = Field(180.0, gt=0)
+    max_tokens: int = Field(30000, ge=256)  # input and output, all calls
+    max_cost_usd: float = Field(0.10, ge=0)
+    max_invalid_calls: int = Field(3, ge=1)  # calls whose arguments do not validate, before the run stops
+    max_repeats: int = Field(2, ge=1)  # the same call with the same arguments again, before the run stops
+    step_max_tokens: int | None = Field(None, ge=16)  # output per call; None: the prompt's max_tokens, else 256
+    n_ctx: int = Field(8192, ge=1024)  # a local model's context window when dayshift agent loads it
+    # What the model is shown of each result (the trace keeps it whole, up to trace_result_chars).
+    result_chars: int = Field(2500, ge=200)
+    trace_result_chars: int = Field(4000, ge=200)
+    quarantine: bool = True  # sentences of tool output addressed to an AI are withheld from the model
+    search_k: int = Field(3, ge=1, le=20)
+    passage_chars: int = Field(700, ge=100)
+    sql_max_rows: int = Field(20, ge=1, le=1000)
+    sql_timeout_s: float = Field(10.0, gt=0)
+    # fetch_url fetches only from these hosts ("docs.python.org", "*.nist.gov"); empty: fetch_url is off.
+    fetch_allow_hosts: list[str] = Field(default_factory=list)
+    fetch_max_bytes: int = Field(200_000, ge=1000)
+
+
 class TraceSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -294,6 +325,7 @@ class Settings(BaseSettings):
     retrieve: RetrieveSettings = Field(default_factory=RetrieveSettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)
     answer: AnswerSettings = Field(default_factory=AnswerSettings)
+    agent: AgentSettings = Field(default_factory=AgentSettings)
     trace: TraceSettings = Field(default_factory=TraceSettings)
     service: ServiceSettings = Field(default_factory=ServiceSettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)

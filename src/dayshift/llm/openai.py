@@ -34,7 +34,13 @@ estimate (typically within 10-30% for English), not the bill.
 Cancellation is seen between stream events, so a silent server holds a
 cancelled call for at most `timeouts.read_s`.
 
-Left out: tools/function calling, images, `n` > 1, logprobs, the Responses API.
+Tools: `ChatRequest.tools` go out as `tools` (type "function"), `tool_choice`
+as "auto"/"none"/"required" or {"type": "function", "function": {"name"}};
+the streamed `delta.tool_calls` pieces are joined by their index into the
+StreamEnd's `tool_calls`. Messages carry their calls (`tool_calls`) and
+results (role "tool", `tool_call_id`) back as the protocol spells them.
+
+Left out: images, `n` > 1, logprobs, the Responses API.
 """
 
 from __future__ import annotations
@@ -58,7 +64,17 @@ from dayshift.errors import (
     LLMTimeoutError,
     PluginError,
 )
-from dayshift.llm.base import CancelToken, ChatRequest, StreamEnd, StreamEvent, TextDelta, Timeouts, Usage
+from dayshift.llm.base import (
+    CancelToken,
+    ChatRequest,
+    Message,
+    StreamEnd,
+    StreamEvent,
+    TextDelta,
+    Timeouts,
+    ToolCall,
+    Usage,
+)
 
 try:
     import httpx
@@ -149,7 +165,7 @@ class OpenAIBackend:
         """The request body (public for tests and for logging its shape, never its text)."""
         body: dict[str, Any] = {
             "model": self.model,
-            "messages": [{"role": m.role, "content": m.content} for m in request.messages],
+            "messages": [message_json(m) for m in request.messages],
             "max_tokens": request.max_tokens,
             "temperature": request.temperature,
             "stream": True,
@@ -159,6 +175,14 @@ class OpenAIBackend:
             body["stop"] = list(request.stop)
         if request.seed is not None:
             body["seed"] = request.seed
+        if request.tools:
+            body["tools"] = [{"type": "function", "function": {"name": t.name, "description": t.description,
+                                                                "parameters": dict(t.parameters)}}
+                             for t in request.tools]
+            if request.tool_choice in ("auto", "none", "required"):
+                body["tool_choice"] = request.tool_choice
+            elif request.tool_choice:
+                body["tool_choice"] = {"type": "function", "function": {"name": request.tool_choice}}
         if request.json_schema is not None:
             schema = dict(request.json_schema)
             body["response_format"] = (
@@ -204,6 +228,7 @@ class OpenAIBackend:
         usage: Usage | None = None
         model = self.model
         done = False
+        calls: dict[int, dict[str, str]] = {}  # index -> {"id", "name", "arguments"}: pieces joined
         for data in sse_data(lines):
             _check(cancel)
             if data.strip() == "[DONE]":
@@ -217,6 +242,8 @@ class OpenAIBackend:
                 content = delta.get("content") if isinstance(delta, dict) else None
                 if content:
                     yield TextDelta(str(content))
+                if isinstance(delta, dict) and delta.get("tool_calls"):
+                    _join_tool_calls(calls, delta["tool_calls"])
                 if choice.get("finish_reason"):
                     finish = str(choice["finish_reason"])
         if finish is None:
@@ -226,7 +253,9 @@ class OpenAIBackend:
                 "short (check its logs; retrying usually helps)"
             )
         _check(cancel)
-        yield StreamEnd(finish_reason=finish, usage=usage, model=str(model))
+        tool_calls = tuple(ToolCall(id=c["id"] or f"call_{i}", name=c["name"], arguments=c["arguments"])
+                           for i, c in sorted(calls.items()))
+        yield StreamEnd(finish_reason=finish, usage=usage, model=str(model), tool_calls=tool_calls)
 
     def _decode(self, data: str) -> dict[str, Any]:
         try:
@@ -313,6 +342,35 @@ def sse_data(lines: Iterable[str]) -> Iterator[str]:
             data.append(value.removeprefix(" "))
     if data:  # a last event without its blank line: let the caller judge it
         yield "\n".join(data)
+
+
+def message_json(message: Message) -> dict[str, Any]:
+    """One message as the chat completions API spells it: tool calls and tool results included."""
+    out: dict[str, Any] = {"role": message.role, "content": message.content}
+    if message.tool_calls:
+        out["content"] = message.content or None
+        out["tool_calls"] = [{"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+                             for c in message.tool_calls]
+    if message.tool_call_id is not None:
+        out["tool_call_id"] = message.tool_call_id
+    return out
+
+
+def _join_tool_calls(calls: dict[int, dict[str, str]], pieces: Any) -> None:
+    """Add one delta's tool-call pieces: the first piece of an index names the call, later ones extend its arguments."""
+    if not isinstance(pieces, list):
+        raise LLMProtocolError(f"a stream event's delta.tool_calls is not a list: check that {_SETTINGS}BASE_URL "
+                               "points at an OpenAI-compatible API")
+    for piece in pieces:
+        if not isinstance(piece, dict):
+            continue
+        index = piece.get("index", len(calls))
+        call = calls.setdefault(int(index) if isinstance(index, int) else len(calls),
+                                {"id": "", "name": "", "arguments": ""})
+        function = piece.get("function") or {}
+        call["id"] = call["id"] or str(piece.get("id") or "")
+        call["name"] = call["name"] or str(function.get("name") or "")
+        call["arguments"] += str(function.get("arguments") or "")
 
 
 def _choices(chunk: dict[str, Any]) -> list[dict[str, Any]]:
