@@ -5,8 +5,8 @@
                                                                             # benchmarks/beir_suite.py
 
 Any BEIR-layout folder: corpus.jsonl(.gz), queries.jsonl (or queries_test.jsonl), qrels/test.tsv.
-Documents the pipeline drops as duplicates of another are ranked with the one kept (same text,
-so the same score), and a hit whose id is the query's own is dropped, as BEIR's evaluation does
+Documents the pipeline drops as duplicates of another come back from search under their own ids,
+right after the one kept (retrieve/aliases.py), and a hit whose id is the query's own is dropped, as BEIR's evaluation does
 (ignore_identical_ids); the output says how many documents were de-duplicated.
 
 Runs in one process, in this order:
@@ -34,7 +34,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 sys.path.insert(0, str(Path(__file__).parent))
 
-from _beir import (  # noqa: E402
+from _beir import (
     beir_ranking,
     load_corpus,
     load_qrels,
@@ -45,9 +45,9 @@ from _beir import (  # noqa: E402
     recall_at,
 )
 
-from dayshift.assemble import open_embedder, open_ingestor, open_retriever  # noqa: E402
-from dayshift.embed.cache import CACHE_FILE  # noqa: E402
-from dayshift.settings import load_settings  # noqa: E402
+from dayshift.assemble import open_embedder, open_ingestor, open_retriever
+from dayshift.embed.cache import CACHE_FILE
+from dayshift.settings import load_settings
 
 MODES = ("keyword", "dense", "hybrid")
 
@@ -102,7 +102,6 @@ def run(
     ingest_s = time.perf_counter() - started
     if not report.ok or len(report.added) + len(report.duplicates) != len(corpus):
         raise SystemExit(f"ingest did not take every document: {report.counts()}")
-    aliases = duplicate_ids(report.duplicates)
     if embed_cache is not None:
         embed_cache.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(settings.data_dir / CACHE_FILE, embed_cache)
@@ -124,10 +123,10 @@ def run(
     retriever = open_retriever(settings, embedder=embedder, store=store)
     for mode in MODES:
         say(log, f"queries: {mode} ...")
-        results[mode] = _evaluate(retriever, queries, qrels, mode=mode, aliases=aliases)
+        results[mode] = _evaluate(retriever, queries, qrels, mode=mode)
     results.update(
         documents=len(corpus),
-        deduplicated=len(report.duplicates),  # dropped as exact or near duplicates, ranked with the one kept
+        deduplicated=len(report.duplicates),  # dropped as exact or near duplicates; search returns them as aliases
         chunks=len(texts),
         ingest_s=round(ingest_s, 2),
         ingest_docs_per_s=round(len(corpus) / ingest_s, 2),
@@ -145,7 +144,7 @@ def run(
 def _indexed_texts(store: object) -> list[str]:
     from dayshift.types import context_header
 
-    rows = store._db.execute("SELECT title, section, text FROM chunks ORDER BY id")  # type: ignore[attr-defined]  # noqa: SLF001
+    rows = store._db.execute("SELECT title, section, text FROM chunks ORDER BY id")  # type: ignore[attr-defined]
     out = []
     for title, section, text in rows:
         header = context_header(title, tuple(json.loads(section)))
@@ -170,16 +169,7 @@ def _st_baseline(corpus: list[dict[str, str]]) -> float:
     return round(len(texts) / (time.perf_counter() - started), 2)
 
 
-def duplicate_ids(duplicates: list[object]) -> dict[str, list[str]]:
-    """Kept BEIR id -> the ids dropped as its duplicates (dayshift doc ids are "<file>#<_id>")."""
-    out: dict[str, list[str]] = {}
-    for d in duplicates:
-        out.setdefault(d.of_doc_id.split("#")[-1], []).append(d.doc_id.split("#")[-1])  # type: ignore[attr-defined]
-    return out
-
-
-def _evaluate(retriever, queries, qrels, *, mode: str,  # type: ignore[no-untyped-def]
-              aliases: dict[str, list[str]] | None = None) -> dict[str, float]:
+def _evaluate(retriever, queries, qrels, *, mode: str) -> dict[str, float]:  # type: ignore[no-untyped-def]
     ndcgs, recalls, latencies = [], [], []
     for query_id, relevant in qrels.items():
         if query_id not in queries:
@@ -189,7 +179,7 @@ def _evaluate(retriever, queries, qrels, *, mode: str,  # type: ignore[no-untype
         result = retriever.search(queries[query_id], k=101, mode=mode, per_document=True)
         latencies.append(time.perf_counter() - started)
         ranked = beir_ranking((h.chunk.metadata.get("_id", h.chunk.doc_id.split("#")[-1]) for h in result.hits),
-                              query_id=query_id, aliases=aliases)
+                              query_id=query_id)
         ndcgs.append(ndcg_at(ranked, relevant))
         recalls.append(recall_at(ranked, relevant))
     return {

@@ -65,12 +65,14 @@ def open_reranker(settings: Settings) -> Reranker | None:
 
 
 def open_retriever(settings: Settings, *, embedder: Embedder | None = None, store: Store | None = None) -> Retriever:
+    from dayshift.retrieve.aliases import DuplicateAliases
     from dayshift.retrieve.calibrate import fitted_settings
 
     embedder = embedder or open_embedder(settings)
     store = store or open_store(settings, embedder)
     retrieve = fitted_settings(settings.retrieve, settings.data_dir)  # `dayshift calibrate --retrieval`'s fusion
-    return Retriever(store, embedder, settings=retrieve, reranker=open_reranker(settings))
+    aliases = DuplicateAliases(lambda: open_catalog(settings))  # de-duplicated documents, found by document search
+    return Retriever(store, embedder, settings=retrieve, reranker=open_reranker(settings), aliases=aliases)
 
 
 def open_ingestor(settings: Settings, *, embedder: Embedder | None = None, store: Store | None = None) -> Ingestor:

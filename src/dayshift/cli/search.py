@@ -26,6 +26,11 @@ def search(
     ] = None,
     mode: Annotated[str | None, typer.Option(help="hybrid, keyword or dense.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print results as JSON.")] = False,
+    documents: Annotated[
+        bool,
+        typer.Option("--documents", help="k distinct documents, each at its best chunk; documents skipped as "
+                                         "duplicates at ingest are listed under their own source."),
+    ] = False,
 ) -> None:
     """Search the index."""
     settings: Settings = ctx.obj
@@ -34,7 +39,7 @@ def search(
     retriever = open_retriever(settings)
     filters = parse_filters(where or [])
     with traced(settings, "dayshift search", query=query, params={"k": k, "mode": mode, "where": where or []}) as trace:
-        result = retriever.search(query, k=k, mode=mode, where=filters)  # type: ignore[arg-type]
+        result = retriever.search(query, k=k, mode=mode, where=filters, per_document=documents)  # type: ignore[arg-type]
         if trace is not None:
             fill_search(trace, result)
     if as_json:
@@ -42,6 +47,7 @@ def search(
             {"rank": i, "score": h.score, "chunk_id": h.chunk.chunk_id, "doc_id": h.chunk.doc_id,
              "source": h.chunk.source, "title": h.chunk.title, "section": list(h.chunk.section),
              "page": h.chunk.page, "text": h.chunk.text}
+            | ({"duplicate_of": h.chunk.metadata["duplicate_of"]} if "duplicate_of" in h.chunk.metadata else {})
             for i, h in enumerate(result.hits, start=1)
         ]
         typer.echo(json.dumps({"hits": payload, "timings_ms": result.timings_ms}, indent=2))
@@ -53,6 +59,8 @@ def search(
         if c.page is not None:
             place = f"p.{c.page} {place}".strip()
         snippet = " ".join(c.text.split())
+        if "duplicate_of" in c.metadata:
+            snippet = f"(the same text as {c.metadata['duplicate_of']}) {snippet}"
         table.add_row(str(i), f"{hit.score:.3f}", c.source, place, snippet[:240] + ("..." if len(snippet) > 240 else ""))
     console = Console()
     console.print(table)

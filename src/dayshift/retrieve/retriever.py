@@ -6,8 +6,9 @@ r"""Keyword, dense and hybrid retrieval over a store, with filters and re-rankin
 `search(..., per_document=True)` returns k distinct documents, each at its best
 chunk: both lists are deepened until they hold N documents (retrieve/documents.py)
 and fused per document, so a document's keyword and dense evidence add up even
-when different chunks of it matched. Timings of each stage are kept on the result
-for tracing and benchmarks.
+when different chunks of it matched; documents that ingest dropped as duplicates
+follow the one kept, under their own ids (retrieve/aliases.py). Timings of each
+stage are kept on the result for tracing and benchmarks.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import numpy as np
 from dayshift.analysis import analyze
 from dayshift.embed.base import Embedder
 from dayshift.fusion import HitKey, chunk_key, document_key, reciprocal_rank_fusion, weighted_fusion
+from dayshift.retrieve.aliases import DuplicateAliases
 from dayshift.retrieve.documents import best_per_document, deepen
 from dayshift.retrieve.query import dense_query
 from dayshift.retrieve.rerank import Reranker
@@ -52,8 +54,10 @@ class Retriever:
         *,
         settings: RetrieveSettings | None = None,
         reranker: Reranker | None = None,
+        aliases: DuplicateAliases | None = None,
     ) -> None:
         self.store = store
+        self.aliases = aliases  # per-document search returns de-duplicated documents under their own ids
         self.embedder = embedder
         self.settings = settings or RetrieveSettings()
         self.reranker = reranker
@@ -87,6 +91,9 @@ class Retriever:
         if self.reranker and hits:
             with _timed(timings, "rerank"):
                 hits = self.reranker.rerank(query, hits, k=k)
+        if per_document and self.aliases is not None:
+            with _timed(timings, "aliases"):
+                hits = self.aliases.expand(hits[:k])
         # Wall time: the keyword stage overlaps the embedding, so the stages add up to more than this.
         timings["total"] = (time.perf_counter() - started) * 1000.0
         return SearchResult(hits=hits[:k], timings_ms=timings, raw_scores=raw_scores)
