@@ -38,9 +38,10 @@ def test_promote_and_rollback_move_production_through_the_history(tmp_path: Path
     for data in "abc":
         _register(registry, model_dir, data)
     registry.promote("reranker@1")
+    assert registry.aliases("reranker")["candidate"] == 3  # the last registered; promoting another leaves it
     registry.promote("reranker@3")
     assert registry.resolve("reranker").version == 3  # a bare name is production
-    assert registry.aliases("reranker")["candidate"] == 2  # promoting 3 cleared it only if it was 3
+    assert registry.aliases("reranker")["candidate"] is None  # the candidate was promoted
     assert registry.rollback("reranker").version == 1
     assert registry.rollback("reranker") is None  # nothing before 1: the model is off
     with pytest.raises(ConfigError, match="no production version to roll back"):
