@@ -16,6 +16,7 @@ import yaml
 from cli_runner import run
 
 from dayshift.evals.cases import EvalCase, save_dataset
+from dayshift.llm.readers import DEFAULT_READER
 
 SHIPPED = Path(__file__).resolve().parents[2] / "src" / "dayshift" / "answer" / "prompts" / "answer.j2"
 DOCS = {
@@ -81,7 +82,7 @@ def test_eval_run_scores_every_case_and_a_second_run_comes_from_the_cache(projec
     assert summary["recall_at_k"] == 1.0  # every answerable case finds its document
     assert summary["pass_rate"] >= 0.5, summary  # the facts are plain; the model must get most of them
     assert config["prompt"] == "qa@v1" and len(config["prompt_hash"]) == 64
-    assert config["model"] == "smollm2-135m-instruct" and config["index_version"] != "empty"
+    assert config["model"] == DEFAULT_READER and config["index_version"] != "empty"
     saved = json.loads(Path(first["path"]).read_text())
     assert [r["case_id"] for r in saved["results"]] == [c.id for c in CASES]
 
