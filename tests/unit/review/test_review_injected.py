@@ -252,3 +252,83 @@ def test_a_runnable_handed_in_is_a_chain_over_the_projects_chat_models():
     assert got == [("app/stream.py", "DS201", 5), ("app/stream.py", "DS401", 5)]
     alone = found_in({"app/stream.py": stream, "app/routes.py": routes}, select=("DS201", "DS401"))
     assert alone == []  # a project that builds no model: the runnable may be anything
+
+
+def test_a_client_kept_in_a_dict_by_the_lifespan_is_followed_to_the_handlers_that_read_it():
+    globals_ = """
+        clients = {}
+    """
+    lifespan = """
+        import contextlib
+        import os
+
+        import fastapi
+        import openai
+
+        from .globals import clients
+
+        @contextlib.asynccontextmanager
+        async def lifespan(app: fastapi.FastAPI):
+            client_args = {"api_key": os.getenv("KEY")}
+            clients["openai"] = openai.AsyncOpenAI(**client_args)
+            clients["bounded"] = openai.AsyncOpenAI(timeout=20, max_retries=3, **client_args)
+            yield
+    """
+    chat = """
+        import fastapi
+
+        from .globals import clients
+
+        router = fastapi.APIRouter()
+
+        @router.post("/chat")
+        async def chat(body: dict):
+            first = await clients["openai"].chat.completions.create(model="m", max_tokens=50,
+                                                                     messages=body["messages"])
+            second = await clients["bounded"].chat.completions.create(model="m", max_tokens=50, messages=[])
+            return first, second
+    """
+    got = found_in({"api/globals.py": globals_, "api/__init__.py": lifespan, "api/chat.py": chat},
+                   select=("DS101", "DS201", "DS401"))
+    assert got == [("api/chat.py", "DS101", 10), ("api/chat.py", "DS201", 10), ("api/chat.py", "DS401", 10)]
+
+
+def test_a_reflex_event_handlers_arguments_are_user_input():
+    state = """
+        import reflex as rx
+        from openai import OpenAI
+
+        client = OpenAI(timeout=30)
+
+        class State(rx.State):
+            @rx.event
+            def process_question(self, form_data: dict):
+                question = form_data["question"]
+                return client.chat.completions.create(model="m", max_tokens=50,
+                                                      messages=[{"role": "user", "content": question}])
+
+            def helper(self, text: str):  # not an event handler
+                return client.chat.completions.create(model="m", max_tokens=50, messages=[{"content": text}])
+    """
+    assert found(state, select=("DS401", "DS201")) == [("DS401", 11)]
+
+
+def test_a_models_reply_is_not_user_data_when_it_is_sent_on():
+    flow = """
+        from fastapi import FastAPI
+        from openai import OpenAI
+        from mem0 import Memory
+
+        app = FastAPI()
+        client = OpenAI(timeout=30, max_retries=2)
+        memory = Memory()
+
+        @app.post("/support")
+        def support(body: dict):
+            reply = client.chat.completions.create(model="m", max_tokens=50, messages=[{"content": body["q"]}])
+            answer = reply.choices[0].message.content
+            memory.add(answer, user_id="support")  # the model's text, not the user's
+            memory.add(body["q"], user_id="support")
+            return answer
+    """
+    assert found(flow, select=("DS401",)) == [("DS401", 12), ("DS401", 15)]

@@ -16,7 +16,12 @@ annotated with a client type is an opaque client (engine/frameworks.py). A recei
 resolves to nothing known (an unannotated parameter, an object built by reflection) gives no
 ApiCall: the rules stay silent rather than guess.
 
-Left out: clients stored in containers, and clients passed as unannotated arguments.
+A client stored under a constant key of a dict (`clients["openai"] = AsyncOpenAI(...)` in a
+FastAPI lifespan, read as `clients["openai"]` in a handler) is followed through that key, in the
+module and, for a module-level dict, in every module of the project that imports it.
+
+Left out: clients stored in lists or under computed keys, and clients passed as unannotated
+arguments.
 """
 
 from __future__ import annotations
@@ -104,6 +109,10 @@ class ClientResolver:
             models = tuple(m for s in inner for m in s.models() if m.kind in {"langchain", "llamaindex"}
                            and not m.vendor.endswith("embed"))
             return [ClientSpec("chain", models[0].vendor, models[0].node, inner=models)] if models else []
+        if isinstance(expr, ast.Subscript) and isinstance(expr.slice, ast.Constant) \
+                and isinstance(expr.slice.value, str):
+            return [s for value, owner in self._stored(expr.value, expr.slice.value, scope)
+                    for s in owner.specs(value, owner.index.enclosing_scope(value), depth + 1)]
         if isinstance(expr, (ast.Name, ast.Attribute)):
             found: list[Spec] = []
             for binding in self.index.lookup(expr, scope):
@@ -114,6 +123,37 @@ class ClientResolver:
                 found.extend(annotated_specs(self, expr.id, scope) or [UNKNOWN])
             return found
         return []
+
+    def _stored(self, container: ast.expr, name: str, scope: Scope) -> list[tuple[ast.expr, ClientResolver]]:
+        """What `clients["openai"] = AsyncOpenAI(...)` stored under a constant key of a dict, in this
+        module or, for a dict defined in a module of the project, in every module that imports it
+        (a FastAPI lifespan filling `clients` from globals.py, handlers reading it in chat.py)."""
+        key = self.index.key_for(container, scope)
+        found = [(v, self) for k, v in self.index.dict_items.get(key, []) if k in (name, None)] if key else []
+        if self.project is None or self.unit is None or not isinstance(container, ast.Name):
+            return found
+        home = self._dict_home(self, container.id)
+        if home is None:
+            return found
+        for unit in self.project.units:
+            if unit.resolver is self:
+                continue
+            for (kind, _, text), items in unit.index.dict_items.items():
+                if kind == "global" and "." not in text and self._dict_home(unit.resolver, text) == home:
+                    found.extend((v, unit.resolver) for k, v in items if k in (name, None))
+        return found
+
+    @staticmethod
+    def _dict_home(resolver: ClientResolver, name: str) -> tuple[int, str] | None:
+        """The module-level name a plain name of `resolver`'s module stands for: its own, or the one imported."""
+        if resolver.project is None or resolver.unit is None:
+            return None
+        if name in resolver.index.imports:
+            found = resolver.project.symbol(resolver.unit, resolver.index.imports[name])
+            return (id(found.unit), found.name) if found is not None and found.kind == "value" else None
+        if ("global", "", name) in resolver.index.bindings:
+            return (id(resolver.unit), name)
+        return None
 
     def _imported_specs(self, expr: ast.expr, depth: int) -> list[Spec]:
         """`client` after `from .llm import client`: what that module-level name holds there."""

@@ -9,6 +9,9 @@
     app.add_handler(MessageHandler(filters.TEXT, reply))   # python-telegram-bot: reply(update, context)
     gr.ChatInterface(respond)                  # Gradio: respond(message, history)
     button.click(answer, inputs=[box])         # Gradio event: answer's parameters
+    class State(rx.State):                     # Reflex: an event handler's parameters come from
+        @rx.event                              # the browser (a form's data, an input's value)
+        def process_question(self, form_data: dict): ...
 
 Each is recognised only in a module that imports the framework, so a CLI's `@app.command()`
 (typer, click: the operator's own arguments) is not a source. These are sources of user data
@@ -46,6 +49,8 @@ def user_params(index: ModuleIndex, function: ast.AST) -> list[str] | None:
             return names[1:]  # the interaction (or context) comes first
         if "slack_bolt" in imported and attr in SLACK_DECORATORS:
             return [n for n in names if n in SLACK_PARAMS]
+        if "reflex" in imported and attr == "event" and (index.qualname(target) or "").startswith("reflex."):
+            return names
     if id(function) in registered(index):
         return names
     return None
