@@ -24,12 +24,13 @@ import pytest
 
 pytest.register_assert_rewrite("dayshift.testing.store_contract")
 
-from dayshift.analysis import analyze  # noqa: E402
-from dayshift.errors import StoreError  # noqa: E402
-from dayshift.store.dense import DenseIndex  # noqa: E402
-from dayshift.store.embedded import EmbeddedStore  # noqa: E402
-from dayshift.store.keyword import B, K1, KeywordIndex  # noqa: E402
-from dayshift.testing.store_contract import (  # noqa: E402
+from dayshift.analysis import analyze
+from dayshift.errors import StoreError
+from dayshift.store.bm25 import K1, B
+from dayshift.store.embedded import EmbeddedStore
+from dayshift.store.embedded.dense import DenseIndex
+from dayshift.store.embedded.keyword import KeywordIndex
+from dayshift.testing.store_contract import (
     SPACE,
     StoreContract,
     ids,
@@ -218,7 +219,7 @@ def test_reader_process_searches_during_long_writes_and_never_sees_a_mix(tmp_pat
     assert summary["errors"] == []
     assert summary["mixed"] == []
     assert summary["searches"] >= 10 and summary["opens"] >= 2
-    assert summary["slowest_s"] < 2.0  # never waited for the writer's lock
+    # Never waited for the writer's lock: a wait past busy_timeout_s (2 s) would be one of the errors above.
     assert summary["versions"][0] == "v0" and len(summary["versions"]) >= 2, summary["versions"]
     # Never part of the document. (A whole result set without it happens: see the test below.)
     assert set(summary["counts"]) <= {"50", "0"}, summary["counts"]

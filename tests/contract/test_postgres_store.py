@@ -30,9 +30,10 @@ pytest.register_assert_rewrite("dayshift.testing.store_contract")
 from dayshift.analysis import analyze
 from dayshift.errors import StoreError
 from dayshift.fusion import weighted_fusion
+from dayshift.postgres import schema_name
 from dayshift.store.embedded import EmbeddedStore
-from dayshift.store.keyword import KeywordIndex
-from dayshift.store.postgres import PostgresStore, schema_name
+from dayshift.store.embedded.keyword import KeywordIndex
+from dayshift.store.postgres import PostgresStore
 from dayshift.testing.pgvector_server import fresh_database, pgvector_server
 from dayshift.testing.store_contract import (
     SPACE,
@@ -340,7 +341,7 @@ def test_hybrid_search_equals_weighted_fusion_of_the_two_lists(pg: PostgresStore
 
 
 def _uses_hnsw(store: PostgresStore) -> bool:
-    from dayshift.store import postgres_sql as q
+    from dayshift.store.postgres import sql as q
 
     with store._read_pool.connection() as conn:
         plan = conn.execute(f"EXPLAIN WITH {q.dense_top('true')} SELECT * FROM dn",

@@ -30,8 +30,8 @@ from dayshift.fusion import reciprocal_rank_fusion, weighted_fusion
 from dayshift.store.embedded import EmbeddedStore
 from dayshift.store.hybrid import HybridSearcher
 from dayshift.store.qdrant import QdrantStore
-from dayshift.store.qdrant_filters import PREFIX_CHARS
-from dayshift.store.qdrant_points import chunk_point
+from dayshift.store.qdrant.filters import PREFIX_CHARS
+from dayshift.store.qdrant.points import chunk_point
 from dayshift.testing.store_contract import (
     SPACE,
     StoreContract,

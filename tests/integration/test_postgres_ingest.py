@@ -39,7 +39,7 @@ SYNC_SCRIPT = r"""
 import json, os, signal, sys, time
 from pathlib import Path
 import dayshift.ingest.engine as engine_module
-import dayshift.store.postgres as postgres_store
+import dayshift.store.postgres.store as postgres_store
 from dayshift.assemble import open_ingestor
 from dayshift.settings import load_settings
 

@@ -4,7 +4,7 @@ A store is three small protocols. Every implementation (embedded, Postgres,
 Qdrant, a test fake) passes the same contract suite in
 `dayshift.testing.store_contract`.
 
-    ChunkWriter    replace a document's chunks atomically; delete documents
+    ChunkWriter    replace a document's chunks atomically; delete documents; flush after a batch
     ChunkSearcher  keyword (BM25) and dense (cosine) top-k, with filters
     StoreInfo      counts and document versions, for status and sync
     ChunkExporter  every document's chunks and vectors, for `dayshift store migrate`
@@ -42,6 +42,14 @@ class ChunkWriter(Protocol):
 
     def delete_documents(self, doc_ids: Sequence[str]) -> int:
         """Remove every chunk of these documents; returns chunks removed."""
+        ...
+
+    def flush(self) -> None:
+        """Bring derived state up to date after a batch of writes (the end of every ingest).
+
+        Writes are durable and searchable before it; a flush only persists or refreshes what
+        is derived from them (the embedded store's HNSW graph, Qdrant's BM25 weights).
+        """
         ...
 
 

@@ -1,4 +1,4 @@
-"""The meaning of a filter Condition, in Python: exactly what dayshift.store.sql_filters does in SQLite.
+"""The meaning of a filter Condition, in Python: exactly what dayshift.store.embedded.filters does in SQLite.
 
 For stores that cannot say it all in their own query language (the Qdrant
 store checks globs and path prefixes here) and for the in-memory fake.
@@ -14,6 +14,9 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from dayshift.types import Condition, MetaValue
+
+# Filters on these name a chunk's own field; any other name is a metadata key.
+COLUMNS = frozenset({"source", "doc_id", "doc_version", "title", "page", "chunk_id"})
 
 _ORDER: dict[str, Callable[[Any, Any], bool]] = {
     ">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le,

@@ -5,10 +5,10 @@
 `MemoryStore` implements the whole `dayshift.store.base.Store` protocol and
 passes the same contract suite as every real backend
 (`dayshift.testing.store_contract`). BM25 comes from the shared
-`dayshift.store.keyword.KeywordIndex` over `dayshift.analysis` terms, so its
+`dayshift.store.embedded.keyword.KeywordIndex` over `dayshift.analysis` terms, so its
 keyword scores are those of the embedded store; dense scores are the dot
 product of unit vectors (their cosine). Filters follow the embedded store's
-SQL semantics (`dayshift.store.sql_filters`), evaluated in Python.
+SQL semantics (`dayshift.store.embedded.filters`), evaluated in Python.
 
 Left out: persistence, processes, concurrency beyond one lock, and HNSW.
 """
@@ -24,7 +24,7 @@ from dayshift.analysis import analyze
 from dayshift.errors import QueryError
 from dayshift.store.base import StoreStats, checked_vectors
 from dayshift.store.filter_semantics import holds
-from dayshift.store.keyword import KeywordIndex
+from dayshift.store.embedded.keyword import KeywordIndex
 from dayshift.types import Chunk, Condition, Hit, MetaValue
 
 _COLUMNS = frozenset({"source", "doc_id", "doc_version", "title", "page", "chunk_id"})
@@ -125,7 +125,7 @@ class MemoryStore:
         pass
 
 
-# -- filters: the SQL semantics of dayshift.store.sql_filters, in Python ----
+# -- filters: the SQL semantics of dayshift.store.embedded.filters, in Python ----
 
 
 def _matches(chunk: Chunk, cond: Condition) -> bool:

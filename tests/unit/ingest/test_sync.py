@@ -644,7 +644,7 @@ SYNC_SCRIPT = r"""
 import json, os, signal, sys, time
 from pathlib import Path
 import dayshift.ingest.engine as engine_module
-import dayshift.store.embedded as embedded
+import dayshift.store.embedded.store as embedded
 from dayshift.assemble import open_ingestor
 from dayshift.settings import load_settings
 

@@ -28,7 +28,7 @@ def test_copies_every_document_and_searches_the_same(tmp_path: Path) -> None:
     query = random_units(1, dim=8, seed="q")[0]
     assert ids(target.dense_search(query, k=3)) == ids(source.dense_search(query, k=3))
     exported = {d: v for d, _, v in target.export_documents()}
-    np.testing.assert_array_equal(exported["alpha"], dict((d, v) for d, _, v in source.export_documents())["alpha"])
+    np.testing.assert_array_equal(exported["alpha"], {d: v for d, _, v in source.export_documents()}["alpha"])
 
 
 def test_a_second_run_skips_what_is_there_and_mirrors_changes(tmp_path: Path) -> None:

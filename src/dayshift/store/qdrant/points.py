@@ -1,7 +1,7 @@
 """What a dayshift collection holds, as Qdrant points: their ids, and chunks to payloads and back.
 
     chunk point   id uuid5(chunk_id, gen); vectors "dense" and "bm25"; payload: the chunk's fields,
-                  kind="chunk", gen, dl, avgdl, and the filter shadows (store.qdrant_filters)
+                  kind="chunk", gen, dl, avgdl, and the filter shadows (store.qdrant.filters)
     doc marker    id uuid5(doc_id); no vectors; kind="doc" (its fields: store.qdrant)
     meta point    id uuid5("meta"); no vectors; kind="meta"
 
@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 from qdrant_client import QdrantClient, models
 
-from dayshift.store.qdrant_bm25 import document_vector, query_vector
-from dayshift.store.qdrant_filters import filter_payload
+from dayshift.store.qdrant.bm25 import document_vector, query_vector
+from dayshift.store.qdrant.filters import filter_payload
 from dayshift.types import Chunk
 
 _IDS = uuid.UUID("5a1d0c3e-2f4b-4e8a-9d6c-7b1e0f2a3c4d")  # namespace of every point id

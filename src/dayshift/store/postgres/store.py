@@ -12,14 +12,14 @@ machines serve the same index and see a committed change at once:
     keyword  BM25 in SQL over a postings table, the embedded store's formula and terms
     dense    pgvector HNSW on inner product (unit vectors: cosine), iterative scans under filters
     hybrid   both top-N lists and the weighted min-max fusion in one statement (`hybrid_search`)
-    filters  the embedded store's `Condition` semantics, compiled to SQL (store.postgres_filters)
+    filters  the embedded store's `Condition` semantics, compiled to SQL (store.postgres.filters)
 
 A document's chunks are replaced in one transaction, so a reader sees all of the
 old ones or all of the new ones. Writers of one namespace take turns (they lock the
 `collection` row first); readers never wait for them. A namespace is a schema,
 so tenants share no rows and no BM25 statistics. With `read_url`, searches read a
 replica and may lag it; `stats`, `document_versions` and exports read the primary.
-The SQL: store.postgres_sql. Bulk loading with COPY: store.postgres_bulk.
+The SQL: store.postgres.sql. Bulk loading with COPY: store.postgres.bulk.
 
 Left out: row-level security inside one schema (each tenant has its own), and
 automatic HNSW rebuilds (an index dropped by an interrupted `bulk_load` comes
@@ -43,10 +43,10 @@ from dayshift.postgres import describe_url as _describe_url
 from dayshift.postgres import first_line as _first_line
 from dayshift.postgres import libpq_url as _libpq_url
 from dayshift.postgres import schema_name
-from dayshift.store import postgres_sql as q
 from dayshift.store.base import StoreStats, checked_vectors
 from dayshift.store.hybrid import HybridResult
-from dayshift.store.postgres_filters import compile_where
+from dayshift.store.postgres import sql as q
+from dayshift.store.postgres.filters import compile_where
 from dayshift.types import Chunk, Condition, Hit
 
 
@@ -111,14 +111,14 @@ class PostgresStore:
             return int(conn.execute(q.DELETE_DOCUMENTS, {"doc_ids": list(doc_ids)}).fetchone()[0])
 
     def bulk_load(self, documents: Iterable[tuple[Sequence[Chunk], np.ndarray]], **options: Any) -> int:
-        """Load many documents with COPY; see `dayshift.store.postgres_bulk.bulk_load`."""
-        from dayshift.store.postgres_bulk import bulk_load
+        """Load many documents with COPY; see `dayshift.store.postgres.bulk.bulk_load`."""
+        from dayshift.store.postgres.bulk import bulk_load
 
         return bulk_load(self, documents, **options)
 
     def build_dense_index(self, *, maintenance_work_mem: str | None = None, workers: int | None = None) -> None:
         """Build the HNSW index if it is missing (after `bulk_load(..., build_index=False)`)."""
-        from dayshift.store.postgres_bulk import build_dense_index
+        from dayshift.store.postgres.bulk import build_dense_index
 
         build_dense_index(self, maintenance_work_mem=maintenance_work_mem, workers=workers)
 
@@ -204,7 +204,7 @@ class PostgresStore:
 
     def _set_up(self) -> str:
         """Create the extension, schema and tables if missing; refuse another vector space. -> search_path"""
-        from dayshift.store.postgres_bulk import set_up_schema
+        from dayshift.store.postgres.bulk import set_up_schema
 
         try:
             with self._psycopg.connect(self.url, connect_timeout=max(1, int(self._timeout_s))) as conn:

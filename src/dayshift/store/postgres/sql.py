@@ -9,7 +9,7 @@ One schema per namespace holds (search_path points at it):
     documents   doc_id -> version, chunk count
     collection  one row: live chunks (N) and their summed lengths (N * avgdl); writers lock it first
 
-BM25 is the formula of `dayshift.store.keyword` (Lucene's idf, k1 = 1.2, b = 0.75):
+BM25 is the formula of `dayshift.store.embedded.keyword` (Lucene's idf, k1 = 1.2, b = 0.75):
 every query term's postings are read from the (term, chunk, tf, length) index
 alone, so a query costs time in proportion to its terms' document frequencies.
 
@@ -20,7 +20,7 @@ scores of the chunks it kept cost more than it saved (~16 us a chunk against ~1 
 
 from __future__ import annotations
 
-from dayshift.store.keyword import K1, B
+from dayshift.store.bm25 import K1, B
 
 HNSW_M = 16
 HNSW_EF_CONSTRUCTION = 64  # pgvector's default: 200 (the embedded store's) builds ~3x slower in Postgres

@@ -10,9 +10,9 @@ import re
 from collections.abc import Sequence
 
 from dayshift.errors import QueryError
+from dayshift.store.filter_semantics import COLUMNS
 from dayshift.types import Condition, MetaValue
 
-COLUMNS = frozenset({"source", "doc_id", "doc_version", "title", "page", "chunk_id"})
 _KEY = re.compile(r"^[A-Za-z0-9_.\-]+$")
 
 

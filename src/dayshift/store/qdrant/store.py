@@ -4,9 +4,9 @@
     url=...     a Qdrant server; collection "dayshift_<namespace>", so tenants never share points
 
     chunk point  vectors: "dense", dot product (unit vectors, so their cosine; Qdrant keeps them
-                 bit for bit, for export) and "bm25", sparse with modifier=IDF (store.qdrant_bm25);
+                 bit for bit, for export) and "bm25", sparse with modifier=IDF (store.qdrant.bm25);
                  payload: the chunk's fields, gen (the write that made it), dl and avgdl (its
-                 length and the mean baked into its weights), filter shadows (store.qdrant_filters)
+                 length and the mean baked into its weights), filter shadows (store.qdrant.filters)
     doc marker   no vectors; doc_id, gen, version, chunks, terms, points (the live point ids),
                  pending (ids a write in progress is adding)
     meta point   no vectors; space, dim, avgdl (for new weights), k1, b
@@ -33,7 +33,7 @@ from its own statistics; the length normalisation is baked into the weights
 with the collection's avgdl, and `flush()` (the end of every ingest) sets it to
 the live mean when that has drifted by more than `bm25_reweight_tolerance` and
 rewrites the weights made with another, so after a flush the scores are
-store.keyword's.
+store.embedded.keyword's.
 
 `hybrid_search` (dayshift.store.hybrid, which the retriever uses for weighted
 fusion) reads both lists in one batch request and one check of the markers, then
@@ -74,15 +74,15 @@ try:
 except ImportError as exc:  # pragma: no cover - depends on the install
     raise PluginError('the Qdrant store needs qdrant-client: pip install "dayshift[qdrant]"') from exc
 
-from dayshift.store.keyword import K1, B
-from dayshift.store.qdrant_bm25 import DEFAULT_AVGDL, document_vector
-from dayshift.store.qdrant_filters import (
+from dayshift.store.bm25 import K1, B
+from dayshift.store.qdrant.bm25 import DEFAULT_AVGDL, document_vector
+from dayshift.store.qdrant.filters import (
     CompiledFilter,
     compile_filter,
     matches,
     residual_payload_keys,
 )
-from dayshift.store.qdrant_points import (
+from dayshift.store.qdrant.points import (
     CHUNK_FIELDS,
     HIT_PAYLOAD,
     META_ID,

@@ -7,8 +7,8 @@ SQLite is the source of truth. A document's chunks are replaced in one
 transaction, so a reader never sees half of a document, and WAL mode lets
 other processes search while an ingest writes. Keyword search is BM25
 over terms that dayshift analyses itself (dayshift.analysis), served from an
-in-memory index (store.keyword); dense search is exact, or HNSW above
-`hnsw_min_rows` (store.dense). Both are loaded from the file and each search
+in-memory index (store.embedded.keyword); dense search is exact, or HNSW above
+`hnsw_min_rows` (store.embedded.dense). Both are loaded from the file and each search
 first applies the change log, so a new or deleted chunk is visible to
 every process as soon as its transaction commits.
 
@@ -37,9 +37,9 @@ from dayshift.errors import StoreError
 from dayshift.migrations import baseline, migrate_sqlite
 from dayshift.sqlite import open_database
 from dayshift.store.base import StoreStats, checked_vectors
-from dayshift.store.dense import DenseIndex
-from dayshift.store.keyword import KeywordIndex
-from dayshift.store.sql_filters import compile_where
+from dayshift.store.embedded.dense import DenseIndex
+from dayshift.store.embedded.filters import compile_where
+from dayshift.store.embedded.keyword import KeywordIndex
 from dayshift.types import Chunk, Condition, Hit
 
 log = logging.getLogger(__name__)

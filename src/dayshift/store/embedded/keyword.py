@@ -23,8 +23,8 @@ from collections.abc import Sequence
 import numpy as np
 from scipy import sparse
 
-K1 = 1.2
-B = 0.75
+from dayshift.store.bm25 import K1, B
+
 _MERGE_FRACTION = 0.2
 
 

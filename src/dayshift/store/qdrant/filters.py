@@ -1,4 +1,4 @@
-"""Filter conditions as Qdrant payload filters, with exactly store.sql_filters' semantics.
+"""Filter conditions as Qdrant payload filters, with exactly store.embedded.filters' semantics.
 
     Condition --compile_filter--> native: Qdrant conditions over the shadow fields below
                                   residual: conditions Qdrant cannot state (globs, long source
@@ -32,8 +32,7 @@ from typing import Any
 from qdrant_client import models
 
 from dayshift.errors import QueryError
-from dayshift.store.filter_semantics import as_real, holds
-from dayshift.store.sql_filters import COLUMNS
+from dayshift.store.filter_semantics import COLUMNS, as_real, holds
 from dayshift.types import Chunk, Condition, MetaValue
 
 PREFIX_CHARS = 16  # longest source prefix matched natively; longer ones narrow, then Python checks
@@ -155,6 +154,6 @@ def _is_glob(text: str) -> bool:
 
 
 def matches(payload: dict[str, Any], cond: Condition) -> bool:
-    """Whether the chunk stored as `payload` meets `cond` (SQLite's semantics, as sql_filters)."""
+    """Whether the chunk stored as `payload` meets `cond` (SQLite's semantics, as embedded.filters)."""
     value = payload.get(cond.field) if cond.field in COLUMNS else payload.get("metadata", {}).get(cond.field)
     return holds(cond, value, payload.get("section", []))

@@ -23,12 +23,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from dayshift.errors import StoreError
-from dayshift.store import postgres_sql as q
 from dayshift.store.base import checked_vectors
+from dayshift.store.postgres import sql as q
 from dayshift.types import Chunk
 
 if TYPE_CHECKING:
-    from dayshift.store.postgres import PostgresStore
+    from dayshift.store.postgres.store import PostgresStore
 
 MIN_PGVECTOR = (0, 8)  # iterative index scans (filters under HNSW)
 _COPY_TYPES = ["int8", "text", "text", "text", "text", "text", "text", "jsonb", "int4", "int4", "int4", "int4",
@@ -128,7 +128,7 @@ def bulk_load(
 
 def _copy_batch(store: PostgresStore, chunks: list[Chunk], vectors: np.ndarray,
                 on_batch: Callable[[int], None] | None) -> int:  # fmt: skip
-    from dayshift.store.postgres import chunk_rows
+    from dayshift.store.postgres.store import chunk_rows
 
     rows = chunk_rows(chunks, vectors)
     names = list(rows.columns)

@@ -1,6 +1,6 @@
 """Compile filter conditions to a Postgres WHERE clause over the `chunks` table, as SQLite reads them.
 
-The embedded store's filters are SQLite expressions (`dayshift.store.sql_filters`),
+The embedded store's filters are SQLite expressions (`dayshift.store.embedded.filters`),
 and SQLite compares values across types by its own rules. A Postgres store must
 return the same chunks for the same `Condition`s, so each rule is spelled out:
 
@@ -25,12 +25,12 @@ import re
 from collections.abc import Sequence
 
 from dayshift.errors import QueryError
+from dayshift.store.filter_semantics import COLUMNS  # the same fields as embedded.filters
 from dayshift.types import Condition, MetaValue
 
-COLUMNS = frozenset({"source", "doc_id", "doc_version", "title", "page", "chunk_id"})  # as in sql_filters
 # Text columns as SQLite holds them; `section` is a JSON array there, written with ", " as jsonb prints it.
 _TEXT_COLUMNS = {f: f"c.{f}" for f in COLUMNS - {"page"}} | {"section": "c.section::text"}
-_KEY = re.compile(r"^[A-Za-z0-9_.\-]+$")  # the key rule of sql_filters
+_KEY = re.compile(r"^[A-Za-z0-9_.\-]+$")  # the key rule of embedded.filters
 _GLOB_CHARS = "*?["
 # SQLite's CAST(text AS REAL): the longest numeric prefix after leading spaces, else 0.
 _REAL_PREFIX = r"'^\s*([+-]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][+-]?[0-9]+)?)'"
@@ -64,7 +64,7 @@ class _Compiler:
             return clause if cond.op == "=" else f"NOT COALESCE(({clause}), false)"
         return self.ordering(cond.field, cond.op, cond.value)
 
-    # -- "=": what `_equality` in sql_filters does --------------------------
+    # -- "=": what `_equality` in embedded.filters does --------------------------
 
     def equality(self, field: str, value: MetaValue) -> str:
         if field == "section":

@@ -4,7 +4,7 @@
     w(t, d)     = tf * (k1 + 1) / (tf + k1 * (1 - b + b * len(d) / avgdl))     stored in the point
     idf(t)      = ln(1 + (N - df(t) + 0.5) / (df(t) + 0.5))                    computed by Qdrant
 
-This is store.keyword's formula term for term (the same k1, b, Lucene idf, and a
+This is store.embedded.keyword's formula term for term (the same k1, b, Lucene idf, and a
 repeated query term counting again) as long as `avgdl` is the live mean length.
 Qdrant cannot normalise by a length that changes after a point is written, so
 the mean is baked into the weights; QdrantStore.flush() rewrites them when the
@@ -17,7 +17,7 @@ colliding pairs is V(V-1)/2^33: 0.01 for 10k terms, 1.2 for 100k, 116 for 1M. A
 collision merges the two terms' postings (a query for one also finds chunks with
 the other, and df is their union); it never loses a match.
 
-Left out: field weights and phrase scoring, as in store.keyword.
+Left out: field weights and phrase scoring, as in store.embedded.keyword.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import zlib
 from collections import Counter
 from collections.abc import Sequence
 
-from dayshift.store.keyword import K1, B
+from dayshift.store.bm25 import K1, B
 
 DEFAULT_AVGDL = 100.0  # analysed terms per chunk before the first flush measures the collection
 
