@@ -95,12 +95,12 @@ def ok(home: Path, *args: str) -> str:
 
 
 def test_list_shows_versions_labels_and_what_the_bare_name_means(home: Path) -> None:
-    lines = ok(home, "list").splitlines()
-    assert lines[0].split() == ["answer", "v2", "default", "v2", "labels:", "-"]  # the shipped prompt
-    assert lines[1].split() == ["qa", "v1", "v2", "default", "v1", "labels:", "candidate=v2", "production=v1"]
-    rows = json.loads(ok(home, "list", "--json"))
-    assert rows[1] == {"name": "qa", "versions": [1, 2], "labels": {"production": 1, "candidate": 2}, "default": 1,
-                       "folder": str(home / "qa")}
+    lines = {line.split()[0]: line.split() for line in ok(home, "list").splitlines()}
+    assert lines["answer"] == ["answer", "v2", "v3", "default", "v3", "labels:", "-"]  # the shipped prompt
+    assert lines["qa"] == ["qa", "v1", "v2", "default", "v1", "labels:", "candidate=v2", "production=v1"]
+    rows = {row["name"]: row for row in json.loads(ok(home, "list", "--json"))}
+    assert rows["qa"] == {"name": "qa", "versions": [1, 2], "labels": {"production": 1, "candidate": 2}, "default": 1,
+                          "folder": str(home / "qa")}
 
 
 def test_show_prints_the_file_and_its_identity(home: Path) -> None:
