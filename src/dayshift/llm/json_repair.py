@@ -13,6 +13,8 @@ Nothing is ever evaluated. A string ends at a closing quote only when what
 follows could end a string (`,`, `:`, `}`, `]`, a line break or the end), so
 `'it's'` and `"say "hi" now"` keep their inner quotes.
 
+Why not the json-repair library: docs/decisions/0013-json-repair.md (measured).
+
 Left out: unquoted string values, JSON5 hex numbers, and choosing between
 several values by schema (the first complete one wins; with
 `top_level="object"` only objects are considered).
