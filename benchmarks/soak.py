@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import random
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -43,17 +44,22 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--plot", type=Path, default=Path("soak.png"))
+    parser.add_argument("--index", type=Path, help="a data folder that already holds the demo corpus's index, "
+                                                   "copied instead of ingesting again (its traces and keys are left)")
     args = parser.parse_args()
-    result = run(minutes=args.minutes, clients=args.clients, plot=args.plot)
+    result = run(minutes=args.minutes, clients=args.clients, plot=args.plot, index=args.index)
     print(json.dumps(result, indent=2) if args.json else table(result))
 
 
-def run(*, minutes: float, clients: int, plot: Path) -> dict[str, object]:
+def run(*, minutes: float, clients: int, plot: Path, index: Path | None = None) -> dict[str, object]:
     work = Path(tempfile.mkdtemp(prefix="dayshift-soak-"))
     dayshift = str(Path(sys.executable).with_name("dayshift"))
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    if index is not None:
+        for name in ("index.sqlite", "catalog.sqlite", "embed_cache.sqlite"):
+            shutil.copy(index / name, work / name)
     subprocess.run([dayshift, "--data-dir", str(work), "ingest", str(corpus_dir())], check=True, capture_output=True,
-                   env=env)
+                   env=env)  # with --index: finds nothing changed
     made = subprocess.run([dayshift, "--data-dir", str(work), "keys", "create", "--tenant", "default"], check=True,
                           capture_output=True, text=True, env=env)
     key = made.stdout.split()[0]

@@ -6,7 +6,7 @@ is sensitive to (tags, quotes, fences, `{{`, NUL, lone surrogates, huge numbers)
 target raises other than a `dayshift.errors.DayshiftError` is a bug.
 
     DAYSHIFT_FUZZ_EXAMPLES   inputs per target (default 25: about a minute for the whole module in CI;
-                             10000 per target, 100,000 in all, is the full run)
+                             8400 per target, 100,800 in all over the 12 targets, is the full run)
 
 A crashing input is saved to tests/hardening/crashers/<target>/ (one per kind of crash) before the test
 fails; every file there is replayed by test_saved_crashers_stay_fixed, so a fixed crash stays fixed.
