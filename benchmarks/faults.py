@@ -20,10 +20,10 @@ import time
 from collections import Counter
 from dataclasses import asdict, dataclass
 
+from dayshift.http import RetryPolicy
 from dayshift.llm.base import ChatRequest, Message, Timeouts
 from dayshift.llm.client import LLMClient
 from dayshift.llm.openai import OpenAIBackend
-from dayshift.llm.resilience import RetryPolicy
 from dayshift.testing.fault_server import Behaviour, FaultServer
 
 REQUEST = ChatRequest(messages=(Message("user", "What is the answer?"),), max_tokens=64)

@@ -41,12 +41,12 @@ from jsonschema import Draft202012Validator
 from rich.progress import track
 
 from dayshift.assemble import open_answerer, open_embedder, open_ingestor
+from dayshift.http import RetryPolicy
 from dayshift.llm.base import ChatRequest, Timeouts
 from dayshift.llm.client import LLMClient
 from dayshift.llm.cpu import backend_environment
 from dayshift.llm.openai import OpenAIBackend
 from dayshift.llm.readers import resolve_reader
-from dayshift.llm.resilience import RetryPolicy
 from dayshift.settings import load_settings
 
 SCHEMA: dict[str, Any] = {

@@ -135,9 +135,9 @@ def open_llm(settings: Settings) -> LLMClient:
     (unset ones left to the plugin's defaults); "local" also gets the local reader's
     settings that are set (`threads`, `batch_threads`, `n_ctx`, `models_dir`, `cpu_variant`, `chat_template`). Presidio is loaded only when some model of the chain needs redaction.
     """
+    from dayshift.http import RetryPolicy
     from dayshift.llm.accounting import UsageMeter
     from dayshift.llm.base import Timeouts
-    from dayshift.llm.resilience import RetryPolicy
     from dayshift.settings import ModelSettings
 
     llm = settings.llm

@@ -18,7 +18,7 @@ DayshiftError
       ├── LLMTimeoutError        connect, read (silence) or total time ran out   [retried]
       ├── LLMConnectionError     refused, reset or dropped connection            [retried]
       ├── LLMRateLimitError      429; carries retry_after_s                      [retried]
-      ├── LLMServerError         5xx                                             [retried]
+      ├── LLMServerError         5xx (not 501/505), 425; may carry retry_after_s [retried]
       ├── LLMProtocolError       malformed body or a stream cut short            [retried]
       ├── LLMRequestError        other 4xx: bad key, bad request, unknown model
       ├── LLMCancelledError      the caller cancelled
@@ -129,9 +129,10 @@ class LLMRateLimitError(LLMError):
 class LLMServerError(LLMError):
     retryable = True
 
-    def __init__(self, message: str, *, status: int) -> None:
+    def __init__(self, message: str, *, status: int, retry_after_s: float | None = None) -> None:
         super().__init__(message)
         self.status = status
+        self.retry_after_s = retry_after_s  # a 503's Retry-After, when the server sent one
 
 
 class LLMProtocolError(LLMError):

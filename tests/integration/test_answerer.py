@@ -28,10 +28,10 @@ from dayshift.answer.answerer import Answer, Answerer
 from dayshift.assemble import open_answerer, open_embedder, open_ingestor
 from dayshift.embed.base import Embedder
 from dayshift.errors import PluginError
+from dayshift.http import RetryPolicy
 from dayshift.llm.base import ChatRequest, Message, StreamEnd, TextDelta, Timeouts
 from dayshift.llm.client import LLMClient
 from dayshift.llm.readers import DEFAULT_READER
-from dayshift.llm.resilience import RetryPolicy
 from dayshift.settings import Settings, load_settings
 from dayshift.testing.scripted_llm import ScriptedBackend
 from dayshift.types import Condition

@@ -27,10 +27,10 @@ from dayshift.errors import (
     LLMTimeoutError,
     LLMUnavailableError,
 )
+from dayshift.http import RetryPolicy
 from dayshift.llm.base import CancelToken, ChatRequest, Message, Timeouts
 from dayshift.llm.client import LLMClient
 from dayshift.llm.openai import OpenAIBackend
-from dayshift.llm.resilience import RetryPolicy
 from dayshift.testing.fault_server import CANNED_ANSWER, Behaviour, FaultServer
 
 READ_S = 0.5

@@ -17,10 +17,10 @@ from dayshift.answer.answerer import Answerer
 from dayshift.assemble import open_answerer, open_embedder, open_ingestor
 from dayshift.embed.base import Embedder
 from dayshift.errors import ConfigError
+from dayshift.http import RetryPolicy
 from dayshift.llm.base import Timeouts
 from dayshift.llm.client import LLMClient
 from dayshift.llm.readers import DEFAULT_READER, installed_readers
-from dayshift.llm.resilience import RetryPolicy
 from dayshift.settings import Settings, load_settings
 from dayshift.testing.scripted_llm import ScriptedBackend
 

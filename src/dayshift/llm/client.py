@@ -52,6 +52,7 @@ from dayshift.errors import (
     LLMUnavailableError,
     RedactionError,
 )
+from dayshift.http import RetryPolicy, retry_wait_s
 from dayshift.llm.base import (
     CancelToken,
     ChatRequest,
@@ -66,7 +67,7 @@ from dayshift.llm.base import (
     Timeouts,
     Usage,
 )
-from dayshift.llm.resilience import CircuitBreaker, RetryPolicy, retry_wait_s
+from dayshift.llm.resilience import CircuitBreaker
 
 log = logging.getLogger(__name__)
 
@@ -247,7 +248,7 @@ class LLMClient:
         if not exc.retryable or retry == self.retry.max_retries:
             log.warning("llm %s failed (%s, attempt %d); next model", backend.model, type(exc).__name__, retry + 1)
             return None
-        wait_s = retry_wait_s(exc, retry, self.retry, self._rng)
+        wait_s = retry_wait_s(retry, self.retry, self._rng, retry_after_s=getattr(exc, "retry_after_s", None))
         if wait_s >= left_s:
             log.warning("llm %s: no time left for a %.2f s wait; next model", backend.model, wait_s)
             return None

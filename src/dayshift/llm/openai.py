@@ -51,7 +51,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, Literal, Self
 
-from dayshift.embed.openai import ApproxTokenizer, HttpPolicy, retry_after_s, server_message
+from dayshift.embed.openai import ApproxTokenizer
 from dayshift.errors import (
     ConfigError,
     LLMCancelledError,
@@ -78,6 +78,8 @@ from dayshift.llm.base import (
 
 try:
     import httpx
+
+    from dayshift.http import HttpPolicy, retry_after_s, retryable_status, server_message
 except ImportError as exc:  # pragma: no cover - depends on the install
     raise PluginError('the OpenAI-compatible LLM backend needs httpx: pip install "dayshift[http]"') from exc
 
@@ -285,15 +287,17 @@ class OpenAIBackend:
         said = server_message(response, self._policy)
         where = f"{self.model} at {self.base_url} answered HTTP {code} ({said})"
         if code == 429:
-            wait_s = retry_after_s(response)
+            wait_s = retry_after_s(response.headers)
             hint = f"the server asks to wait {wait_s:.1f} s" if wait_s is not None else "the server gave no Retry-After"
             return LLMRateLimitError(
                 f"{where}: rate limited, {hint}; send fewer requests or raise the limit", retry_after_s=wait_s
             )
-        if code >= 500:
-            return LLMServerError(f"{where}: the server failed; check its logs", status=code)
         if code == 408:
             return LLMTimeoutError(f"{where}: the server timed out the request; check its load")
+        if retryable_status(code):  # 425 and 5xx but 501/505 (dayshift.http's one list)
+            return LLMServerError(
+                f"{where}: the server failed; check its logs", status=code, retry_after_s=retry_after_s(response.headers)
+            )
         if code in (401, 403):
             return LLMRequestError(f"{where}: check {_SETTINGS}API_KEY")
         if code == 404:

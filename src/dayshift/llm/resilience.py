@@ -1,13 +1,12 @@
-"""Retry timing and circuit breaking for LLM calls: plain values and one small state machine.
+"""The circuit breaker for LLM calls: one small state machine per model of the chain.
 
-    RetryPolicy     how many retries per model, and the backoff curve
-    backoff_s       full jitter: uniform(0, min(max, base * 2**retry))
-    retry_wait_s    backoff, or the server's Retry-After (capped), for one failure
     CircuitBreaker  closed -> open after N consecutive failures -> half-open after
                     reset_s (one trial call) -> closed on success, open on failure
 
-`dayshift.llm.client.LLMClient` is the only user; these are separate so the
-client reads as the call's story and this file as the arithmetic.
+It is streaming-aware through its caller: `dayshift.llm.client.LLMClient` books a
+failure only for errors that say something about the server's health, and never
+for a stream the caller stopped reading. How long to wait between retries, and
+which statuses are retried, is the one HTTP policy of `dayshift.http`.
 
 Left out: sharing breaker state between processes (each process learns on its
 own), adaptive retry budgets and hedged requests.
@@ -15,47 +14,14 @@ own), adaptive retry budgets and hedged requests.
 
 from __future__ import annotations
 
-import random
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Literal
 
-from dayshift.errors import ConfigError, LLMError, LLMRateLimitError
+from dayshift.errors import ConfigError
 
 BreakerState = Literal["closed", "open", "half-open"]
-
-
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    max_retries: int = 2  # per model, after the first attempt
-    backoff_base_s: float = 0.5
-    backoff_max_s: float = 20.0
-
-    def __post_init__(self) -> None:
-        if self.max_retries < 0:
-            raise ConfigError(f"max_retries must be 0 or more, got {self.max_retries}: fix DAYSHIFT_LLM__MAX_RETRIES")
-        if self.backoff_base_s < 0 or self.backoff_max_s < 0:
-            raise ConfigError(
-                "backoff times must be 0 or more: fix DAYSHIFT_LLM__BACKOFF_BASE_S / DAYSHIFT_LLM__BACKOFF_MAX_S"
-            )
-
-
-def backoff_s(retry: int, policy: RetryPolicy, rng: random.Random) -> float:
-    """Full jitter (AWS style): a uniform draw below the capped exponential, so clients spread out.
-
-    retry 0 -> [0, base), 1 -> [0, 2 base), 2 -> [0, 4 base) ... never above backoff_max_s.
-    """
-    ceiling_s = min(policy.backoff_max_s, policy.backoff_base_s * 2.0**retry)
-    return rng.uniform(0.0, ceiling_s)
-
-
-def retry_wait_s(error: LLMError, retry: int, policy: RetryPolicy, rng: random.Random) -> float:
-    """How long to wait before retrying after `error`: Retry-After when the server said, capped."""
-    if isinstance(error, LLMRateLimitError) and error.retry_after_s is not None:
-        return min(max(0.0, error.retry_after_s), policy.backoff_max_s)
-    return backoff_s(retry, policy, rng)
 
 
 class CircuitBreaker:

@@ -1,7 +1,7 @@
 """Alerts: which findings are sent, once per incident, and the webhook that sends them.
 
     findings --due_alerts (status >= rules.notify; dedup key; cooldown)--> [Alert]
-             --WebhookSink.send (Slack-compatible JSON; timeout, retries)--> chat
+             --WebhookSink.send (Slack-compatible JSON; dayshift.http's timeouts, retries)--> chat
              --AlertState.sent (SQLite)--> the cooldown starts
 
 An alert's dedup key is made of the scope keys its rule names, e.g.
@@ -25,8 +25,6 @@ from __future__ import annotations
 
 import json
 import logging
-import random
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -36,6 +34,8 @@ from typing import Any
 import httpx
 
 from dayshift.errors import DayshiftError
+from dayshift.http import HttpPolicy, send
+from dayshift.http import check as check_response
 from dayshift.migrations import baseline, migrate_sqlite
 from dayshift.monitor.findings import Finding, Status
 from dayshift.monitor.rules import Rules
@@ -55,7 +55,6 @@ MIGRATIONS = baseline(  # dayshift.migrations: append, never edit
     "scope TEXT NOT NULL, runbook TEXT NOT NULL)"
 )
 _RANK = {"no_data": -1, "ok": 0, "warn": 1, "alert": 2}
-_RETRY_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
 
 
 class WebhookError(DayshiftError):
@@ -234,8 +233,9 @@ def slack_payload(alert: Alert) -> dict[str, Any]:
 class WebhookSink:
     """POSTs each alert as JSON to a Slack-compatible incoming webhook, with a timeout and retries.
 
-    Retried: connection errors, timeouts, 408/425/429 and 5xx (Retry-After honoured, capped), with
-    full-jitter exponential backoff. Any other 4xx is a wrong URL or payload: raised at once.
+    Retries, backoff and Retry-After follow dayshift.http (connection errors, timeouts, 408/425/429 and
+    5xx are retried with full-jitter backoff; a Retry-After longer than max_wait_s gives up at once, so
+    the next tick tries again). Any other 4xx is a wrong URL or payload: raised at once.
     """
 
     def __init__(self, url: str, *, timeout_s: float = 5.0, retries: int = 3, backoff_s: float = 0.5,
@@ -244,36 +244,19 @@ class WebhookSink:
             raise WebhookError(f"webhook URL {url!r} is not http(s): set the incoming-webhook URL your chat gave you")
         self.url, self.retries, self.backoff_s, self.max_wait_s = url, retries, backoff_s, max_wait_s
         self._client = client or httpx.Client(timeout=httpx.Timeout(timeout_s))
-        self._rng = random.Random()
+        self._policy = HttpPolicy(
+            service="webhook", error=WebhookError, settings="DAYSHIFT_ALERT_", max_retries=retries,
+            url_setting="the webhook URL (--webhook or DAYSHIFT_ALERT_WEBHOOK)",
+            bad_request_fix="check the webhook URL and that the channel still exists",
+            backoff_base_s=backoff_s, backoff_max_s=max_wait_s, max_retry_after_s=max_wait_s,
+        )
 
     def send(self, alert: Alert) -> None:
         self.post(slack_payload(alert))
 
     def post(self, payload: dict[str, Any]) -> None:
         """POST any Slack-compatible message (the standup digest uses it), with the same retries."""
-        for attempt in range(self.retries + 1):
-            wait = self._attempt(payload, last=attempt == self.retries)
-            if wait is None:
-                return
-            time.sleep(wait if wait > 0 else self._rng.uniform(0, min(self.max_wait_s, self.backoff_s * 2**attempt)))
-
-    def _attempt(self, payload: dict[str, Any], *, last: bool) -> float | None:
-        """None when delivered; else the seconds to wait (0: backoff) before the next attempt."""
-        try:
-            response = self._client.post(self.url, json=payload)
-        except httpx.TransportError as exc:
-            if last:
-                raise WebhookError(f"webhook {self.url} unreachable: {exc.__class__.__name__}: {exc}") from exc
-            return 0.0
-        if response.status_code < 300:
-            return None
-        if response.status_code not in _RETRY_STATUS:
-            raise WebhookError(f"webhook {self.url} refused the alert: HTTP {response.status_code} "
-                               f"{response.text[:200]!r}; check the webhook URL and that the channel still exists")
-        if last:
-            raise WebhookError(f"webhook {self.url} kept failing: HTTP {response.status_code} after "
-                               f"{self.retries + 1} attempts")
-        return min(_retry_after(response), self.max_wait_s)
+        check_response(send(self._client, self.url, payload, policy=self._policy), policy=self._policy)
 
     def close(self) -> None:
         self._client.close()
@@ -283,10 +266,3 @@ class WebhookSink:
 
     def __exit__(self, *_exc: object) -> None:
         self.close()
-
-
-def _retry_after(response: httpx.Response) -> float:
-    try:
-        return max(0.0, float(response.headers.get("retry-after", "")))
-    except ValueError:
-        return 0.0

@@ -7,7 +7,7 @@
 TEI names the documents "texts"; when a server answers 422 about a missing
 "texts" field, the request is sent again in TEI's shape, and that shape is
 kept for later calls. Timeouts, retries and error wording follow the policy in
-dayshift.embed.openai; the default is one retry, since this runs on the query
+dayshift.http; the default is one retry, since this runs on the query
 path where a caller would rather fall back to the un-reranked hits.
 
 Left out: batching (the server takes the whole candidate list), truncation
@@ -20,8 +20,8 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from dayshift.embed.openai import HttpPolicy, check, http_client, json_body, send
 from dayshift.errors import ConfigError, DayshiftError
+from dayshift.http import HttpPolicy, check, http_client, json_body, send
 from dayshift.types import Hit
 
 log = logging.getLogger(__name__)

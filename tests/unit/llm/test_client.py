@@ -26,6 +26,7 @@ from dayshift.errors import (
     LLMUnavailableError,
     RedactionError,
 )
+from dayshift.http import RetryPolicy, backoff_s, retry_wait_s
 from dayshift.llm.base import (
     CancelToken,
     ChatRequest,
@@ -40,7 +41,7 @@ from dayshift.llm.base import (
 )
 from dayshift.llm.client import LLMClient
 from dayshift.llm.openai import OpenAIBackend
-from dayshift.llm.resilience import CircuitBreaker, RetryPolicy, backoff_s, retry_wait_s
+from dayshift.llm.resilience import CircuitBreaker
 from dayshift.testing.fault_server import FaultServer
 
 REQUEST = ChatRequest(messages=(Message("user", "Email alice@example.com about the invoice."),), max_tokens=16)
@@ -137,9 +138,9 @@ def test_full_jitter_backoff_stays_below_the_capped_exponential_and_spreads() ->
 
 def test_retry_after_is_used_as_given_but_capped_by_backoff_max() -> None:
     policy, rng = RetryPolicy(backoff_base_s=0.5, backoff_max_s=4.0), random.Random(1)
-    assert retry_wait_s(LLMRateLimitError("429", retry_after_s=2.5), 0, policy, rng) == 2.5
-    assert retry_wait_s(LLMRateLimitError("429", retry_after_s=90.0), 0, policy, rng) == 4.0
-    assert retry_wait_s(LLMRateLimitError("429", retry_after_s=None), 0, policy, rng) < 0.5
+    assert retry_wait_s(0, policy, rng, retry_after_s=LLMRateLimitError("429", retry_after_s=2.5).retry_after_s) == 2.5
+    assert retry_wait_s(0, policy, rng, retry_after_s=90.0) == 4.0
+    assert retry_wait_s(0, policy, rng, retry_after_s=None) < 0.5
 
 
 # -- retries ------------------------------------------------------------------------------------

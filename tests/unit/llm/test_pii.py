@@ -265,9 +265,9 @@ def test_a_restorer_with_nothing_to_restore_passes_text_through() -> None:
 
 @needs_model
 def test_llm_client_sends_placeholders_and_shows_the_values(redactor: PresidioRedactor) -> None:
+    from dayshift.http import RetryPolicy
     from dayshift.llm.base import ChatRequest, Timeouts
     from dayshift.llm.client import LLMClient
-    from dayshift.llm.resilience import RetryPolicy
     from dayshift.testing.scripted_llm import ScriptedBackend
 
     echo = ScriptedBackend(default_reply=lambda r: f"You said: {r.messages[-1].content}", is_local=False, piece_chars=3)
@@ -430,9 +430,9 @@ def test_kept_text_is_not_analysed() -> None:
 
 
 def remote_client(redactor: Any, **kwargs: Any) -> tuple[Any, Any]:
+    from dayshift.http import RetryPolicy
     from dayshift.llm.base import Timeouts
     from dayshift.llm.client import LLMClient
-    from dayshift.llm.resilience import RetryPolicy
     from dayshift.testing.scripted_llm import ScriptedBackend
 
     # The model greets the asker by placeholder and names the author as it saw them.

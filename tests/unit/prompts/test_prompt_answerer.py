@@ -12,9 +12,9 @@ from prompt_folder import front_matter, write
 
 from dayshift.assemble import open_answerer
 from dayshift.errors import ConfigError
+from dayshift.http import RetryPolicy
 from dayshift.llm.base import Timeouts
 from dayshift.llm.client import LLMClient
-from dayshift.llm.resilience import RetryPolicy
 from dayshift.settings import Settings
 from dayshift.testing.memory_store import MemoryStore
 from dayshift.testing.scripted_llm import ScriptedBackend
