@@ -51,7 +51,7 @@ def test_the_demo_answers_are_correct_and_cited(demo_dir: tuple[Path, str]) -> N
                 "How does dayshift combine keyword and dense search?": ["fusion"],
                 "Which file formats can dayshift ingest?": ["PDF", "HTML", "Markdown", "CSV"]}
     for question, words in expected.items():
-        verdict = sections[question].split("─")[0]  # up to the next question's rule
+        verdict = sections[question].lstrip("─ \n").split("─")[0]  # past its own rule, up to the next one
         assert ABSTAIN_TEXT not in " ".join(verdict.split()), (question, verdict)
         assert all(w in verdict for w in words), (question, verdict)
         assert "[1] dayshift FAQ" in verdict, (question, verdict)  # cited: the FAQ section it stands on
