@@ -179,9 +179,38 @@ def reranker(
     except BaseException:
         tracker.finish(status="FAILED")
         raise
+    weight, table = _fit_blend(settings, run, validation, max_length=max_length)
+    tracker.log_metrics({f"validation_ndcg_at_10_blend_{w}": v for w, v in table.items()}, step=run.steps)
     tracker.finish()
-    card = _register(settings, run, name=name, notes=notes, max_length=max_length)
+    card = _register(settings, run, name=name, notes=notes, max_length=max_length, blend_weight=weight)
     _report_run(run, card, as_json=as_json)
+
+
+def _fit_blend(settings: Settings, run: Any, validation: list[Any], *, max_length: int
+               ) -> tuple[float, dict[float, float]]:  # fmt: skip
+    """The blend weight (train_reranker/blend.py) with the best nDCG@10 on the validation queries, re-ranking
+    production's own candidates for them; 1.0 (the model alone) when none of them finds a candidate."""
+    import numpy as np
+
+    from dayshift.cli.models import first_stage_retriever
+    from dayshift.finetune.train_reranker.blend import RankedQuery, fit_weight
+    from dayshift.retrieve.rerank_cross_encoder import CrossEncoderReranker
+
+    retriever = first_stage_retriever(settings, reranker=None)
+    model = CrossEncoderReranker(model_path=run.model_dir, max_length=max_length)
+    positives: dict[str, set[str]] = {}
+    for example in validation:
+        positives.setdefault(example.query, set()).add(example.positive_id)
+    queries = []
+    for query, relevant in positives.items():
+        hits = retriever.search(query, k=settings.retrieve.rerank_candidates, per_document=True).hits
+        if hits:
+            queries.append(RankedQuery(
+                first_stage=np.array([h.score for h in hits]),
+                cross=model.scores(query, [h.chunk.indexed_text for h in hits]),
+                gains=np.array([1.0 if h.chunk.doc_id in relevant else 0.0 for h in hits]),
+                ideal_gains=tuple(1.0 for _ in relevant)))
+    return fit_weight(queries) if queries else (1.0, {})
 
 
 def _leakage_notes(examples: list[Any], evals: Path | None, *, allow_leakage: bool) -> list[str]:
@@ -201,7 +230,8 @@ def _leakage_notes(examples: list[Any], evals: Path | None, *, allow_leakage: bo
     return []
 
 
-def _register(settings: Settings, run: Any, *, name: str, notes: list[str], max_length: int) -> Any:
+def _register(settings: Settings, run: Any, *, name: str, notes: list[str], max_length: int,
+              blend_weight: float) -> Any:  # fmt: skip
     from dayshift.finetune.registry import ModelRegistry, registry_root
 
     registry = ModelRegistry(registry_root(settings.data_dir))
@@ -213,7 +243,7 @@ def _register(settings: Settings, run: Any, *, name: str, notes: list[str], max_
         metrics={"best_validation_loss": run.best_validation_loss, "minutes": round(run.minutes, 2),
                  "steps": run.steps, "stop_reason": run.stop_reason, "overfit_flagged": run.overfit.flagged},
         parent=None if production is None else f"{name}@{production}", tracker_run_id=run.tracker_run_id,
-        params={"max_length": max_length, "blend_weight": 1.0}, run_dir=str(run.run_dir), notes=notes,
+        params={"max_length": max_length, "blend_weight": blend_weight}, run_dir=str(run.run_dir), notes=notes,
     )  # fmt: skip
 
 
@@ -224,6 +254,7 @@ def _report_run(run: Any, card: Any, *, as_json: bool) -> None:
     typer.echo(f"trained in {run.minutes:.1f} min, {run.steps} steps ({run.stop_reason}); best validation loss "
                f"{run.best_validation_loss:.4f} at step {run.best_step}, restored")  # fmt: skip
     typer.echo(f"loss curves: {run.curve_png}")
+    typer.echo(f"blend weight {card.params['blend_weight']} (cross-encoder share, chosen on the validation queries)")
     if run.overfit.flagged:
         typer.secho(f"OVERFITTING: {run.overfit.reason}", err=True, fg=typer.colors.RED)
     typer.echo(f"registered as {card.name}@{card.version} (candidate); next: dayshift models compare "

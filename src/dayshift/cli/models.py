@@ -152,13 +152,21 @@ def _rss_mb() -> float:
         return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
-def _run_side(settings: Settings, dataset: Any, cases: list[Any], *, version: int | None, label: str,
-              k: int) -> dict[str, Any]:  # fmt: skip
+def first_stage_retriever(settings: Settings, *, reranker: Any) -> Any:
+    """Retrieval as configured (fitted fusion included), with `reranker` in place of retrieve.rerank's."""
     from dayshift.assemble import open_embedder, open_store
-    from dayshift.evals.metrics import retrieval_scores
-    from dayshift.evals.run import CaseResult, EvalRun, RunConfig
     from dayshift.retrieve.calibrate import fitted_settings
     from dayshift.retrieve.retriever import Retriever
+
+    embedder = open_embedder(settings)
+    return Retriever(open_store(settings, embedder), embedder,
+                     settings=fitted_settings(settings.retrieve, settings.data_dir), reranker=reranker)  # fmt: skip
+
+
+def _run_side(settings: Settings, dataset: Any, cases: list[Any], *, version: int | None, label: str,
+              k: int) -> dict[str, Any]:  # fmt: skip
+    from dayshift.evals.metrics import retrieval_scores
+    from dayshift.evals.run import CaseResult, EvalRun, RunConfig
 
     before = _rss_mb()
     reranker = None
@@ -166,9 +174,7 @@ def _run_side(settings: Settings, dataset: Any, cases: list[Any], *, version: in
         from dayshift.finetune.registry.reranker import RegistryReranker
 
         reranker = RegistryReranker(data_dir=settings.data_dir, version=version)
-    embedder = open_embedder(settings)
-    retriever = Retriever(open_store(settings, embedder), embedder,
-                          settings=fitted_settings(settings.retrieve, settings.data_dir), reranker=reranker)  # fmt: skip
+    retriever = first_stage_retriever(settings, reranker=reranker)
     results, latencies = [], []
     for case in cases:
         started = time.perf_counter()

@@ -78,6 +78,8 @@ def test_data_from_an_eval_set_then_a_leaky_run_is_refused_and_a_clean_one_regis
     record = json.loads(trained.stdout)
     assert record["registered"] == "reranker@1" and Path(record["curve_png"]).is_file()
     assert record["tracker_run_id"] and (data / "mlruns").is_dir()
+    card = json.loads(run(data, "models", "show", "reranker@1", "--json").stdout)
+    assert 0.0 <= card["params"]["blend_weight"] <= 1.0 and card["params"]["max_length"] == 48
 
 
 def test_compare_gates_and_promotes_search_uses_it_and_rollback_turns_it_off(project: Path) -> None:
@@ -92,8 +94,9 @@ def test_compare_gates_and_promotes_search_uses_it_and_rollback_turns_it_off(pro
     searched_off = run(data, *config, "search", "When did the Dunmere Mine flood?")
     assert searched_off.returncode != 0 and "no production re-ranker" in searched_off.stderr
 
+    # k = 6, every document: a model trained for two steps ranks at random, and this test is about the workflow
     compared = run(data, "models", "compare", "reranker@production", "reranker@1", "--evals",
-                   str(project / "test.jsonl"), "--k", "3", "--promote", "--json")
+                   str(project / "test.jsonl"), "--k", "6", "--promote", "--json")
     assert compared.returncode == 0, compared.stderr + compared.stdout
     out = json.loads(compared.stdout)
     assert out["baseline"]["model"].endswith("off") and out["candidate"]["model"].endswith("-> 1")
