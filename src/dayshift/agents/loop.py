@@ -83,6 +83,7 @@ class _Run:
     tool_errors: int = 0
     withheld: int = 0
     stop: tuple[str, str] | None = None  # (reason, detail): wrap up with one answer-only call
+    final_only: bool = False  # this call was offered only final_answer
 
 
 class Agent:
@@ -105,6 +106,7 @@ class Agent:
         run.messages = self._opening(task)
         while True:
             final_only = run.stop is not None or tracker.steps_left() <= 1
+            run.final_only = final_only
             try:
                 completion, model_ms = self._call(run, final_only=final_only, cancel=cancel)
             except BudgetStop as exc:
@@ -210,6 +212,9 @@ class Agent:
         if isinstance(decision, Unreadable):
             return self._invalid(run, step, None, decision.reason, raw=decision.raw, call_id=decision.id)
         step.tool, step.arguments = decision.name, decision.arguments
+        if run.final_only:  # a server that ignored tool_choice: the tool is not run
+            return self._invalid(run, step, decision, "only final_answer may be called now: answer from the "
+                                                      "results you have")
         tool = self.tools.get(decision.name)
         if tool is None:
             known = ", ".join([*self.tools, FINAL])

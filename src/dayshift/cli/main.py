@@ -13,7 +13,21 @@ from typing import Annotated
 
 import typer
 
-from dayshift.cli import ask, calibrate, demo, doctor, ingest, monitor, search, serve, standup, status, store, usage
+from dayshift.cli import (
+    agent,
+    ask,
+    calibrate,
+    demo,
+    doctor,
+    ingest,
+    monitor,
+    search,
+    serve,
+    standup,
+    status,
+    store,
+    usage,
+)
 from dayshift.cli.evals import eval_app
 from dayshift.cli.finetune import finetune_app
 from dayshift.cli.help_text import fix_help_rendering
@@ -58,6 +72,7 @@ app.command("status")(status.status)
 app.command("doctor")(doctor.doctor)
 app.command("usage")(usage.usage)
 app.command("ask")(ask.ask)
+app.command("agent")(agent.agent)
 app.command("demo")(demo.demo)
 app.command("calibrate")(calibrate.calibrate)
 app.command("serve")(serve.serve)

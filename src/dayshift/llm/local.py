@@ -159,7 +159,7 @@ class LlamaCppBackend:
         self, request: ChatRequest, *, timeouts: Timeouts, cancel: CancelToken | None = None
     ) -> Iterator[StreamEvent]:
         # In-process: no connection to time out; the client's total timeout and
-        # cancellation stop generation between tokens.
+        # cancellation stop generation between tokens, and the prompt between chunks of it.
         with self._lock:
             yield from self._generate(request, cancel)
 
@@ -190,6 +190,8 @@ class LlamaCppBackend:
             from llama_cpp import LogitsProcessorList
 
             options["logits_processor"] = LogitsProcessorList([recorder])
+            if tokens is not None and cancel is not None:
+                self._prefill(tokens, cancel)
             if tokens is None:
                 messages = [{"role": m.role, "content": m.content} for m in request.messages]
                 chunks = self._llama.create_chat_completion(messages, stream=True, **options)
@@ -215,6 +217,23 @@ class LlamaCppBackend:
         yield StreamEnd(finish_reason=finish, usage=Usage(input_tokens, output_tokens), model=self.model,
                         logprobs=recorder.result())
 
+    def _prefill(self, tokens: list[int], cancel: CancelToken) -> None:
+        """Read the prompt (all but its last token) PREFILL_CHUNK tokens at a time, checking `cancel` between
+        chunks, so a deadline stops a long prompt instead of waiting for all of it (llama.cpp reads a prompt in
+        one uninterruptible call). What the cache already holds is kept; generation then reads the last token."""
+        llama = self._llama
+        cached = llama.input_ids[: llama.n_tokens]
+        same = 0
+        for held, wanted in zip(cached.tolist(), tokens[:-1], strict=False):
+            if held != wanted:
+                break
+            same += 1
+        llama.n_tokens = same  # eval() drops the cache past this point
+        for start in range(same, len(tokens) - 1, PREFILL_CHUNK):
+            if cancel.cancelled:
+                raise LLMCancelledError("generation cancelled by the caller (while reading the prompt)")
+            llama.eval(tokens[start: min(start + PREFILL_CHUNK, len(tokens) - 1)])
+
     def _first_tokens(self, words: Sequence[str]) -> list[int]:
         """The first token of each word, as it may open an answer: bare, after a space, capitalised."""
         spelled = {v for w in words for v in (w, w.capitalize(), " " + w, " " + w.capitalize())}
@@ -224,6 +243,7 @@ class LlamaCppBackend:
         return self._llama.detokenize([token]).decode("utf-8", errors="replace")
 
 
+PREFILL_CHUNK = 64  # prompt tokens read between two looks at the cancel token (see _prefill)
 _EDGE = "\"'([{“‘"
 _TAIL = ".,;:!?)]}\"'”’"
 

@@ -38,7 +38,7 @@ from dayshift.service.jobs import JobRunner
 from dayshift.service.logs import ScrubFilter, bind_request, request_id_var
 from dayshift.service.metrics import ServiceMetrics
 from dayshift.service.openapi import install_openapi
-from dayshift.service.routes import documents, evals, monitor, openai_compat, ops, query, traces, ui
+from dayshift.service.routes import agent, documents, evals, monitor, openai_compat, ops, query, traces, ui
 from dayshift.service.state import Service
 from dayshift.service.tenants import TenantPool
 from dayshift.service.tracing import TraceSink
@@ -115,8 +115,8 @@ def create_app(settings: Settings, *, service: Service | None = None) -> FastAPI
         app.state.service = service
     errors.install(app)
     openai_compat.install(app)
-    for router in (query.router, openai_compat.router, documents.router, traces.router, monitor.router,
-                   evals.router, ops.router):
+    for router in (query.router, agent.router, openai_compat.router, documents.router, traces.router,
+                   monitor.router, evals.router, ops.router):
         app.include_router(router)
     app.include_router(ui.build_router())  # routes, not a mount at "/": wrong methods get 405 with Allow
     install_openapi(app, settings)

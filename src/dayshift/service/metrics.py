@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import choose_encoder
@@ -66,6 +67,13 @@ class ServiceMetrics:
         self.traces_spooled = Counter("dayshift_traces_spooled_total", "Traces appended to the spool", registry=r)
         self.inflight_requests = Gauge("dayshift_inflight_requests", "Requests being served now, by route template",
                                        ["route"], registry=r)
+        self.agent_runs = Counter("dayshift_agent_runs_total", "Agent runs, by how they ended: answer, budget:steps, "
+                                  "budget:seconds, budget:tokens, budget:cost, loop, invalid_arguments, error, cancelled",
+                                  ["stop_reason"], registry=r)
+        self.agent_budget_stops = Counter("dayshift_agent_budget_stops_total", "Agent runs a budget stopped, by budget",
+                                          ["budget"], registry=r)
+        self.agent_tool_errors = Counter("dayshift_agent_tool_errors_total", "Agent tool calls that failed or were "
+                                         "refused or invalid, by tool", ["tool"], registry=r)
 
     # -- from a finished request ------------------------------------------------
 
@@ -105,6 +113,15 @@ class ServiceMetrics:
     def job(self, state: str) -> None:
         """An ingest job entered `state`: queued, running, done or failed."""
         self.jobs.labels(state=state).inc()
+
+    def agent_run(self, result: Any) -> None:
+        """One finished agent run (dayshift.agents.result.AgentResult): how it ended, budget stops, tool errors."""
+        self.agent_runs.labels(stop_reason=result.stop_reason).inc()
+        if result.stop_reason.startswith("budget:"):
+            self.agent_budget_stops.labels(budget=result.stop_reason.split(":", 1)[1]).inc()
+        for step in result.steps:
+            if step.status in ("error", "refused", "invalid"):
+                self.agent_tool_errors.labels(tool=step.tool or "(reply)").inc()
 
     def trace_spooled(self) -> None:
         self.traces_spooled.inc()

@@ -2,6 +2,7 @@
 
     [project.entry-points."dayshift.tools"]
     weather = "my_package.tools:Weather"        # a class or function; given the ToolContext if it takes an argument
+    (the built-ins are the *_tool factories below: sql = "dayshift.agents.tools:sql_tool")
 
     tools = build_tools(["search_docs", "sql"], ToolContext(agent=settings.agent, databases=["shop.sqlite"],
                                                             open_searcher=lambda: retriever))
@@ -31,7 +32,7 @@ from dayshift.errors import ConfigError, PluginError
 from dayshift.settings import AgentSettings
 
 __all__ = ["Evidence", "RunContext", "Tool", "ToolContext", "ToolError", "ToolOutput", "build_tools",
-           "calculator", "fetch_url", "search_docs", "sql"]
+           "calculator_tool", "fetch_url_tool", "search_docs_tool", "sql_tool"]
 
 TOOL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 RESERVED = frozenset({"final_answer"})
@@ -85,7 +86,7 @@ def _takes_argument(factory: Callable[..., Any]) -> bool:
 # -- the built-in tools' factories (registered in pyproject.toml like any plugin) ------------------------------
 
 
-def search_docs(context: ToolContext) -> Tool:
+def search_docs_tool(context: ToolContext) -> Tool:
     from dayshift.agents.tools.docs import SearchDocs
 
     if context.open_searcher is None:
@@ -93,7 +94,7 @@ def search_docs(context: ToolContext) -> Tool:
     return SearchDocs(context.open_searcher(), k=context.agent.search_k, passage_chars=context.agent.passage_chars)
 
 
-def sql(context: ToolContext) -> Tool:
+def sql_tool(context: ToolContext) -> Tool:
     from dayshift.agents.tools.databases import open_databases
     from dayshift.agents.tools.sql import SqlTool
 
@@ -102,13 +103,13 @@ def sql(context: ToolContext) -> Tool:
                    timeout_s=a.sql_timeout_s)
 
 
-def calculator(context: ToolContext) -> Tool:
+def calculator_tool(context: ToolContext) -> Tool:
     from dayshift.agents.tools.calculator import Calculator
 
     return Calculator()
 
 
-def fetch_url(context: ToolContext) -> Tool:
+def fetch_url_tool(context: ToolContext) -> Tool:
     from dayshift.agents.tools.fetch import FetchUrl
 
     return FetchUrl(context.agent.fetch_allow_hosts, max_bytes=context.agent.fetch_max_bytes)

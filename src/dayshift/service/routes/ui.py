@@ -3,6 +3,7 @@
     GET /                 index.html (Ask)
     GET /review           review.html   (also /review.html)
     GET /monitor          monitor.html  (also /monitor.html)
+    GET /agent            agent.html    (also /agent.html)
     GET /<file>           every other file of service/ui (app.js, style.css, ...)
 
 The files are routes, not a StaticFiles mount at `/`: a catch-all mount would
@@ -22,7 +23,7 @@ from pathlib import Path
 from fastapi import APIRouter
 from fastapi.responses import FileResponse
 
-PAGES = {"/": "index.html", "/review": "review.html", "/monitor": "monitor.html"}
+PAGES = {"/": "index.html", "/review": "review.html", "/monitor": "monitor.html", "/agent": "agent.html"}
 _TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8",
           ".html": "text/html; charset=utf-8"}
 
