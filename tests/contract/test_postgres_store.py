@@ -28,6 +28,7 @@ import pytest
 pytest.register_assert_rewrite("dayshift.testing.store_contract")
 
 from dayshift.analysis import analyze
+from dayshift.embed.openai import ApproxTokenizer
 from dayshift.errors import StoreError
 from dayshift.fusion import weighted_fusion
 from dayshift.postgres import schema_name
@@ -413,6 +414,7 @@ class HashEmbedder:
     """Deterministic unit vectors from the words of a text: related texts land near each other."""
 
     space, dim = SPACE, 8
+    tokenizer = ApproxTokenizer()  # the Retriever cuts long queries by the embedder's tokens
 
     def embed(self, texts: list[str], *, kind: str = "document") -> np.ndarray:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
