@@ -4,7 +4,7 @@
         httpx.get(f"{server.url}/v1/traces")
         server.kill(); server.start()           # SIGKILL, then a fresh process on the same port
 
-The environment is the caller's, less any DAYSHIFT_* variable, plus `env`;
+The environment is the caller's, less any DAYSHIFT_* variable but the models folder, plus `env`;
 the server's log goes to <data_dir>/serve-<port>.log and its tail is shown
 when it fails to start.
 """
@@ -30,14 +30,15 @@ def free_port() -> int:
 
 
 class ServeProcess:
-    def __init__(self, data_dir: Path, *, env: dict[str, str] | None = None, ready_timeout_s: float = 180,
+    def __init__(self, data_dir: Path, *, env: dict[str, str] | None = None, ready_timeout_s: float = 600,
                  log_level: str = "warning") -> None:
         self.data_dir, self.port = Path(data_dir), free_port()
         self.log_level = log_level
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = self.data_dir / f"serve-{self.port}.log"
         self.ready_timeout_s = ready_timeout_s
-        self._env = {k: v for k, v in os.environ.items() if not k.startswith("DAYSHIFT_")}
+        self._env = {k: v for k, v in os.environ.items()
+                     if not k.startswith("DAYSHIFT_") or k == "DAYSHIFT_LLM__MODELS_DIR"}
         self._env.update(HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false", NO_COLOR="1", **(env or {}))
         self.process: subprocess.Popen[bytes] | None = None
 
