@@ -118,10 +118,12 @@ class _Stats:
                 self.errors.append(error)
 
     def summary(self) -> dict[str, object]:
-        p99: dict[str, list[float]] = defaultdict(list)
-        for (route, bucket), values in sorted(self.latency.items(), key=lambda kv: kv[0][1]):
+        buckets = 1 + max((b for _, b in self.latency), default=-1)
+        p99: dict[str, list[float | None]] = {}  # per bucket; None where the route had no request in it
+        for (route, bucket), values in self.latency.items():
             ordered = sorted(values)
-            p99[route].append(round(ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))], 1))
+            p99.setdefault(route, [None] * buckets)[bucket] = round(
+                ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))], 1)
         at_10 = [mb for minute, mb in self.rss if minute >= 10]
         return {"requests": self.requests, "requests_by_route": dict(self.by_route), "errors": len(self.errors),
                 "error_examples": self.errors[:5], "traced_requests": self.traced,
@@ -193,7 +195,8 @@ def _plot(stats: _Stats, path: Path) -> None:
 
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(8, 6), sharex=True)
     for route, values in stats.summary()["p99_ms"].items():  # type: ignore[union-attr]
-        top.plot([(i + 0.5) * stats.bucket_s / 60 for i in range(len(values))], values, marker="o", label=route)
+        top.plot([(i + 0.5) * stats.bucket_s / 60 for i in range(len(values))],
+                 [float("nan") if v is None else v for v in values], marker="o", label=route)
     top.set_ylabel("p99 ms")
     top.set_yscale("log")
     top.legend()
