@@ -36,12 +36,11 @@ from dayshift.embed.cache_postgres import PostgresEmbeddingCache
 from dayshift.ingest.catalog import Catalog, DocumentRecord, SourceRecord
 from dayshift.ingest.catalog_base import IngestCatalog
 from dayshift.ingest.catalog_postgres import PostgresCatalog
+from dayshift.keys import KeyRing, SqliteKeyStore
+from dayshift.keys.postgres import PostgresKeyStore
 from dayshift.llm.accounting import Ledger, UsageLedger
 from dayshift.llm.base import Usage
 from dayshift.llm.ledger_postgres import PostgresLedger
-from dayshift.service.auth import KeyRing
-from dayshift.service.keys import SqliteKeyStore
-from dayshift.service.keys_postgres import PostgresKeyStore
 from dayshift.testing.pgvector_server import database_url, fresh_database, pgvector_server
 
 WINDOW = 2048

@@ -29,8 +29,8 @@ from dayshift.store.base import Store
 
 if TYPE_CHECKING:
     from dayshift.answer.answerer import Answerer
+    from dayshift.keys import KeyRing
     from dayshift.llm.accounting import UsageLedger
-    from dayshift.service.auth import KeyRing
 
 CATALOG_FILE = "catalog.sqlite"  # in Settings.data_dir
 
@@ -107,12 +107,11 @@ def open_embedding_cache(settings: Settings) -> VectorCache:
 
 def open_key_ring(settings: Settings) -> KeyRing:
     """The API keys: data_dir/keys.sqlite, or the api_keys table in Postgres with database.url."""
-    from dayshift.service.auth import KeyRing
-    from dayshift.service.keys import KEYS_FILE
+    from dayshift.keys import KEYS_FILE, KeyRing
 
     if settings.database.url is None:
         return KeyRing(settings.data_dir / KEYS_FILE)
-    from dayshift.service.keys_postgres import PostgresKeyStore
+    from dayshift.keys.postgres import PostgresKeyStore
 
     return KeyRing(PostgresKeyStore(settings.database.url, namespace=settings.store.namespace))
 

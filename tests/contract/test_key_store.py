@@ -9,8 +9,8 @@ import pytest
 
 pytest.register_assert_rewrite("dayshift.testing.key_store_contract")
 
-from dayshift.service.keys import KeyStore, SqliteKeyStore
-from dayshift.service.keys_postgres import PostgresKeyStore
+from dayshift.keys import KeyStore, SqliteKeyStore
+from dayshift.keys.postgres import PostgresKeyStore
 from dayshift.testing.key_store_contract import KeyStoreContract
 
 

@@ -114,14 +114,16 @@ def gate(
 ) -> None:
     """Fail if any case that passes under the baseline fails under the candidate, even if the average improves."""
     from dayshift.evals.gate import run_gate
+    from dayshift.evals.report import write_reports
 
     settings: Settings = ctx.obj
     data = load_dataset(dataset)
     with RichProgress(enabled=not as_json) as progress:
         progress.start("cases", total=len(data.accepted()) * repeats * 2)  # baseline, then candidate
         result = run_gate(settings, data, baseline=baseline, candidate=candidate, repeats=repeats, workers=workers,
-                          min_f1=min_f1, promote=promote, use_cache=not no_cache, report_dir=report,
+                          min_f1=min_f1, promote=promote, use_cache=not no_cache,
                           on_result=lambda _: progress.advance("cases"))
+    write_reports(result, report)
     from dayshift.evals.gate_log import append_gate
 
     append_gate(settings.data_dir, result, dataset=str(dataset), actor=getpass.getuser(), commit=_head_commit())

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Literal
 
 from dayshift.errors import ConfigError
@@ -176,11 +175,13 @@ def resolve_baseline(baseline: str, candidate: str, *, prompt_names: Sequence[st
 def run_gate(
     settings: Settings, dataset: Dataset, *, baseline: str, candidate: str, repeats: int = 1,
     workers: int | None = None, min_f1: float = 0.5, promote: bool = True, use_cache: bool = True,
-    report_dir: Path | None = None, actor: str = "dayshift eval gate",
-    on_result: Callable[[CaseResult], None] | None = None,
+    actor: str = "dayshift eval gate", on_result: Callable[[CaseResult], None] | None = None,
 ) -> GateResult:
-    """Run both prompts over the dataset, diff them per case, and move `production` when the gate passes."""
-    from dayshift.evals.report import write_reports
+    """Run both prompts over the dataset, diff them per case, and move `production` when the gate passes.
+
+    The reports are the caller's: `dayshift.evals.report.write_reports(result, folder)` (report reads
+    this module's values; this module never imports it).
+    """
     from dayshift.evals.run import run_eval
     from dayshift.prompts import PromptRegistry
 
@@ -208,6 +209,4 @@ def run_gate(
                        f"(runs {runs[0].run_id}, {runs[1].run_id})",
             )
         result.promoted = True
-    if report_dir is not None:
-        write_reports(result, report_dir)
     return result

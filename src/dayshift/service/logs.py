@@ -35,7 +35,6 @@ import ipaddress
 import json
 import logging
 import re
-import secrets
 import sys
 import threading
 import uuid
@@ -45,22 +44,19 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any, ClassVar, TextIO
 
+from dayshift.keys.base import API_KEY_PREFIX, new_api_key  # re-exported: the scrubber knows their shape
+
 __all__ = [
     "API_KEY_PREFIX", "JsonFormatter", "RequestContextFilter", "ScrubFilter", "bind_request", "configure_logging",
     "new_api_key", "new_request_id", "request_id_from", "request_id_var", "scrub", "tenant_var",
 ]  # fmt: skip
 
-API_KEY_PREFIX = "dsk_"  # a dayshift API key: this prefix and 32 URL-safe characters (192 random bits)
 SERVICE_LOGGERS = ("dayshift", "uvicorn", "uvicorn.access")  # uvicorn.error propagates to uvicorn
 
 request_id_var: ContextVar[str] = ContextVar("dayshift_request_id", default="")
 tenant_var: ContextVar[str] = ContextVar("dayshift_tenant", default="")
 
 _CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-
-
-def new_api_key() -> str:
-    return API_KEY_PREFIX + secrets.token_urlsafe(24)
 
 
 def new_request_id() -> str:

@@ -4,7 +4,7 @@
         def open_key_store(self, place: str) -> KeyStore:
             return MyKeyStore(...)     # the same `place` reopens the same, at first empty, store
 
-Runs `dayshift.service.auth.KeyRing` over the store: a created key names its tenant, only
+Runs `dayshift.keys.KeyRing` over the store: a created key names its tenant, only
 its SHA-256 is kept, a revoked key stops working for every ring at once (the ring that
 revoked it, and any ring opened after), and keys list oldest first.
 
@@ -19,8 +19,7 @@ from collections.abc import Iterator
 import pytest
 
 from dayshift.errors import ConfigError
-from dayshift.service.auth import KeyRing, Principal
-from dayshift.service.keys import KeyStore
+from dayshift.keys import KeyRing, KeyStore, Principal
 
 
 class KeyStoreContract:

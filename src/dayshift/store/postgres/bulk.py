@@ -25,6 +25,7 @@ import numpy as np
 from dayshift.errors import StoreError
 from dayshift.store.base import checked_vectors
 from dayshift.store.postgres import sql as q
+from dayshift.store.postgres.rows import chunk_rows
 from dayshift.types import Chunk
 
 if TYPE_CHECKING:
@@ -128,8 +129,6 @@ def bulk_load(
 
 def _copy_batch(store: PostgresStore, chunks: list[Chunk], vectors: np.ndarray,
                 on_batch: Callable[[int], None] | None) -> int:  # fmt: skip
-    from dayshift.store.postgres.store import chunk_rows
-
     rows = chunk_rows(chunks, vectors)
     names = list(rows.columns)
     with store._writing() as conn:

@@ -1,21 +1,14 @@
-"""Where API keys are kept: the KeyStore interface and its SQLite default.
+"""API keys in SQLite: <data_dir>/keys.sqlite, the default KeyStore.
 
-    KeyStore        add, find (by SHA-256), revoke, list, active_count
-    SqliteKeyStore  <data_dir>/keys.sqlite (the default)
-    PostgresKeyStore  the api_keys table in the namespace's schema, when database.url is set
-                      (service.keys_postgres)
-
-Only hashes are stored; making, hashing and caching keys is `service.auth.KeyRing`'s work,
-so both stores hold exactly the same rows. `dayshift.assemble.open_key_ring` chooses the
-store; both pass `dayshift.testing.key_store_contract`.
+Only hashes are stored (dayshift.keys.base.KeyRing makes and hashes the keys). The table is under
+dayshift.migrations, so a data folder of an older release opens unchanged.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
+from dayshift.keys.base import KeyInfo
 from dayshift.migrations import baseline, migrate_sqlite
 from dayshift.sqlite import open_database
 
@@ -30,34 +23,6 @@ CREATE TABLE IF NOT EXISTS api_keys (
 );
 """
 MIGRATIONS = baseline(SCHEMA)  # dayshift.migrations: append, never edit
-
-
-@dataclass(frozen=True, slots=True)
-class KeyInfo:
-    key_id: str
-    tenant: str
-    created_at: str  # ISO 8601, UTC
-    revoked_at: str | None
-
-
-class KeyStore(Protocol):
-    def add(self, info: KeyInfo, *, key_hash: str) -> None: ...
-
-    def find(self, key_hash: str) -> tuple[str, str] | None:
-        """(key_id, tenant) of the active key with this hash, or None."""
-        ...
-
-    def revoke(self, key_id: str, *, at: str) -> bool:
-        """Mark an active key revoked; False when there is no active key of that id."""
-        ...
-
-    def list(self) -> list[KeyInfo]:
-        """Every key, oldest first."""
-        ...
-
-    def active_count(self) -> int: ...
-
-    def close(self) -> None: ...
 
 
 class SqliteKeyStore:

@@ -3,14 +3,14 @@
     [database]
     url = "postgresql://user:password@host/db"     # dayshift_<namespace>.api_keys
 
-The same rows as `SqliteKeyStore` (key id, SHA-256 of the key, tenant, ISO times); times
+The same rows as `dayshift.keys.sqlite.SqliteKeyStore` (key id, SHA-256 of the key, tenant, ISO times); times
 sort in byte order (COLLATE "C") as SQLite sorts them. Every method is one statement.
 """
 
 from __future__ import annotations
 
+from dayshift.keys.base import KeyInfo
 from dayshift.postgres import SchemaConnection, schema_name
-from dayshift.service.keys import KeyInfo
 
 DDL = """
 CREATE TABLE IF NOT EXISTS api_keys (
