@@ -1,13 +1,14 @@
 # The two set-up commands of the README, and what they stand on.
 #   make demo   install, then `dayshift demo`: ingest the shipped corpus, answer questions, abstain once
-#   make test   install with the test extras, run the whole test suite
+#   make test   install with the test extras, lint, run the whole test suite
+#   make lint   ruff, mypy on the typed core, and the import-linter layer contract (.importlinter)
 PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: llama-cpp install install-dev system-deps demo test bench clean
+.PHONY: llama-cpp install install-dev system-deps demo lint test bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,11 +41,17 @@ demo: install
 system-deps:
 	scripts/system-deps.sh
 
-test: system-deps install-dev
+# Imports point down only: cli > service > features > assemble > answer > retrieve/ingest > backends > core.
+lint: install-dev
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
+
+test: system-deps install-dev lint
 	$(BIN)/python -m pytest -q
 
 bench: install-dev
 	$(BIN)/python benchmarks/beir.py --dataset ../shared/data/beir/scifact
 
 clean:
-	rm -rf $(VENV) .dayshift .pytest_cache
+	rm -rf $(VENV) .dayshift .pytest_cache .mypy_cache .ruff_cache

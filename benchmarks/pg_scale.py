@@ -199,7 +199,7 @@ def measure(store: PostgresStore, args: argparse.Namespace, texts: list[str], pi
             results[name] = timed(search, queries, lambda task=task: bar.advance(task))
         task = bar.add_task("dense exact scan", total=args.exact_queries)
         exact, exact_s = [], []
-        for terms, vector in queries[: args.exact_queries]:
+        for _terms, vector in queries[: args.exact_queries]:
             started = time.perf_counter()
             exact.append(set(exact_dense(store, vector, k=10)))
             exact_s.append(time.perf_counter() - started)
@@ -210,7 +210,7 @@ def measure(store: PostgresStore, args: argparse.Namespace, texts: list[str], pi
                               hnsw_ef_search=ef)  # fmt: skip
         try:
             seconds, recall = [], []
-            for (terms, vector), truth in zip(queries, exact):
+            for (_terms, vector), truth in zip(queries, exact):
                 started = time.perf_counter()
                 found = {h.chunk.chunk_id for h in other.dense_search(vector, k=10)}
                 seconds.append(time.perf_counter() - started)

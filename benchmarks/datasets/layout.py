@@ -117,7 +117,7 @@ def _check_corpus(corpus: bytes, source: Path) -> list[int]:
             doc = json.loads(line)
             doc_id, text = str(doc["_id"]), doc["text"]
         except (ValueError, KeyError, TypeError) as exc:
-            raise SystemExit(f"{source}: corpus.jsonl line {number} is not {{\"_id\", \"title\", \"text\"}} ({exc!r})")
+            raise SystemExit(f"{source}: corpus.jsonl line {number} is not {{\"_id\", \"title\", \"text\"}} ({exc!r})") from exc
         if doc_id in seen:
             raise SystemExit(f"{source}: corpus.jsonl line {number} repeats the id {doc_id!r}")
         seen.add(doc_id)

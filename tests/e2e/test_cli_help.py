@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import typer.main
-from typing import Any
 from typer.testing import CliRunner
 
 from dayshift.cli.main import app

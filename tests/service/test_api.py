@@ -12,9 +12,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from service_env import ServiceEnv, start_service
 
 from dayshift.cli.demo import corpus_dir
-from service_env import ServiceEnv, start_service
 
 ANSWERABLE = "Which embedding model does dayshift bundle?"
 OUT_OF_CORPUS = "What is the boiling point of tungsten?"

@@ -12,7 +12,6 @@ from dayshift.embed.local import LocalEmbedder
 from dayshift.errors import ConfigError
 from dayshift.settings import DEFAULT_EXCLUDES, Settings, load_settings
 
-
 DEFAULT_BATCH = Settings.model_fields["embed"].default_factory().batch_size  # type: ignore[misc]
 
 

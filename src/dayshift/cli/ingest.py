@@ -21,7 +21,6 @@ from dayshift.ingest.report import SyncReport
 from dayshift.ingest.sync import Engine
 from dayshift.settings import Settings
 
-
 ENGINE_HELP = 'Load, chunk and embed here, or in Ray tasks (pip install "dayshift\\[ray]").'
 ADDRESS_HELP = (
     'With --engine ray: "auto" (a running cluster), "ray://host:10001" (a remote one), "local" (start one here); '

@@ -113,7 +113,7 @@ def _prompt(detail: dict[str, Any]) -> Panel | None:
     parts = []
     for m in messages:
         parts.append(Text(f"[{m['role']}]", style="bold cyan"))
-        parts.append(Text((m.get("content") or "(not stored)")))
+        parts.append(Text(m.get("content") or "(not stored)"))
     return Panel(Group(*parts), title="prompt as rendered", title_align="left")
 
 

@@ -24,8 +24,8 @@ from dayshift.llm.accounting import (
     UsageMeter,
     format_usd,
 )
-from dayshift.llm.pricing import ModelPrice, PriceTable
 from dayshift.llm.base import ChatRequest, Message, Usage
+from dayshift.llm.pricing import ModelPrice, PriceTable
 from dayshift.settings import Settings
 
 PRICES = """

@@ -14,7 +14,15 @@ import subprocess
 import pytest
 
 from dayshift.errors import ConfigError, PluginError
-from dayshift.llm.cpu import NEVER_AUTO, VARIANT_FLAGS, choose_variant, cpu_flags, llama_build, variant_path, variant_score
+from dayshift.llm.cpu import (
+    NEVER_AUTO,
+    VARIANT_FLAGS,
+    choose_variant,
+    cpu_flags,
+    llama_build,
+    variant_path,
+    variant_score,
+)
 
 ALL = tuple(VARIANT_FLAGS)
 BASE = ("sse4_2", "avx", "f16c", "fma", "avx2", "bmi2")

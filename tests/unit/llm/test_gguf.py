@@ -6,11 +6,10 @@ import struct
 from pathlib import Path
 
 import pytest
+from gguf_files import gguf_header, write_gguf
 
 from dayshift.llm.gguf import GGUFError, read_metadata
 from dayshift.llm.readers import READERS, installed_readers, part_path
-
-from gguf_files import gguf_header, write_gguf
 
 
 def test_reads_scalars_and_strings_and_counts_arrays(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from gguf_files import write_gguf
 
 from dayshift.errors import ConfigError, PluginError
 from dayshift.llm.readers import (
@@ -25,8 +26,6 @@ from dayshift.llm.readers import (
     local_model_name,
     resolve_reader,
 )
-
-from gguf_files import write_gguf
 
 
 @pytest.fixture()

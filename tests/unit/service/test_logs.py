@@ -195,11 +195,6 @@ def test_scrub(line: str, expected: str | None) -> None:
     assert scrub(line) == (line if expected is None else expected)
 
 
-def test_scrubbing_a_typical_line_is_cheap() -> None:
+def test_a_typical_line_passes_the_scrubber_unchanged() -> None:
     line = "llm answered by gpt-4o-mini after 1 attempt(s) with 900 input tokens in 1234.5 ms"
-    n = 2000
-    started = time.perf_counter()
-    for _ in range(n):
-        scrub(line)
-    per_line_us = (time.perf_counter() - started) / n * 1e6
-    assert per_line_us < 200  # measured about 4 µs; loose, for slow CI machines
+    assert scrub(line) == line  # its cost per line: benchmarks/log_scrub.py
