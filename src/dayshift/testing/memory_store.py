@@ -23,8 +23,8 @@ import numpy as np
 from dayshift.analysis import analyze
 from dayshift.errors import QueryError
 from dayshift.store.base import StoreStats, checked_vectors
-from dayshift.store.filter_semantics import holds
 from dayshift.store.embedded.keyword import KeywordIndex
+from dayshift.store.filter_semantics import holds
 from dayshift.types import Chunk, Condition, Hit, MetaValue
 
 _COLUMNS = frozenset({"source", "doc_id", "doc_version", "title", "page", "chunk_id"})
