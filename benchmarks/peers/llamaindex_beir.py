@@ -31,7 +31,7 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 sys.path.insert(0, str(Path(__file__).parents[1]))
 
-from _beir import beir_ranking, load_corpus, load_qrels, load_queries, median_ms, ndcg_at, percentile_ms, recall_at  # noqa: E402
+from _beir import beir_ranking, load_corpus, load_qrels, load_queries, median_ms, ndcg_at, percentile_ms, recall_at
 
 K = 100
 

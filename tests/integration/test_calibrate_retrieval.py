@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 
 from dayshift.assemble import open_embedder, open_ingestor, open_retriever
 from dayshift.cli.main import app
+from dayshift.errors import ConfigError
 from dayshift.retrieve.calibrate import FILE
 from dayshift.settings import load_settings
 
@@ -72,4 +73,5 @@ def test_the_fitted_fusion_is_saved_reported_on_held_out_queries_and_used(data_d
 def test_a_missing_dataset_is_a_clear_error(data_dir: Path) -> None:
     result = CliRunner().invoke(app, ["--data-dir", str(data_dir / "index"), "calibrate", "--retrieval",
                                       str(data_dir / "nope.jsonl")])  # fmt: skip
-    assert result.exit_code != 0 and "no such eval dataset" in result.output
+    # `dayshift` prints a DayshiftError's message and exits 2 (cli.main.main); the app raises it
+    assert isinstance(result.exception, ConfigError) and "no such eval dataset" in str(result.exception)

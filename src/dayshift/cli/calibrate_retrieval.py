@@ -27,7 +27,7 @@ def calibrate_retrieval(settings: Settings, dataset: Path) -> None:
                      progress=lambda qs: track(qs, description="retrieving"))  # fmt: skip
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     path = fit.save(settings.data_dir)
-    Console().print(
+    Console(soft_wrap=True).print(
         f"saved {path}: {fit.chosen.label()} (was {fit.configured.label()}), chosen on {fit.fit_queries} queries.\n"
         f"On the {fit.held_out_queries} held-out queries, nDCG@10: fitted {fit.held_out_ndcg:.3f}, "
         f"configured {fit.held_out_configured_ndcg:.3f}, keyword alone {fit.held_out_keyword_ndcg:.3f}, "
