@@ -10,9 +10,14 @@ Sources of user data:
     global `request`;
   - Streamlit inputs: `st.chat_input`, `st.text_input` (not `type="password"`), `st.text_area`,
     `st.file_uploader`, `st.camera_input`, `st.audio_input`.
+A model's reply is the model's text, not user data, even when the prompt held some: sending the
+reply on (to a memory store, a second model) is not reported; the prompt's own send is.
 Sinks: requests that carry content to a remote model API (generation calls, embeddings, files,
 assistant messages, moderation, transcription; LangChain and llama-index models and the chains
-built on them) unless the client points at localhost or a local runtime (Ollama, llama.cpp); and
+built on them; other providers' SDKs: groq, together, cerebras, g4f, mistralai, cohere,
+google-genai; mem0's add and search, whose messages and query go to its LLM and embedder) unless
+the client points at localhost or a local runtime (Ollama, llama.cpp, a mem0 config whose models
+are all local); and
 telemetry or feedback calls (Sentry, PostHog, Segment, Mixpanel, Trubrics, Langfuse, LangSmith
 feedback, OpenTelemetry span attributes and events, logfire, wandb, mlflow).
 Sanitizers: any call whose name says it redacts (redact, anonymize, scrub, mask, sanitize,
@@ -25,8 +30,10 @@ callbacks (rules/entries.py: Discord, Slack Bolt, python-telegram-bot, Gradio).
 The flow crosses functions and modules through summaries (taint/summaries.py), and state kept
 between calls through module-level names, chainlit's user session and fields of `self`
 (taint/state.py). What it cannot see: calls the project cannot resolve (a function looked up by
-name, an object of unknown class, a LangGraph runnable handed in as a parameter), libraries it
-does not model (mem0, raglite, g4f, Groq), a database round trip, and telemetry sent implicitly
+name, an object of unknown class, a runnable handed to a background task), libraries it does not
+model (raglite, instructor's old DSL), raw HTTP calls to a model endpoint (`requests.post` to a
+Hugging Face or ElevenLabs URL: the URL does not say it is a model), a database round trip, and
+telemetry sent implicitly
 by an instrumentation library (an OpenTelemetry or Langfuse auto-instrumentor records prompts
 without any call in your code).
 """
