@@ -3,8 +3,10 @@
     ids (n,) int64 --> unit vectors (n, dim) float32
 
 Exact (one matrix product) is used for small collections and for filtered
-queries, where the filter already names the candidate ids; an hnswlib graph
-serves unfiltered queries once the collection reaches `hnsw_min_rows`. The
+queries whose filter keeps at most `exact_filter_rows` rows (the filter names
+them, so the scan is short and its recall 1.0); an hnswlib graph serves the
+other queries once the collection reaches `hnsw_min_rows`, with a broad filter
+applied inside its graph walk. The
 graph can be saved and loaded so that a new process does not rebuild it.
 
 Left out: product quantisation and on-disk vectors; at dayshift's embedded
@@ -21,12 +23,19 @@ import numpy as np
 HNSW_M = 16  # 0.96 recall at 0.6 ms on 100k embedding-like vectors; M=32 builds 2-3x slower (ADR 0002)
 HNSW_EF_CONSTRUCTION = 200
 HNSW_EF_SEARCH = 128
+# A filter that keeps at most this many rows is answered by an exact scan of them (recall 1.0, about
+# 1 ms per 10,000 rows); above it, HNSW searches with the filter inside the graph walk, which costs
+# less as the filter keeps more. Each query measures its filter's selectivity (benchmarks/scale.py).
+EXACT_FILTER_ROWS = 20_000
 
 
 class DenseIndex:
-    def __init__(self, dim: int, *, hnsw_min_rows: int = 50_000, threads: int = 0) -> None:
+    def __init__(self, dim: int, *, hnsw_min_rows: int = 50_000, threads: int = 0, ef_search: int = HNSW_EF_SEARCH,
+                 exact_filter_rows: int = EXACT_FILTER_ROWS) -> None:  # fmt: skip
         self.dim = dim
         self.hnsw_min_rows = hnsw_min_rows
+        self.ef_search = ef_search
+        self.exact_filter_rows = exact_filter_rows
         self._threads = threads or (os.cpu_count() or 1)
         self._ids = np.empty(0, dtype=np.int64)
         self._matrix = np.empty((0, dim), dtype=np.float32)
@@ -79,6 +88,10 @@ class DenseIndex:
         positions = np.array([p for i in np.asarray(allowed).tolist() if (p := self._pos.get(i)) is not None])
         if len(positions) == 0:
             return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
+        if len(positions) > self.exact_filter_rows and len(self._pos) >= self.hnsw_min_rows:
+            found = self._search_hnsw(vector, k=k, keep=self._ids[positions])
+            if len(found[0]) >= min(k, len(positions)):
+                return found
         scores = self._matrix[positions] @ vector
         top = _top_k(scores, k)
         return self._ids[positions[top]], scores[top]
@@ -93,7 +106,7 @@ class DenseIndex:
         index.init_index(max_elements=max(len(live) * 2, 1024), ef_construction=HNSW_EF_CONSTRUCTION, M=HNSW_M)
         index.set_num_threads(self._threads)
         index.add_items(self._matrix[live], self._ids[live])
-        index.set_ef(HNSW_EF_SEARCH)
+        index.set_ef(self.ef_search)
         self._hnsw = index
 
     def save_hnsw(self, path: Path) -> None:
@@ -111,7 +124,7 @@ class DenseIndex:
             return False
         index = hnswlib.Index(space="ip", dim=self.dim)
         index.load_index(str(path), allow_replace_deleted=False)
-        index.set_ef(HNSW_EF_SEARCH)
+        index.set_ef(self.ef_search)
         index.set_num_threads(self._threads)
         labels = np.asarray(index.get_ids_list(), dtype=np.int64)
         for stale in labels[~np.isin(labels, self._ids[: self._size][self._live[: self._size]])].tolist():
@@ -137,12 +150,29 @@ class DenseIndex:
             self._hnsw.resize_index(needed * 2)
         self._hnsw.add_items(vectors, ids)
 
-    def _search_hnsw(self, vector: np.ndarray, *, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def set_ef(self, ef_search: int) -> None:
+        self.ef_search = ef_search
+        if self._hnsw is not None:
+            self._hnsw.set_ef(ef_search)
+
+    def _search_hnsw(self, vector: np.ndarray, *, k: int, keep: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """HNSW top k; with `keep` (ids), only those are returned, the filter applied inside the graph walk."""
         if self._hnsw is None:
             self.build_hnsw()
         assert self._hnsw is not None
-        k = min(k, len(self._pos))
-        labels, distances = self._hnsw.knn_query(vector.reshape(1, -1), k=k)
+        k = min(k, len(self._pos) if keep is None else len(keep))
+        if keep is None:
+            labels, distances = self._hnsw.knn_query(vector.reshape(1, -1), k=k)
+        else:
+            kept = np.zeros(int(keep.max()) + 1, dtype=bool)
+            kept[keep] = True
+            limit = len(kept)
+            try:
+                labels, distances = self._hnsw.knn_query(
+                    vector.reshape(1, -1), k=k, num_threads=1, filter=lambda label: label < limit and kept[label]
+                )
+            except RuntimeError:  # fewer than k reachable under the filter: the caller scans exactly
+                return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
         return labels[0].astype(np.int64), (1.0 - distances[0]).astype(np.float32)
 
     # -- storage ----------------------------------------------------------

@@ -37,7 +37,7 @@ from dayshift.errors import StoreError
 from dayshift.migrations import baseline, migrate_sqlite
 from dayshift.sqlite import open_database
 from dayshift.store.base import StoreStats, checked_vectors
-from dayshift.store.embedded.dense import DenseIndex
+from dayshift.store.embedded.dense import HNSW_EF_SEARCH, DenseIndex
 from dayshift.store.embedded.filters import compile_where
 from dayshift.store.embedded.keyword import KeywordIndex
 from dayshift.types import Chunk, Condition, Hit
@@ -85,6 +85,7 @@ class EmbeddedStore:
         space: str,
         dim: int,
         hnsw_min_rows: int = 50_000,
+        hnsw_ef_search: int | None = None,
         busy_timeout_s: float = 60.0,
         **_: object,
     ) -> None:
@@ -104,6 +105,8 @@ class EmbeddedStore:
         self._keyword: KeywordIndex | None = None
         self._seq = 0  # last change-log entry applied to the in-memory indexes
         self._hnsw_min_rows = hnsw_min_rows
+        self._ef_search = hnsw_ef_search or HNSW_EF_SEARCH
+        self._allowed_cache: dict[tuple[str, tuple[object, ...]], tuple[int, np.ndarray]] = {}
 
     # -- writing ----------------------------------------------------------
 
@@ -163,7 +166,16 @@ class EmbeddedStore:
         if not where:
             return None
         clause, params = compile_where(where)
-        return np.array([r[0] for r in self._db.execute(f"SELECT id FROM chunks c WHERE {clause}", params)])
+        key = (clause, tuple((type(p).__name__, p) for p in params))
+        cached = self._allowed_cache.get(key)
+        if cached is not None and cached[0] == self._seq:  # nothing written since: the same rows
+            return cached[1]
+        ids = np.array([r[0] for r in self._db.execute(f"SELECT id FROM chunks c WHERE {clause}", params)],
+                       dtype=np.int64)  # fmt: skip
+        if len(self._allowed_cache) >= 64:
+            self._allowed_cache.pop(next(iter(self._allowed_cache)))
+        self._allowed_cache[key] = (self._seq, ids)
+        return ids
 
     def _hits(self, ranked: list[tuple[int, float]], *, source: str) -> list[Hit]:
         if not ranked:
@@ -178,7 +190,7 @@ class EmbeddedStore:
     def _indexes(self) -> tuple[DenseIndex, KeywordIndex]:
         """The in-memory indexes, brought up to date with the change log."""
         if self._dense is None or self._keyword is None:
-            self._dense = DenseIndex(self.dim, hnsw_min_rows=self._hnsw_min_rows)
+            self._dense = DenseIndex(self.dim, hnsw_min_rows=self._hnsw_min_rows, ef_search=self._ef_search)
             self._keyword = KeywordIndex()
             self._seq = self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM changes").fetchone()[0]
             self._load_rows(self._db.execute("SELECT id, terms, vector FROM chunks"))
