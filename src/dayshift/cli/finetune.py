@@ -5,7 +5,7 @@
     dayshift finetune reranker --pairs pairs.jsonl [--max-minutes 20] [--check-evals evals/qa.jsonl]
 
 Each run writes data_dir/finetune/runs/<run>/ (run.json, loss.png, model/), logs to the tracker of
-[finetune] tracker (MLflow by default, `mlflow ui --backend-store-uri <data_dir>/mlruns`), and registers
+[finetune] tracker (MLflow by default, `mlflow ui --backend-store-uri sqlite:///<data_dir>/mlruns/mlflow.db`), and registers
 the model as the registry's `candidate`: `dayshift models compare` then `promote` put it in production.
 Everything heavy is imported when a command runs, so `dayshift --help` never loads torch.
 Left out here: `finetune embedder` and `finetune reader` (docs/finetune.md says what exists of them).

@@ -71,7 +71,10 @@ def test_mlflow_holds_the_losses_per_step(trained: tuple[object, Path]) -> None:
     run, root = trained
     import mlflow
 
-    client = mlflow.tracking.MlflowClient(tracking_uri=(root / "mlruns").resolve().as_uri())
+    from dayshift.finetune.tracking.trackers import mlflow_uri
+
+    assert (root / "mlruns" / "mlflow.db").is_file()
+    client = mlflow.tracking.MlflowClient(tracking_uri=mlflow_uri(root / "mlruns"))
     history = client.get_metric_history(run.tracker_run_id, "train_loss")
     assert [m.step for m in history] == [s for s, _ in run.history.train]
     assert client.get_metric_history(run.tracker_run_id, "validation_loss")

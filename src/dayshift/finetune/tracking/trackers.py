@@ -1,6 +1,7 @@
 """Where runs are logged: MLflow with a local store (default), Weights & Biases offline, or nowhere.
 
-MLflow writes to `<data_dir>/mlruns` (`mlflow ui --backend-store-uri <data_dir>/mlruns` shows it);
+MLflow writes to `<data_dir>/mlruns/mlflow.db` (SQLite; MLflow 3 refuses its file store) and the artifacts
+beside it (`mlflow ui --backend-store-uri sqlite:///<data_dir>/mlruns/mlflow.db` shows them);
 W&B runs in offline mode under `<data_dir>/wandb` (`wandb sync` uploads later, if ever). Both are
 imported only when chosen; a missing package names the extra to install. Left out: remote tracking
 servers (set MLFLOW_TRACKING_URI yourself), artifact stores other than the local folder.
@@ -37,6 +38,11 @@ class NoTracker:
         pass
 
 
+def mlflow_uri(root: Path) -> str:
+    """The tracking URI of a local store: `mlflow ui --backend-store-uri <this>` shows its runs."""
+    return f"sqlite:///{(root / 'mlflow.db').resolve()}"
+
+
 class MlflowTracker:
     def __init__(self, *, root: Path, experiment: str, run_name: str, params: dict[str, Any]) -> None:
         try:
@@ -45,7 +51,10 @@ class MlflowTracker:
             raise PluginError('tracking to MLflow needs mlflow: pip install "dayshift[finetune]"') from exc
         self._mlflow = mlflow
         root.mkdir(parents=True, exist_ok=True)
-        mlflow.set_tracking_uri(root.resolve().as_uri())
+        # MLflow 3 refuses its file store by default: runs go to SQLite, artifacts to a folder beside it.
+        mlflow.set_tracking_uri(mlflow_uri(root))
+        if mlflow.get_experiment_by_name(experiment) is None:
+            mlflow.create_experiment(experiment, artifact_location=(root / "artifacts").resolve().as_uri())
         mlflow.set_experiment(experiment)
         self._run = mlflow.start_run(run_name=run_name)
         self.run_id = self._run.info.run_id

@@ -125,18 +125,19 @@ def train_reranker(
             for start in range(0, len(order), config.batch_size):
                 net.train()
                 batch = order[start: start + config.batch_size]
-                logits = _logits(model, batch, torch=torch)
+                logits = _logits(model, batch, max_length=config.max_length)
                 loss = loss_fn(logits, torch.tensor([label for *_, label in batch]))
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
                 optimizer.step()
                 optimizer.zero_grad()
                 step += 1
-                history.train.append((step, float(loss)))
-                tracker.log_metrics({"train_loss": float(loss)}, step=step)
-                bar.advance(f"epoch {epoch + 1}/{config.epochs} loss {float(loss):.3f}")
+                value = loss.item()
+                history.train.append((step, value))
+                tracker.log_metrics({"train_loss": value}, step=step)
+                bar.advance(f"epoch {epoch + 1}/{config.epochs} loss {value:.3f}")
                 if step % config.eval_every == 0 or step == total:
-                    val_loss = validation_loss(model, val_pairs, torch=torch, batch_size=32)
+                    val_loss = validation_loss(model, val_pairs, torch=torch, batch_size=32, max_length=config.max_length)
                     history.validation.append((step, val_loss))
                     tracker.log_metrics({"validation_loss": val_loss}, step=step)
                     if stopper.update(step, val_loss, net):
@@ -150,7 +151,7 @@ def train_reranker(
             tracker.log_metrics({"epoch_validation_loss": history.validation[-1][1]} if history.validation else {},
                                 step=step)  # fmt: skip
     if not history.validation or history.validation[-1][0] != step:  # a budget stop between two passes
-        val_loss = validation_loss(model, val_pairs, torch=torch, batch_size=32)
+        val_loss = validation_loss(model, val_pairs, torch=torch, batch_size=32, max_length=config.max_length)
         history.validation.append((step, val_loss))
         stopper.update(step, val_loss, net)
     stopper.restore(net)
@@ -174,20 +175,22 @@ def train_reranker(
     return run
 
 
-def _logits(model: Any, batch: list[tuple[str, str, float]], *, torch: Any) -> Any:
+def _logits(model: Any, batch: list[tuple[str, str, float]], *, max_length: int) -> Any:
     features = model.tokenizer([q for q, *_ in batch], [p for _, p, _ in batch], truncation="only_second",
-                               max_length=model.max_length, padding=True, return_tensors="pt")  # fmt: skip
+                               max_length=max_length, padding=True, return_tensors="pt")  # fmt: skip
     return model.model(**features).logits.view(-1)
 
 
-def validation_loss(model: Any, pairs: list[tuple[str, str, float]], *, torch: Any, batch_size: int) -> float:
+def validation_loss(model: Any, pairs: list[tuple[str, str, float]], *, torch: Any, batch_size: int,
+                    max_length: int) -> float:  # fmt: skip
     """Mean binary cross-entropy over the validation pairs, dropout off."""
     model.model.eval()
     total, loss_fn = 0.0, torch.nn.BCEWithLogitsLoss(reduction="sum")
     with torch.inference_mode():
         for start in range(0, len(pairs), batch_size):
             batch = pairs[start: start + batch_size]
-            total += float(loss_fn(_logits(model, batch, torch=torch), torch.tensor([y for *_, y in batch])))
+            logits = _logits(model, batch, max_length=max_length)
+            total += float(loss_fn(logits, torch.tensor([y for *_, y in batch])))
     return total / max(1, len(pairs))
 
 
