@@ -102,7 +102,11 @@ async function* sseEvents(body) {
 }
 
 async function loadTrace(traceId) {
-  const response = await fetch(`v1/traces/${encodeURIComponent(traceId)}`, { headers: headers() });
+  let response;
+  for (let tries = 0; tries < 5; tries += 1) { // the trace may still be on its way to the database
+    response = await fetch(`v1/traces/${encodeURIComponent(traceId)}`, { headers: headers() });
+    if (response.status !== 404) break;
+  }
   if (!response.ok) {
     const body = await response.json().catch(() => ({}));
     throw new Error(`${response.status}: ${body.detail ?? response.statusText}`);
