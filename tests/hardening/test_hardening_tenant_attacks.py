@@ -194,6 +194,10 @@ def test_guessing_another_tenants_ids(two_tenants: tuple[ServiceEnv, dict[str, s
     acme, globex = env.headers(keys["acme"]), env.headers(keys["globex"])
     (doc,) = [d["doc_id"] for d in env.client.get("/v1/documents", headers=globex).json()["documents"]]
     trace = env.client.post("/v1/search", headers=globex, json={"query": "reactor"}).json()["trace_id"]
+    for _ in range(1200):  # guessed once it is stored and its owner can read it
+        if env.client.get(f"/v1/traces/{trace}", headers=globex).status_code == 200:
+            break
+        time.sleep(0.1)
     job = env.client.post("/v1/documents", headers=globex,
                           files=[("files", ("loop.md", b"# Loop\n\nVantrel loop checks.\n", "text/markdown"))]).json()
     _wait(env, job["status_url"], keys["globex"])
@@ -368,7 +372,7 @@ def test_unicode_tricks_in_tenant_names_and_keys(two_tenants: tuple[ServiceEnv, 
                 continue
             attempts += 1
             codes[r.status_code] = codes.get(r.status_code, 0) + 1
-            if r.status_code != 401:
+            if r.status_code != 401 and fake.strip() != key:  # HTTP drops whitespace around a header value
                 successes += 1
                 print("key success:", tenant, repr(fake), r.status_code)
     print(f"Unicode tenant names and keys: {attempts} attempts, status codes {codes}, {successes} successes "
