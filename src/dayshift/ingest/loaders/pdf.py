@@ -17,6 +17,8 @@ bulleted items Block(kind="list"), and every block's `section` is the heading
 path above it, ending with itself. The title is the metadata title when page 1
 bears it out, else the largest line on page 1, else the first heading.
 
+Why our own layout code rather than pdfplumber: docs/decisions/0014-pdf-layout.md (measured).
+
 Left out: OCR (image-only pages have no text; a file with none raises
 EmptyFileError), text drawn at an angle to the page's main direction (margin
 stamps, watermarks), rules inside form XObjects, annotations and form fields.
