@@ -12,8 +12,8 @@ import pytest
 BENCH = Path(__file__).parents[2] / "benchmarks"
 sys.path.insert(0, str(BENCH))
 
-import beir  # noqa: E402
-import beir_suite  # noqa: E402
+import beir
+import beir_suite
 
 DOCS = [
     ("d1", "Tides", "The moon's gravity pulls the oceans and makes the tides rise and fall twice a day."),
@@ -58,6 +58,15 @@ def test_two_datasets_one_summary_with_a_mean(tmp_path: Path, capsys: pytest.Cap
         expected = (results["tiny-a"][mode]["ndcg_at_10"] + results["tiny-b"][mode]["ndcg_at_10"]) / 2
         assert mean[mode]["ndcg_at_10"] == pytest.approx(expected, abs=1e-4)
     assert (tmp_path / "cache" / "tiny-a-embed_cache.sqlite").is_file()  # a re-run embeds nothing
+
+
+@pytest.mark.slow
+def test_a_subset_is_marked_and_gets_no_published_figures(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = write_dataset(tmp_path / "scifact", query_is_document=False)  # the name has published figures
+    beir_suite.main(str(folder), ["--no-peer"], as_json=True, limit=3)
+    entry = json.loads(capsys.readouterr().out)["scifact"]
+    assert entry["documents"] == 3 and "published" not in entry and "first 3 documents" in entry["subset"]
+    assert entry["keyword"]["queries"] == 1  # q2's only relevant document (d4) is outside the subset
 
 
 def test_the_table_shows_ours_the_peer_and_the_published_figure() -> None:
