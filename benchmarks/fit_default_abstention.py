@@ -28,8 +28,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 import squad2
 
-from dayshift.answer.abstain import Evidence
-from dayshift.answer.calibrate import fit_abstention, rates
+from dayshift.answer.abstain import AbstentionModel, Evidence
+from dayshift.answer.calibrate import fit_abstention, rates, threshold_for
 
 
 def load_train(path: Path, articles: int) -> list[dict[str, Any]]:
@@ -57,8 +57,19 @@ def main() -> None:
         if args.train is None:
             parser.error("--train (or --from-rows) is required")
         rows = collect(load_train(args.train, args.articles), limit=args.limit, rows_out=args.rows)
-    model = fit_abstention([r["evidence"] for r in rows], [r["answerable"] for r in rows], dataset=(
+    # The weights rank both kinds of unanswerable question; the threshold is set on the kind the
+    # target is for (sources that do not hold the answer), its false-answer rate's 95% upper bound
+    # within 5%: squad2's adversarial questions would push it to abstain on most answerable ones.
+    pooled = fit_abstention([r["evidence"] for r in rows], [r["answerable"] for r in rows], dataset=(
         f"SQuAD 2.0 train, first {args.articles} articles, out_of_corpus + squad2 settings"))
+    ooc = [r for r in rows if r["setting"] == "out_of_corpus"]
+    threshold = threshold_for([pooled.confidence(r["evidence"]) for r in ooc], [r["answerable"] for r in ooc],
+                              target_false_answer_rate=0.05, confidence=0.95)
+    m = rates([pooled.confidence(r["evidence"]) for r in ooc], [r["answerable"] for r in ooc], threshold)
+    model = AbstentionModel(pooled.weights, pooled.bias, threshold, {
+        **pooled.fitted_on, "threshold_on": "out_of_corpus", "false_answer_rate": m.false_answer_rate,
+        "false_abstention_rate": m.false_abstention_rate, "false_answer_interval": list(m.false_answer_interval),
+        "false_abstention_interval": list(m.false_abstention_interval)})
     for setting in ("out_of_corpus", "squad2"):
         part = [r for r in rows if r["setting"] == setting]
         m = rates([model.confidence(r["evidence"]) for r in part], [r["answerable"] for r in part], model.threshold)

@@ -110,7 +110,7 @@ def test_weights_missing_from_a_model_count_zero() -> None:
     model = AbstentionModel(weights={"dense_top": 4.0, "support": 2.0}, bias=-3.0, threshold=0.5)
     # z = -3 + 4*0.5 + 2*0.5 = 0, whatever the other features say (support 0.5 also caps it at 0.5)
     for other in (0.0, 1.0):
-        e = evidence(**{name: other for name in FEATURES}, dense_top=0.5, support=0.5)
+        e = evidence(**{**{name: other for name in FEATURES}, "dense_top": 0.5, "support": 0.5})
         assert model.confidence(e) == pytest.approx(0.5)
 
 
@@ -164,6 +164,11 @@ def test_default_model_rejects_an_answer_with_no_support_however_good_the_retrie
             unsupported = Evidence(dense_top=dense_top, coverage=1.0, keyword_match=1.0, known=1.0, reader_sure=1.0,
                                    reader_prob=1.0, self_check=1.0, support=support, verbatim=0.0, focus=1.0)
             assert DEFAULT_MODEL.confidence(unsupported) < DEFAULT_MODEL.threshold, (dense_top, support)
+
+
+def test_the_shipped_default_was_fitted_on_train_articles_never_on_the_benchmark_questions() -> None:
+    source = DEFAULT_MODEL.fitted_on["source"]
+    assert "SQuAD 2.0 train" in source and "dev" not in source  # benchmarks/squad2.py reports on dev part A
 
 
 def test_abstain_text_is_fixed() -> None:
