@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 
 pytest.importorskip("sentence_transformers", reason='needs the finetune extra: pip install "dayshift[finetune]"')
+# Slow: two tiny training runs and a dozen CLI processes; a shared, loaded machine can take many minutes, hence the longer timeout.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from cli_runner import run

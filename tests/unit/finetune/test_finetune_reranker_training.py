@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 
 pytest.importorskip("sentence_transformers", reason='needs the finetune extra: pip install "dayshift[finetune]"')
+# Slow: three tiny training runs (seconds each on an idle core); a shared, loaded machine can take many minutes, hence the longer timeout.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 pytest.importorskip("mlflow", reason='needs the finetune extra: pip install "dayshift[finetune]"')
 
 from dayshift.finetune.data import TrainingExample, data_hash
