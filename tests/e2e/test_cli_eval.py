@@ -27,6 +27,9 @@ DOCS = {
     "orchards.md": "# Quillon Orchards\n\nQuillon Orchards grow a pear called the Amber Vell. The orchards lie "
                    "in the valley of Marrow Dale, north of the town of Fenby.\n",
 }
+# Each `dayshift eval` run loads the default reader (Qwen2.5-Coder-1.5B) in a fresh process; on a loaded
+# 2-core machine a test took more than the suite's 600 s, while each CLI call may take 900 s.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 CASES = [
     EvalCase(id="bridge-designer", question="Who designed the Zorblax Bridge?", expected_answers=["Mara Quinn"],
              expected_sources=["corpus/bridges.md"], answerable=True, tags=["people"]),
