@@ -36,7 +36,7 @@ def test_pyproject_declares_the_expected_builtins() -> None:
     assert {g: sorted(names) for g, names in declared().items()} == {
         "embedders": ["local", "openai"],
         "stores": ["embedded", "postgres", "qdrant"],
-        "rerankers": ["cross-encoder", "http"],
+        "rerankers": ["cross-encoder", "http", "registry"],
         "loaders": ["csv", "html", "jsonl", "markdown", "mediawiki", "pdf", "sqlite", "text"],
     }
 
@@ -58,7 +58,7 @@ def test_unknown_name_lists_the_registered_ones() -> None:
     assert 'no store named "milvus"' in message
     assert "(registered: embedded, postgres, qdrant)" in message
     assert "pip install -e ." in message
-    with pytest.raises(PluginError, match=r"registered: cross-encoder, http\)"):
+    with pytest.raises(PluginError, match=r"registered: cross-encoder, http, registry\)"):
         plugins.load("rerankers", "colbert")
 
 
