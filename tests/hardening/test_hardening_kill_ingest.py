@@ -133,6 +133,7 @@ class Corpus:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # a loaded machine: each dayshift process may take minutes to start
 def test_ingest_killed_at_random_points_then_rerun_equals_a_fresh_ingest(
         tmp_path: Path, rust_book_dir: Path, pdf_dir: Path, tabular_dir: Path) -> None:
     rng = random.Random(int(os.environ.get("DAYSHIFT_KILL_SEED", "18")))

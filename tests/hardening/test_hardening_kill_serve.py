@@ -77,6 +77,7 @@ def _client(n: int, url: str, accepted: Accepted, stop: threading.Event) -> None
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # a loaded machine: each dayshift process may take minutes to start
 def test_serve_killed_under_load_loses_no_trace_and_no_feedback(tmp_path: Path) -> None:
     data = tmp_path / "data"
     subprocess.run([str(Path(sys.executable).with_name("dayshift")), "--data-dir", str(data), "ingest",

@@ -72,6 +72,7 @@ def _normal(text: str) -> str:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # a loaded machine: each dayshift process may take minutes to start
 def test_hidden_instructions_in_documents_change_nothing(service: ServiceEnv) -> None:
     docs = injection_docs.documents()[:COUNT]
     runs = _system_prompt_runs(service)

@@ -31,6 +31,7 @@ PII = {"email": "jane.roe@example.org", "phone": "+1 415 555 0134", "card": "411
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # a loaded machine: each dayshift process may take minutes to start
 def test_no_key_token_or_pii_in_logs_or_traces(tmp_path: Path) -> None:
     ring = KeyRing(tmp_path / "keys.sqlite")
     key, info = ring.create("acme")
