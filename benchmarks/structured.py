@@ -41,6 +41,7 @@ from jsonschema import Draft202012Validator
 from rich.progress import track
 
 from dayshift.assemble import open_answerer, open_embedder, open_ingestor
+from dayshift.errors import LLMError
 from dayshift.http import RetryPolicy
 from dayshift.llm.base import ChatRequest, Timeouts
 from dayshift.llm.client import LLMClient
@@ -80,7 +81,10 @@ def main() -> None:
     with llama_server(gguf) as base_url:
         for mode in ("json_schema", "json_object"):
             answerer = open_answerer(settings, embedder=embedder, llm=server_client(base_url, mode))
-            results[f"server {mode}"] = run(answerer, questions, f"server {mode}", log=not args.json)
+            try:
+                results[f"server {mode}"] = run(answerer, questions, f"server {mode}", log=not args.json)
+            except LLMError as exc:  # a server that refuses the mode outright: a row saying so, not a crash
+                results[f"server {mode}"] = {"questions": len(questions), "error": str(exc)[:300]}
         results["baseline: server json_object, asked once"] = baseline(base_url, open_answerer(
             settings, embedder=embedder, llm=server_client(base_url, "json_object")), questions)
     print(json.dumps(results, indent=2) if args.json else table(results))
@@ -177,6 +181,9 @@ class llama_server:
 def table(results: dict[str, dict[str, Any]]) -> str:
     lines = [f"{'backend':<42}{'asked':>7}{'valid':>8}{'first try':>11}{'withdrawn':>11}{'F1':>7}{'s/q':>7}"]
     for name, r in results.items():
+        if "error" in r:
+            lines.append(f"{name:<42}refused: {r['error']}")
+            continue
         lines.append(f"{name:<42}{r['model_asked']:>7}{r['valid_rate']:>8.1%}{r['valid_first_try']:>11.1%}"
                      f"{r.get('withdrawn_after', 0):>11}{r.get('answer_f1_of_valid', 0.0):>7.3f}"
                      f"{r.get('seconds_per_question', 0.0):>7.2f}")
