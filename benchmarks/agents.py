@@ -25,16 +25,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-import httpx
+from _llama_server import llama_server
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -43,7 +39,6 @@ from dayshift.agents.loop import budget_from
 from dayshift.agents.suite import Suite, load_suite, score, summarise
 from dayshift.agents.tools import close_tools
 from dayshift.assemble import open_ingestor, open_llm, open_retriever
-from dayshift.llm.cpu import backend_environment
 from dayshift.settings import Settings
 
 HERE = Path(__file__).parent / "agent_tasks"
@@ -74,41 +69,6 @@ def ingest(settings: Settings, suite: Suite, console: Console) -> None:
         console.print(f"ingesting {path}")
         ingestor.sync(Path(path))
     marker.write_text(json.dumps(suite.corpus))
-
-
-class llama_server:
-    """llama-cpp-python's OpenAI-compatible server on a free loopback port."""
-
-    def __init__(self, gguf: Path, chat_format: str, n_ctx: int) -> None:
-        self.gguf, self.chat_format, self.n_ctx = gguf, chat_format, n_ctx
-
-    def __enter__(self) -> str:
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "llama_cpp.server", "--model", str(self.gguf), "--host", "127.0.0.1",
-             "--port", str(port), "--n_threads", "2", "--n_ctx", str(self.n_ctx), "--chat_format", self.chat_format],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, **backend_environment()},
-        )
-        base_url = f"http://127.0.0.1:{port}/v1"
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"llama_cpp.server exited with {self.process.returncode}")
-            try:
-                if httpx.get(f"{base_url}/models", timeout=2.0).status_code == 200:
-                    return base_url
-            except httpx.TransportError:
-                time.sleep(0.5)
-        raise RuntimeError("llama_cpp.server did not start within 300 s")
-
-    def __exit__(self, *_: object) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
 
 
 def run_backend(backend: str, suites: list[Suite], args: argparse.Namespace, console: Console,
@@ -178,7 +138,7 @@ def main() -> None:
         if backend == "server":
 
             gguf = args.server_model or _shipped_gguf(args.models_dir)
-            with llama_server(gguf, args.chat_format, Settings().agent.n_ctx) as base_url:
+            with llama_server(gguf, "--n_threads", "2", "--n_ctx", str(Settings().agent.n_ctx), "--chat_format", args.chat_format) as base_url:
                 results[backend] = run_backend(backend, suites, args, console, rows, base_url)
         else:
             results[backend] = run_backend(backend, suites, args, console, rows)

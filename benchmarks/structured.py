@@ -23,9 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,8 +33,8 @@ from typing import Any
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).parent))
 
-import httpx
 import squad2
+from _llama_server import llama_server
 from jsonschema import Draft202012Validator
 from rich.progress import track
 
@@ -45,7 +43,6 @@ from dayshift.errors import LLMError
 from dayshift.http import RetryPolicy
 from dayshift.llm.base import ChatRequest, Timeouts
 from dayshift.llm.client import LLMClient
-from dayshift.llm.cpu import backend_environment
 from dayshift.llm.openai import OpenAIBackend
 from dayshift.llm.readers import resolve_reader
 from dayshift.settings import load_settings
@@ -78,7 +75,7 @@ def main() -> None:
     open_ingestor(settings, embedder=embedder).sync(work / "corpus")
     gguf, _ = resolve_reader(settings.llm.model, models_dir=settings.llm.models_dir)
     results = {"local": run(open_answerer(settings, embedder=embedder), questions, "local", log=not args.json)}
-    with llama_server(gguf) as base_url:
+    with llama_server(gguf, "--n_threads", "1", "--n_threads_batch", "2", "--n_ctx", "2048", ready_s=120) as base_url:
         for mode in ("json_schema", "json_object"):
             answerer = open_answerer(settings, embedder=embedder, llm=server_client(base_url, mode))
             try:
@@ -141,41 +138,6 @@ def _parsed(text: str) -> Any:
         return json.loads(text)
     except (ValueError, TypeError):
         return None
-
-
-class llama_server:
-    """llama-cpp-python's OpenAI-compatible server on a free loopback port, serving `gguf`."""
-
-    def __init__(self, gguf: Path) -> None:
-        self.gguf = gguf
-
-    def __enter__(self) -> str:
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "llama_cpp.server", "--model", str(self.gguf), "--host", "127.0.0.1",
-             "--port", str(port), "--n_threads", "1", "--n_threads_batch", "2", "--n_ctx", "2048"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, **backend_environment()},
-        )
-        base_url = f"http://127.0.0.1:{port}/v1"
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"llama_cpp.server exited with {self.process.returncode}")
-            try:
-                if httpx.get(f"{base_url}/models", timeout=1.0).status_code == 200:
-                    return base_url
-            except httpx.TransportError:
-                time.sleep(0.3)
-        raise RuntimeError("llama_cpp.server did not start within 120 s")
-
-    def __exit__(self, *_: object) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
 
 
 def table(results: dict[str, dict[str, Any]]) -> str:
