@@ -23,6 +23,17 @@ from dayshift.trace.store import TraceStore, create_trace_engine, default_trace_
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 SINCE = NOW - timedelta(hours=24)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_clock() -> None:
+    """NOW is each test's own start: a suite that reaches this file half an hour after importing it must see
+    the same one-day window as a test run alone (the budget line is a share of a day's budget)."""
+    global NOW, SINCE
+    NOW = datetime.now(UTC).replace(microsecond=0)
+    SINCE = NOW - timedelta(hours=24)
+
+
 PROMPT = "---\nname: qa\nversion: {v}\n---\n[user]\n{{{{ question }}}} v{v}\n"
 
 

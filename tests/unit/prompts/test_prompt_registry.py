@@ -37,7 +37,7 @@ def registry(home: Path) -> PromptRegistry:
 
 def test_names_and_versions_across_formats_and_folders(home: Path) -> None:
     reg = registry(home)
-    assert reg.names() == ["answer", "answer-json", "qa", "summary"]  # answer and answer-json are the shipped ones
+    assert reg.names() == ["agent", "answer", "answer-json", "qa", "summary"]  # agent, answer and answer-json are shipped
     assert [t.version for t in reg.versions("qa")] == [1, 2, 3]
     assert [Path(t.path).name for t in reg.versions("qa")] == ["v1.md", "v2.md", "qa.v3.yaml"]
     assert reg.versions("answer")[0].path == str(SHIPPED_PROMPTS / "answer.j2")
@@ -61,7 +61,7 @@ def test_get_by_version_label_and_default(home: Path) -> None:
 @pytest.mark.parametrize(
     ("ref", "message"),
     [
-        ("nope", 'no prompt named "nope" in .*; the prompts there are: answer, answer-json, qa, summary'),
+        ("nope", 'no prompt named "nope" in .*; the prompts there are: agent, answer, answer-json, qa, summary'),
         ("qa@7", "prompt qa has no version 7; its versions are 1, 2, 3"),
         ("qa@v0", "prompt qa has no version 0; its versions are 1, 2, 3"),
         ("qa@staging", r'prompt qa has no label "staging" \(its labels: candidate=3, production=2\)'),
@@ -187,7 +187,7 @@ def test_set_label_refuses_what_it_cannot_resolve(home: Path, name: str, label: 
 def test_set_label_never_writes_into_the_shipped_prompts() -> None:
     with pytest.raises(ConfigError, match="set answer.prompt_dir"):
         PromptRegistry([SHIPPED_PROMPTS]).set_label("answer", "production", 2)
-    assert sorted(p.name for p in SHIPPED_PROMPTS.iterdir()) == ["answer-json.j2", "answer.j2", "answer.v3.j2"]
+    assert sorted(p.name for p in SHIPPED_PROMPTS.iterdir()) == ["agent.j2", "answer-json.j2", "answer.j2", "answer.v3.j2"]
 
 
 def test_a_failed_write_leaves_the_old_labels_file_and_no_temp_file(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -245,7 +245,8 @@ def test_each_version_is_logged_once_when_first_seen_and_again_when_its_file_cha
     registry(home).names()
     registry(home).names()
     seen = [(e["name"], e["version"], e["event"], e["path"]) for e in log_lines(home)]
-    assert seen == [("answer", 2, "seen", str(SHIPPED_PROMPTS / "answer.j2")),
+    assert seen == [("agent", 1, "seen", str(SHIPPED_PROMPTS / "agent.j2")),
+                    ("answer", 2, "seen", str(SHIPPED_PROMPTS / "answer.j2")),
                     ("answer", 3, "seen", str(SHIPPED_PROMPTS / "answer.v3.j2")),
                     ("answer-json", 1, "seen", str(SHIPPED_PROMPTS / "answer-json.j2")), ("qa", 1, "seen", "qa/v1.md"),
                     ("qa", 2, "seen", "qa/v2.md"), ("qa", 3, "seen", "qa.v3.yaml"), ("summary", 1, "seen", "summary.j2")]
