@@ -176,14 +176,16 @@ def test_harvest_takes_the_tenants_recent_traces(keyed: tuple[ServiceEnv, str]) 
                  trace(2, "default", "What is the boiling point of tungsten?", abstained=True),
                  trace(3, "default", "Who led the Normans?"),
                  trace(4, "acme", "Where is the acme vault?", abstained=True),
+                 trace(5, "default", "What is the boiling point of tungsten?", abstained=True),  # asked again
                  trace(24 * 3, "default", "An old question?", abstained=True)])
     assert store.add_feedback(Feedback(f"e{1:031x}", "default", "down", "wrong coast"))
     assert store.add_feedback(Feedback(f"e{3:031x}", "default", "up"))
 
     done = env.client.post("/v1/evals/harvest", json={"since": "2d"}, headers=env.headers(ADMIN))
     assert done.status_code == 200, done.text
-    assert done.json() == {"dataset": "harvested", "scanned": 3, "candidates": 2, "added": 2, "known": 0,
-                           "without_text": 0}
+    # the tungsten question asked twice in the window is one case, counted as repeated, not as already there
+    assert done.json() == {"dataset": "harvested", "scanned": 4, "candidates": 3, "added": 2, "known": 0,
+                           "repeated": 1, "without_text": 0}
     harvested = {c.question: c for c in load_dataset(env.settings.data_dir / "evals" / "harvested.jsonl").cases}
     assert set(harvested) == {"How long is the Norman coast?", "What is the boiling point of tungsten?"}
     assert harvested["How long is the Norman coast?"].origin["comment"] == "wrong coast"
@@ -192,7 +194,7 @@ def test_harvest_takes_the_tenants_recent_traces(keyed: tuple[ServiceEnv, str]) 
     assert listed["total"] == 2 and all(c["origin"]["trace_id"].startswith("e") for c in listed["cases"])
 
     again = env.client.post("/v1/evals/harvest", json={"since": "2d"}, headers=env.headers(ADMIN)).json()
-    assert (again["added"], again["known"]) == (0, 2)
+    assert (again["added"], again["known"], again["repeated"]) == (0, 3, 0)
     acme = env.client.post("/v1/evals/harvest", json={}, headers={**env.headers(ADMIN), "X-Dayshift-Tenant": "acme"})
     assert acme.json()["dataset"] == "harvested-acme" and acme.json()["added"] == 1
     (case,) = load_dataset(env.settings.data_dir / "evals" / "harvested-acme.jsonl").cases
