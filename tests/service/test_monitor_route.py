@@ -62,7 +62,11 @@ def test_admin_gets_json(keyed: tuple[ServiceEnv, str]) -> None:
     assert data["traces"] == 120
     checks = {f["check"]: f["status"] for f in data["findings"]}
     assert checks["abstention_rate"] == "alert" and checks["cost_spike"] in ("warn", "alert")
-    assert data["config"]["store"] == "embedded"
+    # the config is what served the window's traces, as they recorded it (the incident day's prompt, model and
+    # index), not the settings of the process that serves the report
+    config = data["config"]
+    assert (config["prompt_version"], config["model"]) == ("answer@3", "gpt-4o-mini")
+    assert config["index_version"].startswith("sync-42@") and set(config) == {"prompt_version", "model", "index_version"}
 
 
 def test_a_tenant_key_is_refused_and_a_missing_key_is_unauthorized(keyed: tuple[ServiceEnv, str]) -> None:
@@ -84,5 +88,8 @@ def test_an_open_server_serves_the_report_without_a_key(tmp_path: Path, models) 
     with TestClient(create_app(settings, service=build_service(settings, embedder=embedder, llm=llm))) as client:
         r = client.get("/v1/monitor/report?since=1h&format=json")
         assert r.status_code == 200, r.text
-        assert r.json()["traces"] == 0 and r.json()["status"] == "ok"
+        # no traces: no check could judge, which is its own state and never "ok"; nothing says what served them
+        data = r.json()
+        assert data["traces"] == 0 and data["status"] == "no_data" and data["config"] == {}
+        assert set(data["areas"].values()) == {"no_data"}
         assert client.get("/monitor.html").status_code == 200  # the UI page that shows it
