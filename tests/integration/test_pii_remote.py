@@ -5,6 +5,7 @@ ingested into tmp_path; the Answerer is assembled from settings as the CLI and t
 the OpenAI-compatible backend pointed at dayshift.testing.fault_server in "ok" mode. The server
 records every request body, so the tests read exactly what left the process:
 
+    the prompt     its instructions and worked examples as written (never redacted)
     the question   redacted ("Hi, I'm <PERSON_1> (<EMAIL_ADDRESS_1>) ...")
     the sources    byte for byte as indexed (llm.redact_sources = "never", the default), or
                    redacted too ("always")
@@ -111,7 +112,11 @@ def test_redact_sources_always_redacts_the_quoted_text_too(
     assert not any(value in sent for value in ASKER)
     assert not any(name in sent for name in ("Steve Klabnik", "Carol Nichols", "Chris Krycho"))
     assert answer.completion is not None and answer.completion.redactions >= 5
-    # The sources now come first in what is redacted, so the reply's <PERSON_1> is the first author.
+    # The prompt's worked examples are its author's text, never redacted: they arrive whole and take no
+    # placeholder, so the sources come first in what is redacted and the reply's <PERSON_1> is the first author.
+    system = server.bodies[-1]["messages"][0]
+    prompt = open_answerer(settings_for(corpus, server), embedder=embedder).prompt
+    assert system == {"role": "system", "content": prompt.fixed_texts()[0]}
     assert answer.draft == f"Hello Steve Klabnik: {AUTHORS} [1]."
 
 

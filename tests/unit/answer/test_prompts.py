@@ -73,6 +73,20 @@ def test_render_splits_on_role_lines_in_order_with_assistant_turns() -> None:
     )  # fmt: skip
 
 
+def test_fixed_texts_are_the_messages_without_variables_as_render_writes_them() -> None:
+    prompt = parse_template(
+        template("[system]\nBe brief.\n{% if true %}Cite.{% endif %}\n[user]\nHi {{ name }}\n[assistant]\nHello!\n"
+                 "[user]\n{{ question }}\n"),
+        path="t.j2",
+    )
+    rendered = prompt.render(name="Maria Gonzalez", question="Why?")
+    assert prompt.fixed_texts() == ("Be brief.\nCite.", "Hello!")
+    assert set(prompt.fixed_texts()) <= {m.content for m in rendered}  # whole messages, as sent
+    shipped = load_prompt("answer")
+    system, _ = shipped.render(question="Q?", sources=SOURCES)
+    assert shipped.fixed_texts() == (system.content,)  # the instructions and worked examples, not the question
+
+
 def test_a_role_word_inside_a_line_is_text_not_a_role() -> None:
     prompt = parse_template(template("[user]\nsay [system] twice [user]\n"), path="t.j2")
     assert prompt.render() == (Message("user", "say [system] twice [user]"),)

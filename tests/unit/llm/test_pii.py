@@ -480,6 +480,26 @@ def test_the_client_redacts_sources_too_with_redact_sources_always(redactor: Pre
     assert "Installing rustup on Windows" in sent and completion.redactions >= 5
 
 
+@needs_model
+def test_the_prompts_own_examples_are_never_redacted_nor_numbered(redactor: PresidioRedactor) -> None:
+    from dayshift.llm.base import ChatRequest
+
+    example = "Example: Marie Curie shared the 1903 Nobel Prize with Pierre Curie in Paris."
+    request = ChatRequest(
+        messages=(Message("system", example), *prompt_with(SOURCE)), source_texts=(SOURCE,), prompt_texts=(example,)
+    )
+    for redact_sources in ("never", "always"):
+        backend, client = remote_client(redactor, redact_sources=redact_sources)
+        completion = client.complete(request)
+        sent = backend.requests[0].messages
+        assert sent[0].content == example, redact_sources  # whole, whatever redact_sources says
+        assert "Maria Gonzalez" not in sent[-1].content
+        assert completion.text == "Hello Maria Gonzalez: Carol Nichols wrote it [1]."
+    backend, client = remote_client(redactor)
+    client.complete(request)
+    assert "I'm <PERSON_1> (<EMAIL_ADDRESS_1>)" in backend.requests[0].messages[-1].content  # no number taken
+
+
 def test_a_redactor_without_keep_fails_closed_on_a_request_with_sources() -> None:
     from dayshift.llm.base import ChatRequest
 
