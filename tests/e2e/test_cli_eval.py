@@ -1,8 +1,8 @@
 """`dayshift eval run` and `dayshift eval gate` through the console script, the bundled models and a real index.
 
 A small corpus of made-up facts (no model knows them beforehand), four cases, and a prompt folder:
-qa v1 is the shipped answer prompt; v2 tells the model to refuse every question (it breaks every
-answerable case that v1 passed, so the gate must block it and name them); v3 only changes v1's
+qa v1 is the shipped answer prompt; v2 has a template bug that leaves the excerpts out (the facts are
+made up, so no answerable case can pass without them: the gate must block it and name the cases); v3 only changes v1's
 description, so it renders the same messages, breaks nothing and is promoted.
 """
 
@@ -58,9 +58,10 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     prompts.mkdir()
     shipped = SHIPPED.read_text(encoding="utf-8")
     (prompts / "qa-v1.j2").write_text(_version(shipped, 1, "the shipped answer prompt"), encoding="utf-8")
-    refusing = _version(shipped, 2, "refuses everything").replace(
-        "Answer with a short phrase from the text.", "Never answer. Always reply exactly: I cannot say.")
-    (prompts / "qa-v2.j2").write_text(refusing, encoding="utf-8")
+    text_line = "Text: {% for s in sources %}[{{ s.n }}] {{ s.text }} {% endfor %}\n"
+    assert text_line in shipped, "the shipped prompt's excerpt line changed: update this test's broken v2"
+    broken = _version(shipped, 2, "leaves the excerpts out").replace(text_line, "")  # a template bug
+    (prompts / "qa-v2.j2").write_text(broken, encoding="utf-8")
     (prompts / "qa-v3.j2").write_text(_version(shipped, 3, "v1 with a clearer description"), encoding="utf-8")
     (prompts / "labels.yaml").write_text("qa:\n  production: 1\n", encoding="utf-8")
     (root / "dayshift.toml").write_text(

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from dayshift.embed.base import Embedder
-from dayshift.llm.base import CancelToken, ChatRequest, Completion, Usage
+from dayshift.llm.base import CancelToken, ChatRequest, Completion, TokenLogprobs, ToolCall, Usage
 from dayshift.llm.client import LLMClient
 from dayshift.migrations import baseline, migrate_sqlite
 from dayshift.sqlite import open_database
@@ -70,8 +70,7 @@ class CompletionCache:
             self.misses += 1
             return None
         self.hits += 1
-        data = json.loads(row[0])
-        return Completion(**{**data, "usage": Usage(**data["usage"])})
+        return completion_from_json(json.loads(row[0]))
 
     def put(self, key: str, completion: Completion) -> None:
         text = json.dumps(asdict(completion), default=str)
@@ -177,3 +176,15 @@ class CachedLLM:
         if cached is not None:
             return _Replayed(cached)
         return _Recorded(self.inner.stream(request, cancel=cancel, tenant=tenant), self.cache, key)
+
+
+def completion_from_json(data: dict[str, Any]) -> Completion:
+    """A Completion back from `asdict` JSON, nested values included: a replayed answer keeps the log-probabilities
+    its evidence (reader_sure, reader_prob, the self-check) is computed from, and its tool calls."""
+    logprobs = data.get("logprobs")
+    if logprobs is not None:
+        logprobs = TokenLogprobs(chosen=tuple(logprobs.get("chosen", ())),
+                                 first=tuple((str(t), float(lp)) for t, lp in logprobs.get("first", ())),
+                                 suppressed_p=logprobs.get("suppressed_p"))
+    calls = tuple(ToolCall(**call) for call in data.get("tool_calls", ()))
+    return Completion(**{**data, "usage": Usage(**data["usage"]), "logprobs": logprobs, "tool_calls": calls})

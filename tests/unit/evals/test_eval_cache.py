@@ -9,7 +9,7 @@ import pytest
 
 from dayshift.assemble import open_llm
 from dayshift.evals.cache import CachedLLM, CompletionCache
-from dayshift.llm.base import ChatRequest, Message
+from dayshift.llm.base import ChatRequest, Completion, Message, TokenLogprobs, ToolCall, Usage
 from dayshift.settings import load_settings
 
 REQUEST = ChatRequest(messages=(Message(role="user", content="Name one colour of the rainbow."),), max_tokens=8)
@@ -41,6 +41,20 @@ def test_a_repeated_request_is_read_from_the_cache_and_survives_a_reopen(client,
     assert reopened.last_cached and third == first
     _ask(reopened, replace(REQUEST, max_tokens=9))  # any change to the request is a new key
     assert not reopened.last_cached
+
+
+def test_a_cached_completion_comes_back_whole_with_its_logprobs_and_tool_calls(tmp_path: Path) -> None:
+    """The answer's evidence (reader_sure, reader_prob, the self-check) is computed from the log-probabilities: a
+    replayed answer must carry them as the same typed values, or the second eval run scores differently."""
+    done = Completion(text="Mara Quinn", model="m", usage=Usage(10, 3), finish_reason="stop", cost_usd=0.25,
+                      logprobs=TokenLogprobs(chosen=(-0.1, -0.2), first=(("Mara", -0.1), ("The", -2.5)),
+                                             suppressed_p=0.03),
+                      tool_calls=(ToolCall(id="c1", name="search", arguments='{"q": "bridge"}'),))
+    cache = CompletionCache(tmp_path / "cache.sqlite")
+    cache.put("k", done)
+    back = cache.get("k")
+    assert back == done
+    assert back is not None and back.logprobs is not None and back.logprobs.first_prob(("mara",)) > 0.9
 
 
 def test_greedy_repeats_share_an_entry_and_sampled_repeats_do_not() -> None:
