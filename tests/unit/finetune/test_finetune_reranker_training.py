@@ -4,12 +4,13 @@ pairs): the run record, the curves, MLflow's local store, the registry re-ranker
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 pytest.importorskip("sentence_transformers", reason='needs the finetune extra: pip install "dayshift[finetune]"')
-# Slow: three tiny training runs (seconds each on an idle core); a shared, loaded machine can take many minutes, hence the longer timeout.
+# Slow: four tiny training runs (seconds each on an idle core); a shared, loaded machine can take many minutes, hence the longer timeout.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 pytest.importorskip("mlflow", reason='needs the finetune extra: pip install "dayshift[finetune]"')
 
@@ -93,7 +94,16 @@ def test_the_same_seed_gives_the_same_losses(trained: tuple[object, Path], tmp_p
     run, _ = trained
     again = train_reranker(_examples()[:4], _examples()[4:], config=CONFIG, run_dir=tmp_path / "again",
                            tracker=NoTracker(), progress=False)
-    assert again.history.train == pytest.approx(run.history.train, rel=1e-4)
+    # history.train is (step, loss) pairs: the same steps, and the same loss at each
+    assert [step for step, _ in again.history.train] == [step for step, _ in run.history.train]
+    assert [loss for _, loss in again.history.train] == pytest.approx([loss for _, loss in run.history.train], rel=1e-4)
+    assert [loss for _, loss in again.history.validation] == pytest.approx(
+        [loss for _, loss in run.history.validation], rel=1e-4)
+    # and the seed is what decides them: another seed draws another head and pair order
+    other = train_reranker(_examples()[:4], _examples()[4:], config=replace(CONFIG, seed=6),
+                           run_dir=tmp_path / "other", tracker=NoTracker(), progress=False)
+    assert [loss for _, loss in other.history.train] != pytest.approx([loss for _, loss in run.history.train],
+                                                                       rel=1e-4)
 
 
 def test_a_time_budget_stops_the_run_and_says_so(tmp_path: Path) -> None:
