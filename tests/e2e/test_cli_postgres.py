@@ -102,7 +102,8 @@ def test_everything_lives_in_the_one_database(place: Path, url: str) -> None:
 
     usage = json.loads(dayshift(place, "usage", "--since", "all", "--json"))
     assert "schema dayshift_default" in usage["ledger"]
-    assert [(r["tenant"], r["calls"]) for r in usage["rows"]] == [("acme", 1)]
+    # one answer is two calls of the local reader, both booked: the draft, then its check of the draft
+    assert [(r["tenant"], r["calls"]) for r in usage["rows"]] == [("acme", 2)]
 
     leftovers = sorted(p.relative_to(place / "data").as_posix() for p in (place / "data").rglob("*.sqlite*"))
     assert leftovers == [], f"SQLite files in the data folder: {leftovers}"

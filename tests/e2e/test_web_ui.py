@@ -175,7 +175,10 @@ def test_ask_stream_cite_rate_trace_and_abstain(base_url: str, browser: Any, tmp
     page.get_by_test_id("ask-button").click()
     page.wait_for_selector("[data-testid=answer-card][data-state=abstained]")
     assert page.get_by_test_id("answer-status").inner_text() == "I don't know"
-    assert "no source is close enough" in page.get_by_test_id("abstain-reason").inner_text()
+    reason = page.get_by_test_id("abstain-reason").inner_text()
+    # before drafting (retrieval alone is too weak), or after it (the draft's evidence is): either is said plainly
+    assert any(why in reason for why in ("no source is close enough", "the evidence for this answer is too weak",
+                                         "the reader found no answer")), reason
     assert page.get_by_test_id("source-item").count() == 0
 
     # Recent traces list both questions, newest first.
