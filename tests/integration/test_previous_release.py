@@ -64,11 +64,29 @@ def test_the_old_folder_opens_keeps_every_row_and_is_stamped(old_folder: Path) -
     assert hits.returncode == 0 and json.loads(hits.stdout)["hits"], hits.stderr
     acme = run(old_folder, "--tenant", "acme", "search", "stale chunks", "--json")
     assert acme.returncode == 0 and json.loads(acme.stdout)["hits"], acme.stderr
+    for name, table in (("index.sqlite", "chunks"), ("catalog.sqlite", "documents"), ("keys.sqlite", "api_keys")):
+        assert counts(old_folder / name, table) == before[name], name  # opening it rewrote nothing
+
+    # The old release recorded the demo corpus at its own checkout's path; this release's package has it at
+    # another. After an upgrade that checkout is gone (as on CI): point the record at a path that cannot exist,
+    # so a leftover checkout of the old release on this machine does not decide the test.
+    with sqlite3.connect(old_folder / "catalog.sqlite") as db:
+        (old_root,) = {root for (root,) in db.execute("SELECT root FROM sources")}
+        assert old_root.endswith("/src/dayshift/demo/corpus") and old_root != str(corpus_dir().resolve())
+        gone = str(old_folder.parent / "removed-checkout" / "src" / "dayshift" / "demo" / "corpus")
+        db.execute("UPDATE sources SET root = ?", (gone,))
     resync = run(old_folder, "ingest", str(corpus_dir()), "--json")
     assert resync.returncode == 0, resync.stderr
-    assert json.loads(resync.stdout)["counts"]["added"] == 0  # the old catalog is understood: nothing re-added
-    for name, table in (("index.sqlite", "chunks"), ("catalog.sqlite", "documents"), ("keys.sqlite", "api_keys")):
-        assert counts(old_folder / name, table) == before[name], name
+    (report,) = json.loads(resync.stdout)
+    # the same folder, moved: the old catalog is understood, nothing re-added or deleted (a file the demo
+    # changed since that release is an update of its document, under the same id)
+    assert report["moved_from"] == [gone]
+    assert (report["counts"]["added"], report["counts"]["deleted"], report["counts"]["failed"]) == (0, 0, 0)
+    assert report["counts"]["unchanged"] + report["counts"]["updated"] == before["catalog.sqlite"]
+    assert counts(old_folder / "catalog.sqlite", "documents") == before["catalog.sqlite"]
+    again = run(old_folder, "ingest", str(corpus_dir()), "--json")
+    (second,) = json.loads(again.stdout)
+    assert second["moved_from"] == [] and second["counts"]["unchanged"] == before["catalog.sqlite"]
     assert versions(old_folder / "catalog.sqlite") == {"catalog": 1}
     assert versions(old_folder / "index.sqlite") == {"index": 1}
     assert versions(old_folder / "embed_cache.sqlite") == {"embed_cache": 1}

@@ -102,6 +102,9 @@ def _print(report: SyncReport) -> None:
         f"[yellow]{c['deleted']} deleted[/], [red]{c['failed']} failed[/]; "
         f"{c['chunks_written']} chunks written ({c['chunks_embedded']} embedded, {c['chunks_cached']} from cache)"
     )
+    for old in report.moved_from:
+        console.print(f"{old} no longer exists and held these source names: taken as this folder, moved here",
+                      markup=False, highlight=False)
     if report.duplicates:
         exact = sum(1 for d in report.duplicates if d.kind == "exact")
         console.print(f"skipped {len(report.duplicates)} duplicates ({exact} exact, {len(report.duplicates) - exact} near)")

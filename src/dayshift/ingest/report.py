@@ -37,6 +37,8 @@ class SyncReport:
     chunks_embedded: int = 0  # computed by the embedder
     chunks_cached: int = 0  # served by the embedding cache
     seconds: float = 0.0
+    # Folders that held these source names and no longer exist: taken as this folder, moved (sync.py)
+    moved_from: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:

@@ -23,6 +23,10 @@ Guarantees:
   row is written only after all its documents are stored, so the next run
   finds any unfinished file changed and completes it, re-using every vector
   already computed (the embedding cache).
+* A source name belongs to one folder. A folder moved (or a package upgraded
+  to a new path) keeps its names: when the folder the catalog recorded no
+  longer exists, this one is taken as it, and unchanged files stay unchanged.
+  Another folder under names whose folder still exists is refused.
 
 Left out: watching folders for changes (run sync on a schedule).
 """
@@ -118,6 +122,7 @@ class Ingestor:
         progress = progress or NullProgress()
         report = SyncReport(root=root_key, files=len(files))
         run = self.catalog.start_run(root_key)
+        report.moved_from = self._adopt_moved_roots(root_key, {source for _, source in files})
         state = _RunState(self, report, progress, engine or LocalEngine())
         progress.start("files", total=len(files))
         # Deletions first, so a renamed file is an add (from the cache), not a duplicate of itself.
@@ -130,6 +135,22 @@ class Ingestor:
         report.seconds = time.perf_counter() - started
         self.catalog.finish_run(run, report.counts())
         return report
+
+    def _adopt_moved_roots(self, root_key: str, names: set[str]) -> list[str]:
+        """The folders the catalog knows these source names under that no longer exist, re-homed here.
+
+        The same source name means the same document ids; a folder that is gone cannot still be their home,
+        so this folder is that one, moved (a new checkout, an upgraded package, a renamed parent folder). Its
+        sources are recorded under `root_key`, so the run compares files by content and re-adds nothing that
+        did not change; files it had that this folder lacks are then deleted as usual. A folder that still
+        exists keeps its names: ingesting another folder under them is refused (_plan).
+        """
+        others = sorted({s.root for s in self.catalog.sources() if s.path in names and s.root != root_key})
+        moved = [old for old in others if not Path(old).exists()]
+        for old in moved:
+            for source in self.catalog.sources(root=old):
+                self.catalog.put_source(replace(source, root=root_key))
+        return moved
 
     def _discover(self, root: Path, *, name: str | None) -> Iterator[tuple[Path, str]]:
         if root.is_file():
@@ -205,8 +226,9 @@ class _RunState:
         known = catalog.source(source)
         if known is not None and known.root != root_key:
             raise ConfigError(
-                f'the source name "{source}" already belongs to {known.root}; '
-                "ingest this folder under another name with --name"
+                f'the source name "{source}" already belongs to {known.root}, which still exists; '
+                "ingest this folder under another name with --name (or, if this folder replaces that one, "
+                "remove or rename that one first: a folder that is gone is taken as moved here)"
             )
         if loader_for(path) is None:
             self.report.unsupported.append(source)

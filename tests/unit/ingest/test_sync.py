@@ -29,6 +29,7 @@ import pytest
 import dayshift.ingest.engine as engine_module
 from dayshift.assemble import open_embedder, open_ingestor, open_retriever
 from dayshift.embed.base import Embedder
+from dayshift.errors import ConfigError
 from dayshift.ingest.chunk import ChunkingPolicy, chunk_document
 from dayshift.ingest.clean import clean_document
 from dayshift.ingest.loaders import LoadOptions, loader_for
@@ -402,6 +403,45 @@ def test_rename_is_not_reported_as_a_duplicate(make_lab: Callable[..., Lab]) -> 
     report = lab.sync()
     assert report.added == ["docs/field-guide.md"]
     assert report.duplicates == []
+
+
+def test_a_moved_folder_keeps_its_source_names_and_re_adds_nothing(make_lab: Callable[..., Lab]) -> None:
+    # An upgrade that moves the package, a new checkout, a renamed parent: the folder the catalog recorded is
+    # gone, and the same names (so the same document ids) arrive from another path.
+    lab = make_lab()
+    write_mixed_corpus(lab)
+    lab.sync()
+    old_root, moved = str(lab.root.resolve()), lab.root.parent / "moved" / "docs"
+    moved.parent.mkdir()
+    lab.root.rename(moved)
+    (moved / "notes.txt").unlink()  # and one file went while it moved
+    before = lab.chunks()
+
+    report = lab.ingestor.sync(moved)
+    assert report.moved_from == [old_root]
+    assert report.added == [] and report.updated == [] and report.deleted == ["docs/notes.txt"]
+    assert report.unchanged == len(MIXED_IDS) - 1 and report.chunks_embedded == report.chunks_written == 0
+    assert lab.chunks() == {doc: chunks for doc, chunks in before.items() if doc != "docs/notes.txt"}
+    assert {s.root for s in lab.ingestor.catalog.sources()} == {str(moved.resolve())}
+    again = lab.ingestor.sync(moved)
+    assert again.moved_from == [] and again.unchanged == len(MIXED_IDS) - 1
+    assert (again.added, again.updated, again.deleted) == ([], [], [])
+
+
+def test_another_folder_under_names_whose_folder_still_exists_is_refused(make_lab: Callable[..., Lab]) -> None:
+    lab = make_lab()
+    write_mixed_corpus(lab)
+    lab.sync()
+    other = lab.root.parent / "elsewhere" / "docs"
+    other.mkdir(parents=True)
+    (other / "guide.md").write_text("# Another guide\n\nNothing about lattices here at all.\n", encoding="utf-8")
+    before = lab.chunks()
+    with pytest.raises(ConfigError, match=r'"docs/guide.md" already belongs to .*, which still exists; .*--name'):
+        lab.ingestor.sync(other)
+    assert lab.chunks() == before
+    assert {s.root for s in lab.ingestor.catalog.sources()} == {str(lab.root.resolve())}
+    named = lab.ingestor.sync(other, name="other-docs")  # the fix the error names
+    assert named.added == ["other-docs/guide.md"] and named.moved_from == []
 
 
 # -- bad input --------------------------------------------------------------------------------------
