@@ -9,6 +9,7 @@ import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
+import jsonschema
 import pytest
 from fastapi.testclient import TestClient
 
@@ -84,6 +85,11 @@ def test_events_per_step_and_a_budget_stop(served: tuple[TestClient, ScriptedBac
               for b in blocks]
     names = [name for name, _ in events]
     assert names[-2:] == ["result", "done"] and names[:-2] == ["step"] * len(events[-2][1]["steps"])
+    # each event, as a client parses it ({event, data}), is what the OpenAPI document says a 200 stream holds
+    documented = client.get("/openapi.json").json()["paths"]["/v1/agent"]["post"]["responses"]["200"]["content"]
+    for block in blocks:
+        fields = dict(line.split(": ", 1) for line in block.split("\n"))
+        jsonschema.validate(fields, documented["text/event-stream"]["schema"])
     result = events[-2][1]
     assert result["stop_reason"] == "budget:steps" and result["usage"]["steps"] == 3 and result["overruns"] == []
     assert 'dayshift_agent_budget_stops_total{budget="steps"} 1.0' in client.get("/metrics").text

@@ -44,6 +44,9 @@ from dayshift.service.tracing import start_trace
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1", tags=["agent"])
 _ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": Problem} for code in (400, 401, 413, 422, 429, 503)}
+# One server-sent event as a client parses it: its name, and its data (a JSON text).
+_SSE_EVENT = {"type": "object", "required": ["event", "data"], "properties": {
+    "event": {"enum": ["step", "result", "error", "done"]}, "data": {"type": "string"}}}
 
 
 class AgentRequest(BaseModel):
@@ -62,7 +65,7 @@ class AgentResponse(BaseModel):
 
 
 @router.post("/agent", response_model=AgentResponse, responses={**_ERRORS, 200: {
-    "content": {"text/event-stream": {"schema": {"type": "string"}}},
+    "content": {"text/event-stream": {"schema": _SSE_EVENT}},
     "description": "stream false: AgentResponse. stream true: events `step` (one per step), then `result` and "
                    "`done` ({trace_id}); `error` replaces `result` on failure"}},
     summary="Run a multi-step task with tools, within budgets, each step traced")

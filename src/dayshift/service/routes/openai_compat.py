@@ -69,6 +69,10 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"content": {"application/json": {"schema": _ERROR_SCHEMA}}, "description": "OpenAI-style error"}
     for code in (400, 401, 402, 404, 413, 429, 502, 503, 504)
 }
+# One server-sent event as a client parses it: OpenAI's stream has unnamed events ("message"), each data a
+# chat.completion.chunk (or an error) as JSON, and the last one "[DONE]".
+_SSE_CHUNK = {"type": "object", "required": ["event", "data"], "properties": {
+    "event": {"const": "message"}, "data": {"type": "string"}}}
 
 
 class OpenAIError(Exception):
@@ -124,7 +128,7 @@ def models(request: Request, who: Principal = Depends(openai_caller)) -> ModelLi
 @router.post(
     "/chat/completions", response_model=ChatCompletion, responses={
         **_ERRORS,
-        200: {"content": {"text/event-stream": {"schema": {"type": "string"}}},
+        200: {"content": {"text/event-stream": {"schema": _SSE_CHUNK}},
               "description": "A chat.completion, or with `stream: true` chat.completion.chunk events and [DONE]"},
     }, summary="OpenAI-compatible chat completions: a grounded answer with citations, or \"I don't know\"",
 )
