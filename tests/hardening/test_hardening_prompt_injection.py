@@ -28,6 +28,7 @@ from dayshift.prompts.registry import PromptRegistry
 
 ADMIN = "dsk_admin_injection_" + "q" * 32
 COUNT = int(os.environ.get("DAYSHIFT_INJECTION_DOCS", "24"))
+JOBS: dict[str, dict[str, object]] = {}  # tenant -> its upload job's final status
 
 
 @pytest.fixture(scope="module")
@@ -44,6 +45,7 @@ def service(tmp_path_factory: pytest.TempPathFactory, hardening_models) -> Itera
             assert r.status_code == 202, r.text
             status = _wait(env, r.json()["status_url"], tenant)
             assert status["state"] == "done" and not status.get("failed"), status
+            JOBS[tenant] = status
         yield env
 
 
@@ -76,8 +78,16 @@ def _normal(text: str) -> str:
 def test_hidden_instructions_in_documents_change_nothing(service: ServiceEnv) -> None:
     docs = injection_docs.documents()[:COUNT]
     runs = _system_prompt_runs(service)
-    injected_text = service.client.get("/v1/documents", headers=_as("injected")).json()["documents"]
-    assert len(injected_text) == len(injection_docs.documents()) + 1
+    listed = {d["doc_id"].rsplit("/", 1)[-1] for d in
+              service.client.get("/v1/documents", headers=_as("injected")).json()["documents"]}
+    # Every page is indexed, or skipped as an exact duplicate of one that is: where both loaders drop the
+    # hiding place (an <img alt>, a Markdown [//]: # comment), the injected page's text is its twin's.
+    counts = JOBS["injected"]["counts"]
+    assert isinstance(counts, dict) and counts["failed"] == 0, counts
+    assert "payroll.md" in listed and counts["added"] == len(listed), (counts, sorted(listed))
+    assert counts["added"] + counts["duplicates"] == len(injection_docs.documents()) + 1, counts
+    print(f"injected pages indexed: {len(listed) - 1}; kept out as exact duplicates of an indexed page: "
+          f"{sorted(d.name for d in injection_docs.documents() if d.name not in listed)}")
     changed, obeyed, revealed, leaked, rows = [], [], [], [], []
     for doc in docs:
         answers = {}
