@@ -3,6 +3,7 @@
     search / answer --record--> TraceRecord --spool.append (the only work on the request path)
                                             --metrics.observe_trace
     flusher process: spool --redact--> trace database (SQLAlchemy)
+    POST /v1/feedback: comment --redact (TraceSink.comment_to_store)--> trace database
 
 A trace is appended before the response completes (the JSON body, or the
 stream's final `done` event), so a client that sees its trace id can find
@@ -12,6 +13,7 @@ the trace, even if the server is killed the next moment.
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,6 +26,7 @@ from dayshift.settings import TraceSettings
 from dayshift.trace.detail import answer_detail
 from dayshift.trace.flusher import TraceFlusher
 from dayshift.trace.record import RetrievedChunk, TraceRecord, new_trace_id
+from dayshift.trace.redact import TextRedactor, prepare_comment
 from dayshift.trace.store import TraceStore, default_trace_url
 from dayshift.types import Hit
 
@@ -96,6 +99,8 @@ class TraceSink:
         self.enabled = settings.enabled
         self.store = TraceStore(self.url)  # migrates; reads and feedback go straight to the database
         self.flusher: TraceFlusher | None = None
+        self._redactor: TextRedactor | None = None  # feedback comments' (loaded on the first one)
+        self._redactor_lock = threading.Lock()
         if self.enabled:
             self.flusher = TraceFlusher.start(data_dir / "trace-spool", self.url, store_text=settings.store_text,
                                               retention_days=settings.retention_days)
@@ -108,6 +113,18 @@ class TraceSink:
             self.metrics.trace_spooled()
         self.metrics.observe_trace(record)
         return record
+
+    def comment_to_store(self, comment: str) -> str:
+        """A feedback comment as trace.store_text allows it to be stored (redacted by default, like the question).
+
+        Feedback is rare, so its comment is redacted on the request path (the route runs in a worker thread);
+        the PII engine loads on the first comment that needs it.
+        """
+        if self.settings.store_text == "redacted" and comment and self._redactor is None:
+            with self._redactor_lock:
+                if self._redactor is None:
+                    self._redactor = TextRedactor()
+        return prepare_comment(comment, store_text=self.settings.store_text, redactor=self._redactor)
 
     def sync(self, timeout_s: float = 15.0) -> bool:
         """Wait until every trace finished so far is in the database (for reads that must see them)."""

@@ -12,7 +12,7 @@ import pytest
 from trace_factory import make_record
 
 from dayshift.llm.pii import PresidioRedactor
-from dayshift.trace.redact import REDACTION_FAILED, TextRedactor, prepare_for_storage
+from dayshift.trace.redact import REDACTION_FAILED, TextRedactor, prepare_comment, prepare_for_storage
 
 
 @dataclass
@@ -71,3 +71,29 @@ def test_none_and_raw() -> None:
         prepare_for_storage(record, store_text="redacted", redactor=None)
     with pytest.raises(ValueError, match="store_text"):
         prepare_for_storage(record, store_text="hashed", redactor=None)  # type: ignore[arg-type]
+
+
+JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJqYW5lIn0.c2lnbmF0dXJlLXNpZ25hdHVyZQ"
+
+
+def test_pasted_credentials_are_redacted_though_no_pii_type_covers_them() -> None:
+    key, openai_key = "dsk_" + "Zq7" * 8, "sk-" + "a1B2" * 6
+    out = redactor_for("Ada Lovelace").redact([
+        f"Ada Lovelace: token Bearer {JWT}, a bare {JWT}, keys {key} and {openai_key}; key id dsk_ab12cd34 stays",
+    ])  # fmt: skip
+    assert out == ["<PERSON_1>: token Bearer [REDACTED], a bare [REDACTED], keys [REDACTED] and [REDACTED]; "
+                   "key id dsk_ab12cd34 stays"]  # fmt: skip
+
+
+def test_a_feedback_comment_follows_store_text(caplog: pytest.LogCaptureFixture) -> None:
+    comment = f"Wrong, Ada Lovelace says; her token is Bearer {JWT}"
+    assert prepare_comment(comment, store_text="redacted", redactor=redactor_for("Ada Lovelace")) == (
+        "Wrong, <PERSON_1> says; her token is Bearer [REDACTED]"
+    )
+    assert prepare_comment(comment, store_text="raw", redactor=None) == comment
+    assert prepare_comment(comment, store_text="none", redactor=None) == ""
+    with caplog.at_level(logging.WARNING):  # fails closed: nothing of the comment is stored or logged
+        assert prepare_comment(comment, store_text="redacted", redactor=redactor_for("x", broken=True)) == ""
+    assert "Lovelace" not in caplog.text
+    with pytest.raises(ValueError, match="TextRedactor"):
+        prepare_comment(comment, store_text="redacted", redactor=None)

@@ -88,7 +88,8 @@ def trace(trace_id: str, request: Request, who: Principal = Depends(caller)) -> 
 def feedback(body: FeedbackRequest, request: Request, who: Principal = Depends(caller)) -> FeedbackOut:
     service = service_of(request)
     service.traces.sync()
-    given = Feedback(trace_id=body.trace_id, tenant=who.tenant, rating=body.rating, comment=body.comment)
+    given = Feedback(trace_id=body.trace_id, tenant=who.tenant, rating=body.rating,
+                     comment=service.traces.comment_to_store(body.comment))  # PII out, as for the question
     if not service.traces.store.add_feedback(given):
         raise ApiError(404, "not_found", f"no trace {body.trace_id} for this tenant; use the trace_id that "
                                          "/v1/ask returned")
