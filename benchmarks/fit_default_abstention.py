@@ -20,7 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 import squad2
 
-from dayshift.answer.abstain import AbstentionModel, Evidence
+from dayshift.answer.abstain import Evidence
 from dayshift.answer.calibrate import fit_abstention, rates, threshold_for
 
 
@@ -48,6 +48,8 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=600, help="questions per setting, half answerable")
     parser.add_argument("--rows", type=Path, help="write every question's evidence here (JSONL)")
     parser.add_argument("--from-rows", type=Path, help="fit from rows written before, without asking again")
+    parser.add_argument("--factors", type=int, choices=(1, 2), default=2,
+                        help="2: retrieval x reader factors (the shipped form); 1: one logistic score")
     args = parser.parse_args()
     if args.from_rows:
         rows = [json.loads(line) for line in args.from_rows.read_text(encoding="utf-8").splitlines()]
@@ -60,13 +62,13 @@ def main() -> None:
     # The weights rank both kinds of unanswerable question; the threshold is set on the kind the
     # target is for (sources that do not hold the answer), its false-answer rate's 95% upper bound
     # within 5%: squad2's adversarial questions would push it to abstain on most answerable ones.
-    pooled = fit_abstention([r["evidence"] for r in rows], [r["answerable"] for r in rows], dataset=(
-        f"SQuAD 2.0 train, first {args.articles} articles, out_of_corpus + squad2 settings"))
+    pooled = fit_abstention([r["evidence"] for r in rows], [r["answerable"] for r in rows], factors=args.factors,
+                            dataset=f"SQuAD 2.0 train, first {args.articles} articles, out_of_corpus + squad2 settings")
     ooc = [r for r in rows if r["setting"] == "out_of_corpus"]
     threshold = threshold_for([pooled.confidence(r["evidence"]) for r in ooc], [r["answerable"] for r in ooc],
                               target_false_answer_rate=0.05, confidence=0.95)
     m = rates([pooled.confidence(r["evidence"]) for r in ooc], [r["answerable"] for r in ooc], threshold)
-    model = AbstentionModel(pooled.weights, pooled.bias, threshold, {
+    model = replace(pooled, threshold=threshold, fitted_on={
         **pooled.fitted_on, "threshold_on": "out_of_corpus", "false_answer_rate": m.false_answer_rate,
         "false_abstention_rate": m.false_abstention_rate, "false_answer_interval": list(m.false_answer_interval),
         "false_abstention_interval": list(m.false_abstention_interval)})
@@ -88,7 +90,8 @@ def collect(articles: list[dict[str, Any]], *, limit: int, rows_out: Path | None
     rows: list[dict[str, Any]] = []
     for name, (ingested, questions) in squad2.settings_questions(articles).items():
         squad2.write_corpus(ingested, work / name / "corpus")
-        settings = load_settings(data_dir=work / name / "index", **squad2.shared_models_dir(None))
+        settings = load_settings(data_dir=work / name / "index", answer={"measure_all_evidence": True},
+                                 **squad2.shared_models_dir(None))  # every check measured: the fit picks
         embedder = open_embedder(settings)
         open_ingestor(settings, embedder=embedder).sync(work / name / "corpus")
         answerer = open_answerer(settings, embedder=embedder, abstain_threshold=0.0)

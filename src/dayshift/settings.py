@@ -185,8 +185,11 @@ class AnswerSettings(BaseModel):
     min_sentence_support: float = Field(0.75, gt=0.0, le=1.0)
     # What replaces a withdrawn draft: the fixed "I don't know", or that plus the best passage quoted.
     unsupported: Literal["abstain", "quote"] = "abstain"
-    # Ask the reader whether the text states its draft (local readers: a dozen more tokens).
+    # Ask the reader yes/no checks (whether the text answers the question, whether it states the draft),
+    # each where the abstention model weighs it (local readers: a dozen more tokens per check).
     self_check: bool = True
+    # Run every check even where the abstention model gives it no weight: for fitting a new model.
+    measure_all_evidence: bool = False
 
 
 class AgentSettings(BaseModel):

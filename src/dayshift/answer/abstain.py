@@ -6,18 +6,33 @@
       keyword_match  BM25 of the best chunk for the whole question, over the sum of (retrieval)
                      each term's own best BM25 (a term the corpus lacks counts as rare)
       known          share of the question's terms found anywhere in the corpus    (retrieval)
+      reader_sure    1 - P(the reader opened with the prompt's no-answer word)     (reader)
+      reader_prob    geometric mean probability of the draft's tokens              (reader)
+      self_check     P(yes), the reader asked whether the text states its draft    (reader)
+      text_answers   P(yes), the reader asked whether the text answers the question (reader)
       support        share of the answer's new terms in the source it stands on    (support check)
       verbatim       the answer appears word for word in a source                  (support check)
       focus          share of the question's subject terms in that source          (support check)
-    confidence = min(sigmoid(bias + weights . evidence), max(support, verbatim))
-                                                           answer if confidence >= threshold
 
-Weights and threshold come from `dayshift calibrate` (a logistic regression
-on labelled questions, threshold chosen for a target false-answer rate),
-saved as data_dir/calibration.json; the shipped defaults hold until then.
-Every weight is >= 0, so confidence never falls when evidence rises, and the
-confidence with perfect support is an upper bound: when even that is below
-the threshold, dayshift abstains before generating anything.
+    confidence = sigmoid(bias + weights . evidence)                    are the sources about the question?
+               x sigmoid(reader_bias + reader_weights . evidence)      does the reader find the answer in them?
+               capped by max(support, verbatim)          answer if confidence >= threshold
+
+The two factors are two different ways a question goes unanswered: sources
+about something else (retrieval evidence tells), and sources about the right
+thing that do not hold the answer (only the reader can tell). One linear score
+over both lets retrieval evidence, which says nothing about the second kind,
+blur the reader's signal; the product lets each factor decide its own kind. A
+model without reader weights (an older calibration.json) is the first factor
+alone.
+
+Weights and threshold come from `dayshift calibrate` (answer/calibrate.py:
+weights >= 0 by maximum likelihood, threshold chosen for a target
+false-answer rate), saved as data_dir/calibration.json; the shipped defaults
+hold until then. Every weight is >= 0, so confidence never falls when evidence
+rises, and the confidence with perfect reader and support evidence is an upper
+bound: when even that is below the threshold, dayshift abstains before
+generating anything.
 """
 
 from __future__ import annotations
@@ -25,7 +40,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from dayshift.analysis import analyze
@@ -36,7 +51,9 @@ from dayshift.store.base import ChunkSearcher
 from dayshift.types import Condition
 
 FEATURES = ("dense_top", "coverage", "keyword_match", "known", "reader_sure", "reader_prob", "self_check",
-            "support", "verbatim", "focus")
+            "text_answers", "support", "verbatim", "focus")
+# What the reader factor weighs: the evidence only the reader can give.
+READER_FEATURES = ("reader_sure", "reader_prob", "self_check", "text_answers")
 
 ABSTAIN_TEXT = "I don't know. The indexed sources do not answer this question"
 
@@ -51,6 +68,7 @@ class Evidence:
     reader_sure: float = 1.0  # 1 - P(the reader opened with the prompt's no-answer word)
     reader_prob: float = 1.0  # geometric mean probability of the draft's tokens
     self_check: float = 1.0  # P(yes), the reader asked whether the text states its draft
+    text_answers: float = 1.0  # P(yes), the reader asked whether the text answers the question
     support: float = 1.0  # optimistic until an answer has been checked
     verbatim: float = 1.0
     focus: float = 1.0
@@ -91,13 +109,22 @@ class AbstentionModel:
     bias: float
     threshold: float
     fitted_on: dict[str, object] = field(default_factory=dict)  # dataset, counts, dev metrics, date
+    reader_weights: dict[str, float] | None = None  # the second factor; None: the first factor alone
+    reader_bias: float = 0.0
 
     def confidence(self, evidence: Evidence) -> float:
         """The calibrated probability, capped by support: an answer none of whose words are in its
         sources (support 0, not verbatim) gets 0, however strong the retrieval evidence."""
-        z = self.bias + sum(self.weights.get(name, 0.0) * getattr(evidence, name) for name in FEATURES)
-        calibrated = 0.5 * (1.0 + math.tanh(z / 2.0))  # the logistic function, without overflow
+        calibrated = _logistic(self.bias + sum(self.weights.get(name, 0.0) * getattr(evidence, name)
+                                               for name in FEATURES))
+        if self.reader_weights is not None:
+            calibrated *= _logistic(self.reader_bias + sum(self.reader_weights.get(name, 0.0) * getattr(evidence, name)
+                                                           for name in FEATURES))
         return min(calibrated, max(evidence.support, evidence.verbatim))
+
+    def uses(self, feature: str) -> bool:
+        """Whether any factor weighs `feature` (evidence nobody weighs need not be measured)."""
+        return self.weights.get(feature, 0.0) > 0 or (self.reader_weights or {}).get(feature, 0.0) > 0
 
     def save(self, path: Path) -> None:
         tmp = path.with_suffix(".tmp")
@@ -109,11 +136,15 @@ class AbstentionModel:
         try:
             raw = json.loads(path.read_text(encoding="utf-8"))
             weights = {k: float(v) for k, v in dict(raw["weights"]).items() if k in FEATURES}
+            reader = raw.get("reader_weights")
             model = cls(weights=weights, bias=float(raw["bias"]), threshold=float(raw["threshold"]),
-                        fitted_on=dict(raw.get("fitted_on", {})))
+                        fitted_on=dict(raw.get("fitted_on", {})),
+                        reader_weights=None if reader is None else {k: float(v) for k, v in dict(reader).items()
+                                                                    if k in FEATURES},
+                        reader_bias=float(raw.get("reader_bias", 0.0)))
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
             raise ConfigError(f"{path}: unreadable calibration ({exc!r}); run `dayshift calibrate` again") from exc
-        negative = [k for k, v in model.weights.items() if v < 0]
+        negative = [k for k, v in {**model.weights, **(model.reader_weights or {})}.items() if v < 0]
         if negative:
             raise ConfigError(f"{path}: negative weights ({', '.join(negative)}); run `dayshift calibrate` again")
         return model
@@ -139,5 +170,9 @@ def load_abstention_model(data_dir: Path, *, threshold: float | None = None) -> 
     path = data_dir / "calibration.json"
     model = AbstentionModel.load(path) if path.is_file() else DEFAULT_MODEL
     if threshold is not None:
-        model = AbstentionModel(model.weights, model.bias, threshold, model.fitted_on)
+        model = replace(model, threshold=threshold)
     return model
+
+
+def _logistic(z: float) -> float:
+    return 0.5 * (1.0 + math.tanh(z / 2.0))  # without overflow

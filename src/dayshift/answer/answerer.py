@@ -32,7 +32,7 @@ from dayshift.answer.citations import resolve_citations, strip_citations
 from dayshift.answer.excerpts import EmbedQueries, select_excerpts
 from dayshift.answer.json_claims import claims_text
 from dayshift.answer.prompts import PromptTemplate
-from dayshift.answer.selfcheck import self_check
+from dayshift.answer.selfcheck import self_check, text_answers
 from dayshift.answer.sources import Source, pack_sources
 from dayshift.answer.support import SentenceSupport, Support, check_support
 from dayshift.errors import ConfigError, StructuredOutputError
@@ -270,11 +270,7 @@ class Answerer:
         base.support = support
         base.evidence = replace(base.evidence, **self._draft_evidence(support, completion, no_answer))
         if self.settings.self_check and completion is not None and completion.logprobs is not None:
-            started = time.perf_counter()
-            checked = self_check(self.llm, request, draft, tenant=tenant, cancel=cancel)
-            base.timings_ms["self_check"] = _ms_since(started)
-            if checked is not None:
-                base.evidence = replace(base.evidence, self_check=tempered(checked))
+            base.evidence = self._reader_checks(base, request, draft, tenant, cancel)
         base.confidence = self.abstention.confidence(base.evidence)
         if self.settings.support_check:
             base.confidence = min(base.confidence, support.weakest)
@@ -286,6 +282,26 @@ class Answerer:
             return self._withdraw(base, "the evidence for this answer is too weak")
         base.abstained, base.text, base.cited = False, citations.text, citations.cited
         return base
+
+    def _reader_checks(
+        self, base: Answer, request: ChatRequest, draft: str, tenant: str | None, cancel: CancelToken | None
+    ) -> Evidence:
+        """The reader's yes/no checks that the abstention model weighs (all of them when measuring)."""
+        evidence = base.evidence
+        wanted = self.settings.measure_all_evidence
+        if wanted or self.abstention.uses("text_answers"):
+            started = time.perf_counter()
+            answers = text_answers(self.llm, request, tenant=tenant, cancel=cancel)
+            base.timings_ms["text_answers"] = _ms_since(started)
+            if answers is not None:
+                evidence = replace(evidence, text_answers=tempered(answers))
+        if wanted or self.abstention.uses("self_check"):
+            started = time.perf_counter()
+            checked = self_check(self.llm, request, draft, tenant=tenant, cancel=cancel)
+            base.timings_ms["self_check"] = _ms_since(started)
+            if checked is not None:
+                evidence = replace(evidence, self_check=tempered(checked))
+        return evidence
 
     def _draft_evidence(self, support: Support, completion: Completion | None, no_answer: str | None) -> dict[str, float]:
         checked = self.settings.support_check

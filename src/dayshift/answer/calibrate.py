@@ -28,7 +28,7 @@ import numpy as np
 from scipy.optimize import minimize
 from scipy.stats import beta
 
-from dayshift.answer.abstain import FEATURES, AbstentionModel, Evidence
+from dayshift.answer.abstain import FEATURES, READER_FEATURES, AbstentionModel, Evidence
 from dayshift.errors import ConfigError
 
 CONFIDENCE = 0.95  # of the upper bound a threshold must keep within the false-answer target
@@ -152,17 +152,45 @@ def threshold_for(
 
 def fit_abstention(
     evidence: Sequence[Evidence], answerable: Sequence[bool], *, target_false_answer_rate: float = 0.05,
-    l2: float = 1e-4, dataset: str = "", confidence: float | None = CONFIDENCE,
+    l2: float = 1e-4, dataset: str = "", confidence: float | None = CONFIDENCE, factors: int = 1,
 ) -> AbstentionModel:
+    """Weights by maximum likelihood (all >= 0, light L2), then the threshold for the target.
+
+    factors=1: one logistic score over every feature. factors=2: the product of a retrieval factor
+    (every feature but the reader's) and a reader factor (READER_FEATURES), fitted jointly."""
     y = np.asarray(answerable, dtype=np.float64)
     if y.min() == y.max():
         raise ConfigError("calibration needs both answerable and unanswerable questions; label some of each")
+    if factors not in (1, 2):
+        raise ConfigError(f"factors must be 1 or 2, not {factors}")
     x = np.array([e.vector() for e in evidence], dtype=np.float64)
+    if factors == 1:
+        weights, bias, reader_weights, reader_bias = *_fit_one(x, y, l2), None, 0.0
+    else:
+        weights, bias, reader_weights, reader_bias = _fit_two(x, y, l2)
+    model = AbstentionModel(weights=weights, bias=bias, threshold=0.5, reader_weights=reader_weights,
+                            reader_bias=reader_bias)
+    scores = [model.confidence(e) for e in evidence]
+    threshold = threshold_for(scores, answerable, target_false_answer_rate=target_false_answer_rate,
+                              confidence=confidence)
+    metrics = rates(scores, answerable, threshold)
+    return AbstentionModel(weights=weights, bias=bias, threshold=threshold, reader_weights=reader_weights,
+                           reader_bias=reader_bias, fitted_on={
+        "dataset": dataset, "answerable": metrics.answerable, "unanswerable": metrics.unanswerable,
+        "target_false_answer_rate": target_false_answer_rate, "false_answer_rate": metrics.false_answer_rate,
+        "false_abstention_rate": metrics.false_abstention_rate, "auroc": metrics.auroc,
+        "false_answer_interval": list(metrics.false_answer_interval),
+        "false_abstention_interval": list(metrics.false_abstention_interval),
+        "threshold_rule": f"upper {confidence:.0%} bound <= target" if confidence else "point estimate <= target",
+        "factors": factors,
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    })
 
+
+def _fit_one(x: np.ndarray, y: np.ndarray, l2: float) -> tuple[dict[str, float], float]:
     def loss(params: np.ndarray) -> tuple[float, np.ndarray]:
         w, b = params[:-1], params[-1]
-        z = x @ w + b
-        p = 1.0 / (1.0 + np.exp(-z))
+        p = 1.0 / (1.0 + np.exp(-(x @ w + b)))
         eps = 1e-12
         value = -np.mean(y * np.log(p + eps) + (1 - y) * np.log(1 - p + eps)) + l2 * float(w @ w)
         grad_z = (p - y) / len(y)
@@ -170,18 +198,30 @@ def fit_abstention(
 
     bounds = [(0.0, None)] * len(FEATURES) + [(None, None)]
     fit = minimize(loss, np.zeros(len(FEATURES) + 1), jac=True, method="L-BFGS-B", bounds=bounds)
-    weights = {name: float(v) for name, v in zip(FEATURES, fit.x[:-1])}
-    model = AbstentionModel(weights=weights, bias=float(fit.x[-1]), threshold=0.5)
-    scores = [model.confidence(e) for e in evidence]
-    threshold = threshold_for(scores, answerable, target_false_answer_rate=target_false_answer_rate,
-                              confidence=confidence)
-    metrics = rates(scores, answerable, threshold)
-    return AbstentionModel(weights=weights, bias=model.bias, threshold=threshold, fitted_on={
-        "dataset": dataset, "answerable": metrics.answerable, "unanswerable": metrics.unanswerable,
-        "target_false_answer_rate": target_false_answer_rate, "false_answer_rate": metrics.false_answer_rate,
-        "false_abstention_rate": metrics.false_abstention_rate, "auroc": metrics.auroc,
-        "false_answer_interval": list(metrics.false_answer_interval),
-        "false_abstention_interval": list(metrics.false_abstention_interval),
-        "threshold_rule": f"upper {confidence:.0%} bound <= target" if confidence else "point estimate <= target",
-        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-    })
+    return {name: float(v) for name, v in zip(FEATURES, fit.x[:-1])}, float(fit.x[-1])
+
+
+def _fit_two(x: np.ndarray, y: np.ndarray, l2: float) -> tuple[dict[str, float], float, dict[str, float], float]:
+    """P(answerable) = sigmoid(x.w1 + b1) * sigmoid(x.w2 + b2), w1 on retrieval features, w2 on the reader's."""
+    n = len(FEATURES)
+    reader = np.array([name in READER_FEATURES for name in FEATURES])
+
+    def loss(params: np.ndarray) -> tuple[float, np.ndarray]:
+        w1, b1, w2, b2 = params[:n], params[n], params[n + 1: 2 * n + 1], params[2 * n + 1]
+        a = 1.0 / (1.0 + np.exp(-(x @ w1 + b1)))
+        c = 1.0 / (1.0 + np.exp(-(x @ w2 + b2)))
+        p = np.clip(a * c, 1e-12, 1 - 1e-12)
+        value = -np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)) + l2 * float(w1 @ w1 + w2 @ w2)
+        d_p = (-(y / p) + (1 - y) / (1 - p)) / len(y)
+        d_z1, d_z2 = d_p * p * (1 - a), d_p * p * (1 - c)
+        grad = np.concatenate([x.T @ d_z1 + 2 * l2 * w1, [d_z1.sum()], x.T @ d_z2 + 2 * l2 * w2, [d_z2.sum()]])
+        return value, grad
+
+    bounds = ([(0.0, 0.0) if r else (0.0, None) for r in reader] + [(None, None)]
+              + [(0.0, None) if r else (0.0, 0.0) for r in reader] + [(None, None)])
+    start = np.zeros(2 * n + 2)
+    start[2 * n + 1] = 2.0  # the reader factor starts near 1: retrieval explains what it can first
+    fit = minimize(loss, start, jac=True, method="L-BFGS-B", bounds=bounds)
+    w1, b1, w2, b2 = fit.x[:n], fit.x[n], fit.x[n + 1: 2 * n + 1], fit.x[2 * n + 1]
+    return ({name: float(v) for name, v in zip(FEATURES, w1)}, float(b1),
+            {name: float(v) for name, v in zip(FEATURES, w2) if name in READER_FEATURES}, float(b2))

@@ -19,6 +19,7 @@ from dayshift.answer.abstain import (
     ABSTAIN_TEXT,
     DEFAULT_MODEL,
     FEATURES,
+    READER_FEATURES,
     AbstentionModel,
     Evidence,
     keyword_evidence,
@@ -40,10 +41,13 @@ def evidence(**values: float) -> Evidence:
 
 
 def random_models(n: int) -> list[AbstentionModel]:
+    """One-factor models, and (every other one) two-factor models with a reader factor."""
     rng = random.Random(7)
     return [
-        AbstentionModel(weights={f: rng.uniform(0.0, 10.0) for f in FEATURES}, bias=rng.uniform(-15, 0), threshold=0.5)
-        for _ in range(n)
+        AbstentionModel(weights={f: rng.uniform(0.0, 10.0) for f in FEATURES}, bias=rng.uniform(-15, 0), threshold=0.5,
+                        reader_weights={f: rng.uniform(0.0, 8.0) for f in READER_FEATURES} if i % 2 else None,
+                        reader_bias=rng.uniform(-10, 0))
+        for i in range(n)
     ]
 
 
@@ -64,12 +68,12 @@ def logistic(z: float) -> float:
 
 def test_features_and_vector_order() -> None:
     assert FEATURES == ("dense_top", "coverage", "keyword_match", "known", "reader_sure", "reader_prob", "self_check",
-                        "support", "verbatim", "focus")
+                        "text_answers", "support", "verbatim", "focus")
     values = [0.1 * i for i in range(1, len(FEATURES) + 1)]
     assert Evidence(*values).vector() == values
     # Keyword evidence is 0 unless measured; the reader's signals and the answer checks are optimistic until
     # a draft has been measured.
-    assert Evidence(0.1, 0.2).vector() == [0.1, 0.2, 0.0, 0.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0]
+    assert Evidence(0.1, 0.2).vector() == [0.1, 0.2, 0.0, 0.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0]
 
 
 def test_confidence_by_hand() -> None:
@@ -96,14 +100,31 @@ def test_confidence_is_capped_by_support() -> None:
     assert sure.confidence(Evidence(**{**strong, "support": 0.0, "verbatim": 1.0})) == pytest.approx(1.0)  # copied
 
 
-def test_default_confidence_is_the_logistic_of_its_own_weights() -> None:
+def test_default_confidence_is_the_product_of_its_two_logistic_factors() -> None:
     w, b = DEFAULT_MODEL.weights, DEFAULT_MODEL.bias
-    assert set(w) == set(FEATURES) and all(v >= 0 for v in w.values())
+    r, rb = DEFAULT_MODEL.reader_weights or {}, DEFAULT_MODEL.reader_bias
+    assert set(w) == set(FEATURES) and all(v >= 0 for v in [*w.values(), *r.values()])
+    assert set(r) == set(READER_FEATURES) and not any(w[name] for name in READER_FEATURES)
     rng = random.Random(3)
     for values in ([1.0] * len(FEATURES), *([rng.random() for _ in FEATURES] for _ in range(6))):
         z = b + sum(w[name] * v for name, v in zip(FEATURES, values))
+        z_reader = rb + sum(r.get(name, 0.0) * v for name, v in zip(FEATURES, values))
         e = Evidence(*values)
-        assert DEFAULT_MODEL.confidence(e) == pytest.approx(min(logistic(z), max(e.support, e.verbatim))), values
+        expected = min(logistic(z) * logistic(z_reader), max(e.support, e.verbatim))
+        assert DEFAULT_MODEL.confidence(e) == pytest.approx(expected), values
+
+
+def test_a_reader_factor_vetoes_what_retrieval_alone_would_answer() -> None:
+    """Sources about the right thing (the first factor near 1) that the reader says do not answer the question
+    (the second factor near 0) give a low confidence; a model without a reader factor is the first alone."""
+    retrieval_only = AbstentionModel(weights={"dense_top": 10.0}, bias=-2.0, threshold=0.5)
+    both = AbstentionModel(weights={"dense_top": 10.0}, bias=-2.0, threshold=0.5,
+                           reader_weights={"text_answers": 12.0}, reader_bias=-6.0)
+    on_topic_no_answer = evidence(dense_top=0.9, text_answers=0.1, support=1.0, verbatim=1.0)
+    assert retrieval_only.confidence(on_topic_no_answer) == pytest.approx(logistic(7.0))
+    assert both.confidence(on_topic_no_answer) == pytest.approx(logistic(7.0) * logistic(-4.8))
+    assert both.confidence(on_topic_no_answer) < 0.01 < 0.99 < retrieval_only.confidence(on_topic_no_answer)
+    assert both.uses("text_answers") and not retrieval_only.uses("text_answers") and not both.uses("self_check")
 
 
 def test_weights_missing_from_a_model_count_zero() -> None:
@@ -123,7 +144,8 @@ def test_confidence_never_falls_when_one_feature_rises(model: AbstentionModel, f
         curve = [model.confidence(Evidence(**base, **{feature: v})) for v in GRID]
         assert curve == sorted(curve), (feature, base, curve)
         uncapped = max(base.get("support", 1.0), base.get("verbatim", 1.0)) == 1.0  # support caps confidence
-        if model.weights.get(feature, 0.0) > 0 and uncapped and curve[0] < 1.0:  # (1.0: the logistic saturated)
+        rises = model.reader_weights is None and model.uses(feature)  # (with two factors, either may saturate)
+        if rises and uncapped and curve[0] < 1.0 - 1e-9:  # (1.0: the logistic saturated)
             assert curve[-1] > curve[0]
 
 

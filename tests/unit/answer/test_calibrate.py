@@ -289,7 +289,7 @@ def test_fitted_model_round_trips_through_calibration_json(
 
 def test_fit_on_overlapping_evidence_still_keeps_the_false_answer_target() -> None:
     rng = np.random.default_rng(5)
-    evidence = [Evidence(*map(float, rng.uniform(0, 1, len(FEATURES)))) for _ in range(300)]
+    evidence = [Evidence(*map(float, rng.uniform(0, 1, len(FEATURES)))) for _ in range(1000)]
     labels = [e.dense_top + 0.5 * e.support + float(rng.normal(0, 0.3)) > 0.75 for e in evidence]
     model = fit_abstention(evidence, labels, target_false_answer_rate=0.1)
     scores = [model.confidence(e) for e in evidence]
@@ -299,6 +299,26 @@ def test_fit_on_overlapping_evidence_still_keeps_the_false_answer_target() -> No
     assert 1.5 < model.weights["dense_top"] / model.weights["support"] < 2.5
     unrelated = ("coverage", "keyword_match", "known", "verbatim", "focus")
     assert max(model.weights[f] for f in unrelated) < model.weights["support"] / 3
+
+
+def test_two_factors_fit_questions_that_need_both_retrieval_and_the_reader() -> None:
+    """Answerable only when the sources are about the question (dense_top) AND the reader finds the answer in
+    them (text_answers): the product of two factors fits that; one linear score cannot, so it ranks worse."""
+    rng = np.random.default_rng(11)
+    evidence = [Evidence(*map(float, rng.uniform(0, 1, len(FEATURES)))) for _ in range(1200)]
+    labels = [bool(e.dense_top + float(rng.normal(0, 0.08)) > 0.5 and e.text_answers + float(rng.normal(0, 0.08)) > 0.5)
+              for e in evidence]  # fmt: skip
+    train, test = slice(0, 800), slice(800, None)
+    one = fit_abstention(evidence[train], labels[train], confidence=None)
+    two = fit_abstention(evidence[train], labels[train], confidence=None, factors=2)
+    assert one.reader_weights is None and two.reader_weights is not None and two.fitted_on["factors"] == 2
+    assert max(two.reader_weights, key=lambda f: two.reader_weights[f]) == "text_answers"  # type: ignore[index]
+    assert max(two.weights, key=lambda f: two.weights[f]) == "dense_top"
+    assert not any(two.weights[f] for f in ("reader_sure", "reader_prob", "self_check", "text_answers"))
+    held_out = labels[test]
+    auroc_one = auroc([one.confidence(e) for e in evidence[test]], held_out)
+    auroc_two = auroc([two.confidence(e) for e in evidence[test]], held_out)
+    assert auroc_two > auroc_one + 0.01 and auroc_two > 0.95, (auroc_one, auroc_two)
 
 
 def test_fit_default_l2_is_light() -> None:
