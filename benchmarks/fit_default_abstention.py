@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 import squad2
 
-from dayshift.answer.abstain import Evidence
+from dayshift.answer.abstain import FEATURES, AbstentionModel, Evidence
 from dayshift.answer.calibrate import fit_abstention, rates, threshold_for
 
 
@@ -48,6 +48,8 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=600, help="questions per setting, half answerable")
     parser.add_argument("--rows", type=Path, help="write every question's evidence here (JSONL)")
     parser.add_argument("--from-rows", type=Path, help="fit from rows written before, without asking again")
+    parser.add_argument("--leave-out", action="append", default=[], metavar="FEATURE",
+                        help="fit as if FEATURE were never measured (a check the default then never runs)")
     parser.add_argument("--factors", type=int, choices=(1, 2), default=2,
                         help="2: retrieval x reader factors (the shipped form); 1: one logistic score")
     args = parser.parse_args()
@@ -59,11 +61,17 @@ def main() -> None:
         if args.train is None:
             parser.error("--train (or --from-rows) is required")
         rows = collect(load_train(args.train, args.articles), limit=args.limit, rows_out=args.rows)
+    unknown = set(args.leave_out) - set(FEATURES)
+    if unknown:
+        parser.error(f"--leave-out: no feature {', '.join(sorted(unknown))}; the features are {', '.join(FEATURES)}")
+    for row in rows:
+        row["evidence"] = replace(row["evidence"], **dict.fromkeys(args.leave_out, 1.0))  # as if never measured
     # The weights rank both kinds of unanswerable question; the threshold is set on the kind the
     # target is for (sources that do not hold the answer), its false-answer rate's 95% upper bound
     # within 5%: squad2's adversarial questions would push it to abstain on most answerable ones.
     pooled = fit_abstention([r["evidence"] for r in rows], [r["answerable"] for r in rows], factors=args.factors,
                             dataset=f"SQuAD 2.0 train, first {args.articles} articles, out_of_corpus + squad2 settings")
+    pooled = without(pooled, args.leave_out)
     ooc = [r for r in rows if r["setting"] == "out_of_corpus"]
     threshold = threshold_for([pooled.confidence(r["evidence"]) for r in ooc], [r["answerable"] for r in ooc],
                               target_false_answer_rate=0.05, confidence=0.95)
@@ -78,6 +86,20 @@ def main() -> None:
         print(f"{setting}: false answers {m.false_answer_rate:.3f} {m.false_answer_interval}, false abstentions "
               f"{m.false_abstention_rate:.3f}, AUROC {m.auroc:.3f} ({m.answerable} + {m.unanswerable})")
     print("DEFAULT_MODEL = " + repr(model))
+
+
+def without(model: AbstentionModel, features: list[str]) -> AbstentionModel:
+    """The same confidences with the left-out features' weights at 0: a constant 1.0 times its weight moves into
+    its factor's bias, so a check nobody weighs is never run."""
+    weights, reader = dict(model.weights), dict(model.reader_weights or {})
+    bias = model.bias + sum(weights.get(f, 0.0) for f in features)
+    reader_bias = model.reader_bias + sum(reader.get(f, 0.0) for f in features)
+    for f in features:
+        weights[f] = 0.0
+        if f in reader:
+            reader[f] = 0.0
+    return replace(model, weights=weights, bias=bias, reader_weights=reader if model.reader_weights is not None
+                   else None, reader_bias=reader_bias)
 
 
 def collect(articles: list[dict[str, Any]], *, limit: int, rows_out: Path | None) -> list[dict[str, Any]]:

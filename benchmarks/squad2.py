@@ -128,7 +128,7 @@ def cross_fit(rows: list[dict[str, Any]], *, confidence: float | None = 0.95) ->
         test = [r for r in rows if r["fold"] == test_fold]
         model = fit_abstention([r["evidence"] for r in dev], [r["answerable"] for r in dev],
                                target_false_answer_rate=TARGET_FALSE_ANSWER_RATE, dataset="squad2 dev fold",
-                               confidence=confidence)
+                               confidence=confidence, factors=2)  # as `dayshift calibrate` fits
         labels = [r["answerable"] for r in test]
         scores = [model.confidence(r["evidence"]) for r in test]
         base_dev = threshold_for([r["evidence"].dense_top for r in dev], [r["answerable"] for r in dev],

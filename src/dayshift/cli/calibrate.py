@@ -56,6 +56,10 @@ def calibrate(
         float, typer.Option(min=0.0, max=0.999, help="The threshold keeps the false-answer rate's upper bound at "
                             "this confidence within the target; 0 uses the point estimate.")
     ] = 0.95,
+    factors: Annotated[
+        int, typer.Option(min=1, max=2, help="2: retrieval x reader factors (the shipped default's form); "
+                          "1: one logistic score over all the evidence.")
+    ] = 2,
 ) -> None:
     """Fit the abstention threshold and weights (--dataset), or the retrieval fusion (--retrieval)."""
     settings: Settings = ctx.obj
@@ -67,10 +71,12 @@ def calibrate(
     if dataset is None:
         raise typer.BadParameter("pass --dataset dev.jsonl (abstention) or --retrieval evals/qa.jsonl (fusion)")
     labelled = read_labelled(dataset)
-    answerer = open_answerer(settings, abstain_threshold=0.0)  # draft every answer: all evidence is measured
+    # Draft every answer and run every reader check, so that all the evidence is measured for the fit.
+    measuring = settings.model_copy(update={"answer": settings.answer.model_copy(update={"measure_all_evidence": True})})
+    answerer = open_answerer(measuring, abstain_threshold=0.0)
     evidence = [answerer.ask(q).result().evidence for q, _ in track(labelled, description="answering")]
     model = fit_abstention(evidence, [a for _, a in labelled], target_false_answer_rate=target_false_answer_rate,
-                           dataset=str(dataset), confidence=confidence or None)
+                           dataset=str(dataset), confidence=confidence or None, factors=factors)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     model.save(settings.data_dir / "calibration.json")
     f = model.fitted_on
