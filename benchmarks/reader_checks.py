@@ -17,12 +17,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import sys
 import tempfile
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +32,7 @@ from rich.progress import track
 
 from dayshift.answer.calibrate import auroc
 from dayshift.answer.citations import strip_citations
-from dayshift.answer.selfcheck import ANSWERS, QUESTION
+from dayshift.answer.selfcheck import ANSWERS, QUESTION, ask_yes_no
 from dayshift.assemble import open_answerer, open_embedder, open_ingestor
 from dayshift.llm.base import ChatRequest, Message
 from dayshift.settings import load_settings
@@ -51,15 +49,8 @@ WORDINGS = {
 
 
 def p_yes(llm: Any, request: ChatRequest, extra: tuple[Message, ...]) -> float:
-    asked = replace(request, messages=(*request.messages, *extra), max_tokens=1, stop=(), suppress_first=(),
-                    json_schema=None, copy_from=())
-    call = llm.stream(asked)
-    for _ in call:
-        pass
-    first = call.result.logprobs.first if call.result and call.result.logprobs else ()
-    yes = sum(math.exp(lp) for t, lp in first if t.strip().lower().startswith("yes"))
-    no = sum(math.exp(lp) for t, lp in first if t.strip().lower().startswith("no"))
-    return yes / (yes + no) if yes + no else 0.5
+    found = ask_yes_no(llm, request, extra, tenant=None, cancel=None)
+    return 0.5 if found is None else found
 
 
 def run(dataset: Path, limit: int, rows_out: Path | None) -> list[dict[str, Any]]:

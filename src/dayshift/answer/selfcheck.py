@@ -29,7 +29,7 @@ def self_check(
     llm: StreamingLLM, request: ChatRequest, draft: str, *, tenant: str | None, cancel: CancelToken | None
 ) -> float | None:
     """P(yes) of the reader, asked about its own draft; None when the backend gives no log-probabilities."""
-    return _p_yes(llm, request, (Message("assistant", draft.strip()), Message("user", QUESTION)),
+    return ask_yes_no(llm, request, (Message("assistant", draft.strip()), Message("user", QUESTION)),
                   tenant=tenant, cancel=cancel)
 
 
@@ -37,13 +37,14 @@ def text_answers(
     llm: StreamingLLM, request: ChatRequest, *, tenant: str | None, cancel: CancelToken | None
 ) -> float | None:
     """P(yes) of the reader, asked whether the text it was given answers the question at all."""
-    return _p_yes(llm, request, (Message("user", ANSWERS),), tenant=tenant, cancel=cancel)
+    return ask_yes_no(llm, request, (Message("user", ANSWERS),), tenant=tenant, cancel=cancel)
 
 
-def _p_yes(
+def ask_yes_no(
     llm: StreamingLLM, request: ChatRequest, extra: tuple[Message, ...], *, tenant: str | None,
     cancel: CancelToken | None,
 ) -> float | None:
+    """P(yes) / (P(yes) + P(no)) of the reader's first token after `extra`; None without log-probabilities."""
     asked = replace(request, messages=(*request.messages, *extra), max_tokens=1, stop=(), suppress_first=(),
                     json_schema=None, copy_from=())
     call = llm.stream(asked, cancel=cancel, tenant=tenant)
