@@ -21,10 +21,9 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 
 from dayshift.analysis import analyze
-from dayshift.errors import QueryError
 from dayshift.store.base import StoreStats, checked_vectors
 from dayshift.store.embedded.keyword import KeywordIndex
-from dayshift.store.filter_semantics import holds
+from dayshift.store.filter_semantics import check_condition, holds
 from dayshift.types import Chunk, Condition, Hit, MetaValue
 
 _COLUMNS = frozenset({"source", "doc_id", "doc_version", "title", "page", "chunk_id"})
@@ -86,7 +85,7 @@ class MemoryStore:
 
     def _allowed(self, where: Sequence[Condition]) -> list[int]:
         for cond in where:
-            _check_field(cond.field)
+            check_condition(cond)
         return [row for row, chunk in self._chunks.items() if all(_matches(chunk, cond) for cond in where)]
 
     # -- information ------------------------------------------------------
@@ -130,13 +129,6 @@ class MemoryStore:
 
 def _matches(chunk: Chunk, cond: Condition) -> bool:
     return holds(cond, None if cond.field == "section" else _field(chunk, cond.field), chunk.section)
-
-
-def _check_field(field: str) -> None:
-    if field in _COLUMNS or field == "section":
-        return
-    if not field or not all(ch.isascii() and (ch.isalnum() or ch in "_.-") for ch in field):
-        raise QueryError(f'bad filter field "{field}": use letters, digits, "_", "-" or "."')
 
 
 def _field(chunk: Chunk, field: str) -> MetaValue | None:

@@ -172,6 +172,11 @@ FILTER_CASES: list[tuple[list[Condition], set[str]]] = [
     ([C("city", "=", "Zürich")], {"readme:0"}),
     ([C("section", "=", "Überblick")], {"readme:0"}),
     ([C("lang", "=", "xx")], set()),
+    # Character classes mean what SQLite's GLOB means on every backend: `^` negates, `!` is a character.
+    ([C("lang", "=", "[^e]*")], {"nist-x:0", "readme:0"}),
+    ([C("lang", "=", "[!e]*")], NIST_A | {"other:0"}),
+    ([C("lang", "=", "[d-e]?")], NIST_A | {"nist-x:0", "other:0"}),
+    ([C("lang", "=", "[en")], set()),  # an unclosed class matches nothing
     ([C("lang", "=", "en"), C("year", "<", 2023)], NIST_A),
     ([C("source", "=", "nist"), C("page", ">=", 3)], {"nist-a:1"}),
     ([C("source", "=", "docs"), C("draft", "=", True), C("year", ">=", 2023)], {"other:0"}),
@@ -541,6 +546,14 @@ class StoreContract:
         everything = {f"{d['doc_id']}:{i}" for d in FILTER_DOCS for i in range(len(d["chunks"]))}
         assert set(ids(kw(filter_store, "common"))) == everything
         assert set(ids(filter_store.dense_search(unit(1, dim=self.dim), k=100))) == everything
+
+    def test_section_has_no_order_and_every_store_says_so(self, filter_store: Store) -> None:
+        for op in (">", ">=", "<", "<="):
+            where = [C("section", op, "Intro")]  # type: ignore[arg-type]
+            with pytest.raises(QueryError, match="section.*has no order.*section=HEADING"):
+                filter_store.keyword_search(["common"], k=5, where=where)
+            with pytest.raises(QueryError, match="section.*has no order"):
+                filter_store.dense_search(unit(1, dim=self.dim), k=5, where=where)
 
     def test_bad_filter_field_raises_query_error(self, filter_store: Store) -> None:
         for bad in ("no spaces", "quote'", 'x"); DROP TABLE chunks; --'):

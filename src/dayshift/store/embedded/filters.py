@@ -10,7 +10,7 @@ import re
 from collections.abc import Sequence
 
 from dayshift.errors import QueryError
-from dayshift.store.filter_semantics import COLUMNS
+from dayshift.store.filter_semantics import COLUMNS, check_condition
 from dayshift.types import Condition, MetaValue
 
 _KEY = re.compile(r"^[A-Za-z0-9_.\-]+$")
@@ -21,6 +21,7 @@ def compile_where(conditions: Sequence[Condition], *, table: str = "c") -> tuple
     clauses: list[str] = []
     params: list[MetaValue] = []
     for cond in conditions:
+        check_condition(cond)
         clause, values = _compile_one(cond, table=table)
         clauses.append(clause)
         params.extend(values)

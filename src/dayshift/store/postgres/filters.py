@@ -24,13 +24,15 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from dayshift.errors import QueryError
-from dayshift.store.filter_semantics import COLUMNS  # the same fields as embedded.filters
+from dayshift.store.filter_semantics import (  # the same fields and globs as embedded.filters
+    COLUMNS,
+    check_condition,
+    glob_to_regex,
+)
 from dayshift.types import Condition, MetaValue
 
 # Text columns as SQLite holds them; `section` is a JSON array there, written with ", " as jsonb prints it.
 _TEXT_COLUMNS = {f: f"c.{f}" for f in COLUMNS - {"page"}} | {"section": "c.section::text"}
-_KEY = re.compile(r"^[A-Za-z0-9_.\-]+$")  # the key rule of embedded.filters
 _GLOB_CHARS = "*?["
 # SQLite's CAST(text AS REAL): the longest numeric prefix after leading spaces, else 0.
 _REAL_PREFIX = r"'^\s*([+-]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][+-]?[0-9]+)?)'"
@@ -55,10 +57,7 @@ class _Compiler:
         return f"%({name})s::{cast}"
 
     def condition(self, cond: Condition) -> str:
-        if cond.field not in COLUMNS and cond.field != "section" and not _KEY.match(cond.field):
-            raise QueryError(f'bad filter field "{cond.field}": use letters, digits, "_", "-" or "."')
-        if cond.op not in ("=", "!=", ">", ">=", "<", "<="):
-            raise QueryError(f'bad filter operator "{cond.op}": use =, !=, >, >=, < or <=')
+        check_condition(cond)
         if cond.op in ("=", "!="):
             clause = self.equality(cond.field, cond.value)
             return clause if cond.op == "=" else f"NOT COALESCE(({clause}), false)"
@@ -171,58 +170,3 @@ class _Compiler:
 
 def _text_to_real(expr: str) -> str:
     return f"COALESCE((substring({expr} from {_REAL_PREFIX}))::float8, 0)"
-
-
-def glob_to_regex(pattern: str) -> str | None:
-    """An anchored Postgres regex that matches what SQLite's GLOB `pattern` matches; None: nothing."""
-    out, i = ["^"], 0
-    while i < len(pattern):
-        ch = pattern[i]
-        if ch == "*":
-            out.append(".*")
-        elif ch == "?":
-            out.append(".")
-        elif ch == "[":
-            parsed = _glob_class(pattern, i + 1)
-            if parsed is None or not parsed[0]:
-                return None  # an unclosed [ (or an empty set) matches nothing in SQLite
-            cls, i = parsed
-            out.append(cls)
-            continue
-        else:
-            out.append(_escape(ch))
-        i += 1
-    return "".join(out) + "$"
-
-
-def _glob_class(pattern: str, i: int) -> tuple[str, int] | None:
-    """SQLite's [...] (sqlite3 patternCompare) from just after "[": (regex class, index after "]")."""
-    invert = i < len(pattern) and pattern[i] == "^"
-    i += invert
-    items: list[str] = []
-    if i < len(pattern) and pattern[i] == "]":
-        items.append(_escape("]"))
-        i += 1
-    prior: str | None = None
-    while i < len(pattern) and pattern[i] != "]":
-        ch = pattern[i]
-        nxt = pattern[i + 1] if i + 1 < len(pattern) else ""
-        if ch == "-" and nxt not in ("]", "") and prior is not None:
-            if prior <= nxt:  # SQLite's z-a matches nothing; a Postgres regex would reject it
-                items.append(f"{_escape(prior)}-{_escape(nxt)}")
-            prior = None
-            i += 2
-            continue
-        items.append(_escape(ch))
-        prior = ch
-        i += 1
-    if i >= len(pattern):
-        return None
-    if not items:  # only empty ranges: "[z-a]" matches no character, "[^z-a]" any
-        return ("." if invert else ""), i + 1
-    return f"[{'^' if invert else ''}{''.join(items)}]", i + 1
-
-
-def _escape(ch: str) -> str:
-    # In Postgres AREs a backslash before a non-alphanumeric character means that character, in and out of [].
-    return "\\" + ch if not ch.isalnum() else ch

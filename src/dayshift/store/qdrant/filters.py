@@ -31,12 +31,10 @@ from typing import Any
 
 from qdrant_client import models
 
-from dayshift.errors import QueryError
-from dayshift.store.filter_semantics import COLUMNS, as_real, holds
+from dayshift.store.filter_semantics import COLUMNS, as_real, check_condition, holds
 from dayshift.types import Chunk, Condition, MetaValue
 
 PREFIX_CHARS = 16  # longest source prefix matched natively; longer ones narrow, then Python checks
-_KEY = re.compile(r"^[A-Za-z0-9_.\-]+$")
 _PLAIN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_]*$")
 _RANGE = {">": "gt", ">=": "gte", "<": "lt", "<=": "lte"}
 
@@ -68,10 +66,7 @@ def compile_filter(where: Sequence[Condition]) -> CompiledFilter:
     """Raises QueryError for a field name that is not [A-Za-z0-9_.-]+ (nor a chunk column)."""
     out = CompiledFilter()
     for cond in where:
-        check_field(cond.field)
-        if cond.field == "section" and cond.op not in ("=", "!="):
-            out.nothing = True  # a heading path has no order
-            continue
+        check_condition(cond)
         native = _equality(cond) if cond.op in ("=", "!=") else _range(cond)
         if native is None:
             out.residual.append(cond)
@@ -80,11 +75,6 @@ def compile_filter(where: Sequence[Condition]) -> CompiledFilter:
         else:
             out.native.append(native if cond.op != "!=" else models.Filter(must_not=[native]))
     return out
-
-
-def check_field(name: str) -> None:
-    if name not in COLUMNS and name != "section" and not _KEY.match(name):
-        raise QueryError(f'bad filter field "{name}": use letters, digits, "_", "-" or "."')
 
 
 def residual_payload_keys(conditions: Sequence[Condition]) -> list[str]:
