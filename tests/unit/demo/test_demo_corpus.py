@@ -29,3 +29,15 @@ def test_the_faq_holds_an_answer_to_every_in_corpus_demo_question() -> None:
     assert "all-minilm-l6-v2" in faq and "weighted fusion" in faq and "pdf, html, markdown" in faq
     assert "mercury" not in faq  # the last demo question must stay unanswerable
     assert QUESTIONS[-1].endswith("mercury?")
+
+
+def test_the_faq_names_the_default_reader() -> None:
+    """The demo asks about dayshift itself, so its FAQ must name the reader that actually answers."""
+    from dayshift.llm.readers import DEFAULT_READER, READERS
+
+    title = READERS[DEFAULT_READER].title
+    faq = (corpus_dir() / "faq.md").read_text(encoding="utf-8")
+    assert title.split(" (")[0] in faq  # "Qwen2.5-Coder-1.5B-Instruct (GGUF Q4_K_M)" -> its model name
+    section = faq.split("## The bundled language model", 1)[1].split("##", 1)[0]
+    assert f"default reader is {title.split(' (')[0]}" in section
+
