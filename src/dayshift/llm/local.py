@@ -180,7 +180,10 @@ class LlamaCppBackend:
         if request.seed is not None:
             options["seed"] = request.seed
         if request.json_schema is not None:
-            options["grammar"] = _grammar(json.dumps(request.json_schema, sort_keys=True))
+            # The schema's own key order, not a sorted one: the grammar makes the model write properties in
+            # that order, so a tool call names its tool before its arguments (sorted, "arguments" came first
+            # and the model chose the tool after writing them, by which time any tool with a "query" fitted).
+            options["grammar"] = _grammar(json.dumps(request.json_schema))
         elif request.copy_from:
             options["grammar"] = _copy_grammar(tuple(request.copy_from))
         tokens = self._prompt_tokens(request)
@@ -269,9 +272,9 @@ def _copy_grammar(texts: tuple[str, ...]) -> Any:
     return LlamaGrammar.from_string(copy_grammar_text(texts), verbose=False)
 
 
-@cache
-def _grammar(schema_json: str) -> Any:
-    from llama_cpp import LlamaGrammar
+def schema_grammar_text(schema_json: str) -> str:
+    """The GBNF llama.cpp decodes under for a JSON schema: properties in the schema's order, JSON strings
+    without raw control characters."""
     from llama_cpp.llama_grammar import json_schema_to_gbnf
 
     gbnf = json_schema_to_gbnf(schema_json)
@@ -279,5 +282,11 @@ def _grammar(schema_json: str) -> Any:
     # forbids: a newline inside a string would make the output unparseable.
     if r'char ::= [^"\\]' not in gbnf:
         log.warning("llama.cpp's JSON string rule changed; control characters may reach JSON strings")
-    gbnf = gbnf.replace(r'char ::= [^"\\]', r'char ::= [^"\\\x00-\x1F]')
-    return LlamaGrammar.from_string(gbnf, verbose=False)
+    return gbnf.replace(r'char ::= [^"\\]', r'char ::= [^"\\\x00-\x1F]')
+
+
+@cache
+def _grammar(schema_json: str) -> Any:
+    from llama_cpp import LlamaGrammar
+
+    return LlamaGrammar.from_string(schema_grammar_text(schema_json), verbose=False)
