@@ -6,14 +6,10 @@ column. Values always travel as parameters, never as SQL text.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 
-from dayshift.errors import QueryError
 from dayshift.store.filter_semantics import COLUMNS, check_condition
 from dayshift.types import Condition, MetaValue
-
-_KEY = re.compile(r"^[A-Za-z0-9_.\-]+$")
 
 
 def compile_where(conditions: Sequence[Condition], *, table: str = "c") -> tuple[str, list[MetaValue]]:
@@ -29,12 +25,11 @@ def compile_where(conditions: Sequence[Condition], *, table: str = "c") -> tuple
 
 
 def _field_sql(field: str, *, table: str) -> str:
+    """`field` has passed check_condition (compile_where), so a metadata key is [A-Za-z0-9_.-]+ only."""
     if field in COLUMNS:
         return f"{table}.{field}"
     if field == "section":
         return f"{table}.section"
-    if not _KEY.match(field):
-        raise QueryError(f'bad filter field "{field}": use letters, digits, "_", "-" or "."')
     return f"json_extract({table}.metadata, '$.\"{field}\"')"
 
 
