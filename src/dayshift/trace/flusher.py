@@ -13,6 +13,13 @@ replay is harmless because the store inserts-or-ignores by trace_id. On
 start the child first writes whatever a killed predecessor left behind;
 when its parent dies it drains what the parent wrote and exits.
 
+The parent wakes the child through a pipe, one byte per wake-up; the end of
+the pipe (the parent called stop(), or died) tells the child to make a last
+pass and exit. Nothing the two share is a lock: a parent SIGKILLed while
+waking the child (a multiprocessing.Event holds a semaphore across that
+hand-over) would leave an orphan blocked for good, holding the spool, and
+the next server's flusher waiting behind it.
+
 A thread in the parent starts a new spool segment every `rotate_every_s`,
 so a fully flushed segment can be deleted and unredacted text stays on disk
 for about that long.
@@ -27,14 +34,15 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import multiprocessing.connection
 import os
+import select
 import signal
 import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from multiprocessing.synchronize import Event
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -59,13 +67,14 @@ class TraceFlusher:
     """The serving process's handle: the spool it appends to and the child process that flushes it."""
 
     def __init__(
-        self, spool: Spool, process: multiprocessing.process.BaseProcess, wake: Event, stopping: Event, *,
-        rotate_every_s: float,
+        self, spool: Spool, process: multiprocessing.process.BaseProcess,
+        line: multiprocessing.connection.Connection, *, rotate_every_s: float,
     ) -> None:  # fmt: skip
         self.spool = spool
         self._process = process
-        self._wake = wake
-        self._stopping = stopping
+        self._line: multiprocessing.connection.Connection | None = line  # the pipe's writing end
+        self._line_lock = threading.Lock()  # a write never meets a closed (and reused) descriptor
+        os.set_blocking(line.fileno(), False)
         self._closed = threading.Event()
         self._rotator = threading.Thread(
             target=self._rotate_periodically, args=(rotate_every_s,), name="dayshift-trace-rotate", daemon=True
@@ -86,19 +95,22 @@ class TraceFlusher:
             str(spool.folder), url, store_text, interval_s, batch_size, retention_days, parent_pid=os.getpid()
         )
         context = multiprocessing.get_context("spawn")
-        wake, stopping = context.Event(), context.Event()
+        child_end, parent_end = context.Pipe(duplex=False)
         process = context.Process(
             target=_child_main,
-            args=(options, wake, stopping),
+            args=(options, child_end),
             name="dayshift-trace-flusher",
             daemon=True,  # at a normal exit without stop(), the spool keeps what is left for the next start
         )
         try:
             process.start()
         except BaseException:
+            parent_end.close()
             spool.close()
             raise
-        return cls(spool, process, wake, stopping, rotate_every_s=rotate_every_s)
+        finally:
+            child_end.close()  # the child has its own copy
+        return cls(spool, process, parent_end, rotate_every_s=rotate_every_s)
 
     @property
     def pid(self) -> int | None:
@@ -118,8 +130,10 @@ class TraceFlusher:
         """Flush what was appended, end the child and close the spool; True if everything got flushed."""
         self._closed.set()
         target = self.spool.rotate()
-        self._stopping.set()
-        self._wake.set()
+        with self._line_lock:  # the end of the pipe: the child makes a last pass and exits
+            if self._line is not None:
+                self._line.close()
+                self._line = None
         self._process.join(timeout_s)
         if self._process.is_alive():
             logger.warning("the trace flusher did not finish in %.1f s; what is left stays in the spool", timeout_s)
@@ -128,8 +142,17 @@ class TraceFlusher:
         self.spool.close()
         return read_progress(self.spool.folder) >= target
 
+    def _wake(self) -> None:
+        with self._line_lock:
+            if self._line is None:
+                return
+            try:
+                os.write(self._line.fileno(), b"w")
+            except (BlockingIOError, BrokenPipeError):  # a full pipe holds wake-ups already; a broken one, no child
+                pass
+
     def _wait_for(self, target: Position, timeout_s: float) -> bool:
-        self._wake.set()
+        self._wake()
         deadline = time.monotonic() + timeout_s
         while read_progress(self.spool.folder) < target:
             if not self._process.is_alive() or time.monotonic() >= deadline:
@@ -231,11 +254,44 @@ class _ChildOptions:
     parent_pid: int
 
 
-def _child_main(options: _ChildOptions, wake: Event, stopping: Event) -> None:
+class _ParentLine:
+    """The child's end of the pipe from its parent: a byte is a wake-up, the end of the pipe means stop."""
+
+    def __init__(self, connection: multiprocessing.connection.Connection) -> None:
+        self._connection = connection
+        self.ended = False
+
+    def wait(self, timeout_s: float) -> None:
+        """Until a wake-up, the end of the pipe, or timeout_s."""
+        if not self.ended and select.select([self._connection.fileno()], [], [], timeout_s)[0]:
+            self._read()
+
+    def has_ended(self) -> bool:
+        """True once the parent has called stop() or died (wake-ups waiting are read on the way)."""
+        self.wait(0.0)
+        return self.ended
+
+    def _read(self) -> None:
+        if not os.read(self._connection.fileno(), 65536):
+            self.ended = True
+
+    def close(self) -> None:
+        self._connection.close()
+
+
+def _child_main(options: _ChildOptions, connection: multiprocessing.connection.Connection) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group; the parent decides when to stop
     _yield_to_requests()
+    line = _ParentLine(connection)
+    try:
+        _flush_until_stopped(options, line)
+    finally:
+        line.close()
+
+
+def _flush_until_stopped(options: _ChildOptions, line: _ParentLine) -> None:
     redactor = _redactor(options.store_text)
-    reader = _open_reader(Path(options.spool_dir), options.parent_pid, stopping)
+    reader = _open_reader(Path(options.spool_dir), options.parent_pid, line)
     if reader is None:
         return
     store: TraceStore | None = None
@@ -243,7 +299,7 @@ def _child_main(options: _ChildOptions, wake: Event, stopping: Event) -> None:
     try:
         while True:
             # Asked to stop, or orphaned: one more pass, then exit.
-            last = stopping.is_set() or os.getppid() != options.parent_pid
+            last = line.has_ended() or os.getppid() != options.parent_pid
             try:
                 store = store or TraceStore(options.url)
                 drain = _Drain(reader, store, store_text=options.store_text, redactor=redactor,
@@ -258,15 +314,14 @@ def _child_main(options: _ChildOptions, wake: Event, stopping: Event) -> None:
                 pause_s = min(pause_s * 2, _MAX_BACKOFF_S)
             if last:
                 break
-            wake.wait(pause_s)
-            wake.clear()
+            line.wait(pause_s)
     finally:
         reader.close()
         if store is not None:
             store.close()
 
 
-def _open_reader(spool_dir: Path, parent_pid: int, stopping: Event) -> SpoolReader | None:
+def _open_reader(spool_dir: Path, parent_pid: int, line: _ParentLine) -> SpoolReader | None:
     """The spool's reading end, once a predecessor whose parent died has finished draining it.
 
     None when asked to stop, or orphaned, while another flusher holds it: that one drains the spool.
@@ -276,7 +331,7 @@ def _open_reader(spool_dir: Path, parent_pid: int, stopping: Event) -> SpoolRead
         try:
             return SpoolReader(spool_dir, lock_wait_s=1.0)
         except StoreError as exc:
-            if stopping.is_set() or os.getppid() != parent_pid:
+            if line.has_ended() or os.getppid() != parent_pid:
                 return None
             if not waited:
                 logger.warning("trace flusher waiting: %s", exc)

@@ -107,6 +107,52 @@ def test_an_orphaned_flusher_drains_the_spool_and_exits(tmp_path: Path) -> None:
         assert store.count() == 200  # no restart needed: the flusher wrote them before exiting
 
 
+def _wake_a_stopped_child_and_die(spool_dir: str, url: str, pid_file: str, go_file: str) -> None:
+    flusher = TraceFlusher.start(Path(spool_dir), url, store_text="raw", interval_s=60.0)
+    flusher.append(make_record(0))
+    assert flusher.sync(timeout_s=60)  # the child has flushed and sleeps until woken
+    Path(pid_file).write_text(str(flusher.pid))
+    while not Path(go_file).exists():  # the test has stopped the child (SIGSTOP)
+        time.sleep(0.01)
+    flusher.append(make_record(1))
+    threading.Thread(target=flusher.sync, kwargs={"timeout_s": 60.0}, daemon=True).start()  # wakes the child
+    time.sleep(1.0)
+    os.kill(os.getpid(), signal.SIGKILL)  # while waking a child that has not answered: a slow child under load
+
+
+def test_a_parent_killed_while_waking_the_flusher_leaves_no_stuck_child(tmp_path: Path) -> None:
+    """Nothing the dead parent held may block the child: a stuck orphan keeps the spool locked, and the
+    next server's flusher waits for it forever (the next server never becomes ready)."""
+    url, pid_file, go_file = default_trace_url(tmp_path), tmp_path / "flusher.pid", tmp_path / "go"
+    context = multiprocessing.get_context("spawn")
+    server = context.Process(target=_wake_a_stopped_child_and_die,
+                             args=(str(tmp_path / "spool"), url, str(pid_file), str(go_file)))
+    server.start()
+    deadline = time.monotonic() + 60
+    while not pid_file.exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    child = int(pid_file.read_text())
+    os.kill(child, signal.SIGSTOP)
+    try:
+        go_file.touch()
+        server.join(timeout=60)
+        assert server.exitcode == -signal.SIGKILL
+    finally:
+        os.kill(child, signal.SIGCONT)
+    try:
+        assert _gone(child, timeout_s=30), "the orphaned flusher is stuck"
+    finally:
+        if not _gone(child, timeout_s=0):
+            os.kill(child, signal.SIGKILL)
+    flusher = TraceFlusher.start(tmp_path / "spool", url, store_text="raw")
+    try:
+        assert flusher.sync(timeout_s=30)  # the next server's flusher gets the spool, and the trace
+        with TraceStore(url) as store:
+            assert store.count() == 2
+    finally:
+        flusher.stop(timeout_s=30)
+
+
 def test_a_database_that_is_down_keeps_traces_in_the_spool_until_it_is_back(tmp_path: Path) -> None:
     blocker = tmp_path / "db"
     blocker.write_text("a file where the database folder should be")
