@@ -115,6 +115,7 @@ def main() -> None:
     parser.add_argument("--tasks", help="comma-separated task ids to run (default: all)")
     parser.add_argument("--limit", type=int, help="the first N tasks of each suite")
     parser.add_argument("--every", type=int, default=1, help="every Nth task of each suite (a spread subset)")
+    parser.add_argument("--offset", type=int, default=0, help="with --every: start at this task (0: the first)")
     parser.add_argument("--max-steps", type=int, default=6)
     parser.add_argument("--max-seconds", type=float, default=240.0)
     parser.add_argument("--server-model", type=Path, help="the GGUF the server runs (default: the shipped reader)")
@@ -129,7 +130,7 @@ def main() -> None:
     suites = [load_suite(p) for p in (args.suite or SUITES)]
     wanted = set(args.tasks.split(",")) if args.tasks else None
     for suite in suites:
-        suite.tasks = [t for t in suite.tasks if wanted is None or t.id in wanted][::args.every][:args.limit]
+        suite.tasks = [t for t in suite.tasks if wanted is None or t.id in wanted][args.offset::args.every][:args.limit]
     suites = [s for s in suites if s.tasks]
     args.work.mkdir(parents=True, exist_ok=True)
     rows = open(args.rows, "a", encoding="utf-8") if args.rows else open(os.devnull, "w")  # noqa: SIM115

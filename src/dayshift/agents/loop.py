@@ -107,8 +107,9 @@ class Agent:
         while True:
             final_only = run.stop is not None or tracker.steps_left() <= 1
             run.final_only = final_only
+            tools_only = self.settings.look_first and not run.steps and not final_only
             try:
-                completion, model_ms = self._call(run, final_only=final_only, cancel=cancel)
+                completion, model_ms = self._call(run, final_only=final_only, tools_only=tools_only, cancel=cancel)
             except BudgetStop as exc:
                 reason, detail = run.stop or (f"budget:{exc.budget}", str(exc))
                 return self._finish(run, reason, detail, None)
@@ -139,10 +140,11 @@ class Agent:
             system, rest = "", rendered
         return [Message("system", self.protocol.system(system, list(self.tools.values()))), *rest]
 
-    def _call(self, run: _Run, *, final_only: bool, cancel: CancelToken | None) -> tuple[Completion, float]:
+    def _call(self, run: _Run, *, final_only: bool, tools_only: bool,
+              cancel: CancelToken | None) -> tuple[Completion, float]:
         request = self.protocol.request(
             run.messages, list(self.tools.values()), evidence_ids=[e.id for e in run.evidence], final_only=final_only,
-            max_tokens=self.step_tokens, temperature=self.temperature)
+            tools_only=tools_only, max_tokens=self.step_tokens, temperature=self.temperature)
         request, prompt_tokens = self._fit_context(run, request, final_only=final_only)
         allowed = run.tracker.before_call(prompt_tokens=prompt_tokens, max_tokens=self.step_tokens,
                                           cost_usd=lambda n: self._estimate_usd(request, n))

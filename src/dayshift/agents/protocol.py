@@ -67,7 +67,9 @@ class ModelProtocol(Protocol):
     def system(self, prompt_system: str, tools: Sequence[Tool]) -> str: ...
 
     def request(self, messages: Sequence[Message], tools: Sequence[Tool], *, evidence_ids: Sequence[str],
-                final_only: bool, max_tokens: int, temperature: float) -> ChatRequest: ...
+                final_only: bool, max_tokens: int, temperature: float, tools_only: bool = False) -> ChatRequest:
+        """final_only: only final_answer may be called; tools_only: anything but final_answer."""
+        ...
 
     def decide(self, completion: Completion) -> tuple[Message, list[Decision]]: ...
 
@@ -143,15 +145,18 @@ class JsonCalls:
         return (f"{prompt_system}\n\n# Tools\n\nReply with one JSON object per turn: "
                 '{"name": <tool name>, "arguments": <its arguments>}.\n<tools>\n' + "\n".join(listed) + "\n</tools>")
 
-    def schema(self, tools: Sequence[Tool], *, evidence_ids: Sequence[str], final_only: bool) -> dict[str, Any]:
+    def schema(self, tools: Sequence[Tool], *, evidence_ids: Sequence[str], final_only: bool,
+               tools_only: bool = False) -> dict[str, Any]:
         options = [] if final_only else [_call_schema(t.name, parameters(t.Args)) for t in tools]
-        options.append(_call_schema(FINAL, final_parameters(evidence_ids)))
+        if final_only or not (tools_only and options):
+            options.append(_call_schema(FINAL, final_parameters(evidence_ids)))
         return options[0] if len(options) == 1 else {"anyOf": options}
 
     def request(self, messages: Sequence[Message], tools: Sequence[Tool], *, evidence_ids: Sequence[str],
-                final_only: bool, max_tokens: int, temperature: float) -> ChatRequest:
+                final_only: bool, max_tokens: int, temperature: float, tools_only: bool = False) -> ChatRequest:
         return ChatRequest(messages=tuple(messages), max_tokens=max_tokens, temperature=temperature,
-                           json_schema=self.schema(tools, evidence_ids=evidence_ids, final_only=final_only))
+                           json_schema=self.schema(tools, evidence_ids=evidence_ids, final_only=final_only,
+                                                   tools_only=tools_only))
 
     def decide(self, completion: Completion) -> tuple[Message, list[Decision]]:
         text = completion.text.strip()
@@ -170,11 +175,14 @@ class ToolCalls:
         return prompt_system
 
     def request(self, messages: Sequence[Message], tools: Sequence[Tool], *, evidence_ids: Sequence[str],
-                final_only: bool, max_tokens: int, temperature: float) -> ChatRequest:
+                final_only: bool, max_tokens: int, temperature: float, tools_only: bool = False) -> ChatRequest:
         specs = [] if final_only else [ToolSpec(t.name, t.description, parameters(t.Args)) for t in tools]
-        specs.append(ToolSpec(FINAL, FINAL_DESCRIPTION, final_parameters(evidence_ids)))
+        tools_only = tools_only and bool(specs)
+        if not tools_only:
+            specs.append(ToolSpec(FINAL, FINAL_DESCRIPTION, final_parameters(evidence_ids)))
+        choice = FINAL if final_only else "required" if tools_only else "auto"
         return ChatRequest(messages=tuple(messages), max_tokens=max_tokens, temperature=temperature,
-                           tools=tuple(specs), tool_choice=FINAL if final_only else "auto")
+                           tools=tuple(specs), tool_choice=choice)
 
     def decide(self, completion: Completion) -> tuple[Message, list[Decision]]:
         calls = list(completion.tool_calls)

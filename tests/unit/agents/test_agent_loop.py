@@ -166,3 +166,39 @@ def test_tools_protocol_reads_calls_and_text_call_markup() -> None:
     schema = JsonCalls().schema([], evidence_ids=["Q1"], final_only=True)
     assert schema["properties"]["name"] == {"const": "final_answer"}
     assert final_parameters(["Q1", "D2"])["properties"]["sources"]["items"] == {"enum": ["Q1", "D2"]}
+
+
+def _offered(schema: dict[str, object] | None) -> set[str]:
+    options = schema.get("anyOf", [schema]) if schema else []
+    return {o["properties"]["name"]["const"] for o in options}  # type: ignore[index]
+
+
+def test_the_first_call_must_look_before_it_answers(shop: Path) -> None:
+    agent, backend = agent_with(shop, call("sql", query="SELECT COUNT(*) FROM Customer"),
+                                call("final_answer", answer="3 customers [Q1]", sources=["Q1"]))
+    result = agent.run("How many customers?")
+    assert result.status == "answered"
+    first, second = (r.json_schema for r in backend.requests)
+    assert _offered(first) == {"sql", "calculator"}  # an answer before any result could only come from memory
+    assert _offered(second) == {"sql", "calculator", "final_answer"}
+
+
+def test_look_first_can_be_turned_off_and_a_one_step_budget_still_answers(shop: Path) -> None:
+    agent, backend = agent_with(shop, call("final_answer", answer="Cannot be answered: no query ran", sources=[]),
+                                settings=AgentSettings(look_first=False))
+    agent.run("How many customers?")
+    assert _offered(backend.requests[0].json_schema) == {"sql", "calculator", "final_answer"}
+    agent, backend = agent_with(shop, call("final_answer", answer="Cannot be answered: no steps", sources=[]),
+                                settings=AgentSettings(max_steps=1))
+    agent.run("How many customers?")
+    assert _offered(backend.requests[0].json_schema) == {"final_answer"}  # the last call may only answer
+
+
+def test_the_tools_protocol_requires_a_tool_on_the_first_call() -> None:
+    tools = build_tools(["calculator"], ToolContext(agent=AgentSettings(), databases=[]))
+    protocol = ToolCalls()
+    first = protocol.request([], tools, evidence_ids=[], final_only=False, tools_only=True, max_tokens=8,
+                             temperature=0.0)
+    assert first.tool_choice == "required" and [t.name for t in first.tools] == ["calculator"]
+    later = protocol.request([], tools, evidence_ids=["C1"], final_only=False, max_tokens=8, temperature=0.0)
+    assert later.tool_choice == "auto" and [t.name for t in later.tools] == ["calculator", "final_answer"]

@@ -41,7 +41,8 @@ FUNCTIONS: dict[str, Callable[..., Number]] = {
 
 class CalculatorArgs(BaseModel):
     expression: str = Field(min_length=1, max_length=MAX_EXPRESSION_CHARS,
-                            description="arithmetic only, e.g. (523.06 - 303.96) / 303.96 * 100")
+                            description="arithmetic on numbers copied from earlier results: + - * / ** ( ) "
+                                        "and round, sqrt, min, max")
 
 
 def evaluate(expression: str) -> Number:

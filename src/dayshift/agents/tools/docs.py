@@ -9,6 +9,10 @@ same `where` expressions as `dayshift search --where`. A chunk longer than `pass
 as the window of its sentences that shares most words with the query, so the model reads the part
 that matters and the prompt stays short; the citation still names the whole chunk.
 
+A filtered search that finds nothing is run again without its filters, and the result says so:
+the model writes the filters, and small models copy field names and values from wherever they saw
+them; the words alone are a better second try than an empty result.
+
 Left out: re-asking with a rewritten query (the model can search again with other words).
 """
 
@@ -34,7 +38,8 @@ class Searcher(Protocol):
 class SearchDocsArgs(BaseModel):
     query: str = Field(min_length=1, max_length=300, description="a few specific words to search the documents for")
     where: list[str] = Field(default_factory=list, max_length=5,
-                             description='optional filters, e.g. ["source=nist", "page>=10"]')
+                             description="leave empty unless the task names a document field: then "
+                                         "field=value or field>=number")
 
 
 class SearchDocs:
@@ -52,11 +57,16 @@ class SearchDocs:
         except QueryError as exc:
             raise ToolError(str(exc)) from None
         hits = self.searcher.search(args.query, k=self.k, where=where).hits
+        note = ""
+        if not hits and where:  # a filter the model made up: say so, and show what the words alone find
+            hits = self.searcher.search(args.query, k=self.k).hits
+            note = (f"no passage matches the filters {args.where}; the best passages for the words alone, "
+                    "without filters:\n\n")
         if not hits:
-            return ToolOutput(text="no passage matches that search: try other words or fewer filters")
+            return ToolOutput(text="no passage matches that search: try other words")
         evidence = [self._evidence(hit.chunk, args.query, run) for hit in hits]
-        text = "\n\n".join(f"[{e.id}] {e.location} (doc: {e.doc_id})\n{e.text}" for e in evidence)
-        return ToolOutput(text=text, evidence=tuple(evidence), data={"hits": len(hits)})
+        text = note + "\n\n".join(f"[{e.id}] {e.location} (doc: {e.doc_id})\n{e.text}" for e in evidence)
+        return ToolOutput(text=text, evidence=tuple(evidence), data={"hits": len(hits), "filters_dropped": bool(note)})
 
     def _evidence(self, chunk: Chunk, query: str, run: RunContext) -> Evidence:
         location = _location(chunk)
