@@ -224,6 +224,9 @@ class AgentSettings(BaseModel):
     # fetch_url fetches only from these hosts ("docs.python.org", "*.nist.gov"); empty: fetch_url is off.
     fetch_allow_hosts: list[str] = Field(default_factory=list)
     fetch_max_bytes: int = Field(200_000, ge=1000)
+    # A final answer keeps links only to these hosts, fetch_allow_hosts and hosts the task names; any other
+    # link is taken out (a document can ask for "this image" whose URL carries data away): agents/links.py.
+    answer_link_hosts: list[str] = Field(default_factory=list)
 
 
 class TraceSettings(BaseModel):

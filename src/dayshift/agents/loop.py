@@ -35,6 +35,7 @@ from pydantic import BaseModel, ValidationError
 from dayshift.agents.budget import SAFETY_S, Budget, BudgetStop, BudgetTracker
 from dayshift.agents.citations import cannot_answer, resolve
 from dayshift.agents.injection import frame, quarantine
+from dayshift.agents.links import Trusted, keep_trusted_links
 from dayshift.agents.protocol import FINAL, Call, Decision, Final, JsonCalls, ModelProtocol, ToolCalls, Unreadable
 from dayshift.agents.result import AgentResult, AgentStep
 from dayshift.agents.tools.base import Evidence, RunContext, Tool, ToolError, clip
@@ -307,8 +308,13 @@ class Agent:
                       + ("; the last call could only give the final answer" if final else ""))
         answer, status = "", "stopped"
         cited = resolve("", (), ())
+        trusted = Trusted("")
         if final is not None:
-            answer = final.answer
+            allowed = [*self.settings.fetch_allow_hosts, *self.settings.answer_link_hosts]
+            trusted = keep_trusted_links(final.answer, allowed=allowed, task=run.task)
+            if trusted.removed:
+                log.warning("agent answer: %d link(s) to hosts not allowed were taken out", len(trusted.removed))
+            answer = trusted.text
             status = "cannot_answer" if cannot_answer(answer) else "answered"
             cited = resolve(answer, final.sources, run.evidence)
         log.info("agent run ended: %s (%s), %d steps, %d model calls", status, reason, len(run.steps), tracker.steps)
@@ -318,7 +324,7 @@ class Agent:
             evidence=list(run.evidence), steps=run.steps, usage=tracker.usage_json(), budget=tracker.budget,
             overruns=list(tracker.overruns()), prompt=self.prompt.ref, model=str(getattr(self.backend, "model", "")),
             protocol=self.protocol.name, tools=list(self.tools), tool_errors=run.tool_errors,
-            invalid_calls=run.invalid, repeats=run.repeats, withheld=run.withheld,
+            invalid_calls=run.invalid, repeats=run.repeats, withheld=run.withheld, links_removed=trusted.removed,
             system_prompt=run.messages[0].content if run.messages else "",
         )
 

@@ -76,6 +76,7 @@ class AgentResult:
     invalid_calls: int = 0
     repeats: int = 0
     withheld: int = 0
+    links_removed: list[str] = field(default_factory=list)  # URLs taken out of the answer (agents/links.py)
     system_prompt: str = field(default="", repr=False)  # what the model was told (kept for scoring, not output)
 
     @property
@@ -99,5 +100,5 @@ class AgentResult:
             "steps": [s.to_json() for s in self.steps], "usage": dict(self.usage), "budget": self.budget.to_json(),
             "overruns": list(self.overruns), "prompt": self.prompt, "model": self.model, "protocol": self.protocol,
             "tools": list(self.tools), "tool_errors": self.tool_errors, "invalid_calls": self.invalid_calls,
-            "repeats": self.repeats, "withheld": self.withheld,
+            "repeats": self.repeats, "withheld": self.withheld, "links_removed": list(self.links_removed),
         }

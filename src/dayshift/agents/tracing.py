@@ -42,6 +42,7 @@ def agent_detail(result: AgentResult) -> dict[str, Any]:
         "budget": result.budget.to_json(), "usage": dict(result.usage), "protocol": result.protocol,
         "model": result.model, "tools": list(result.tools), "tool_errors": result.tool_errors,
         "invalid_calls": result.invalid_calls, "repeats": result.repeats, "withheld": result.withheld,
+        "links_removed": len(result.links_removed),
         "citations": [{"id": c.id, "kind": c.kind, "label": {"text": c.label}, "doc_id": c.doc_id,
                        "chunk_id": c.chunk_id} for c in result.citations],
         "spans": spans(result),

