@@ -63,6 +63,11 @@ def budget_from(settings: AgentSettings, **overrides: Any) -> Budget:
     return Budget(**values)
 
 
+# An answer must rest on the run's results: one that cites none, and is not a refusal, goes back once.
+UNCITED = ("final_answer was not accepted: it cites no result of this run, and an answer may only use what the "
+           "tools returned. Search or query for the answer and cite the ids you use, or, if the results do not "
+           "hold it, answer starting with 'Cannot be answered:'")
+
 class _Stopped(Exception):
     def __init__(self, reason: str, detail: str) -> None:
         super().__init__(detail)
@@ -85,6 +90,7 @@ class _Run:
     withheld: int = 0
     stop: tuple[str, str] | None = None  # (reason, detail): wrap up with one answer-only call
     final_only: bool = False  # this call was offered only final_answer
+    told_to_cite: bool = False  # an uncited answer was sent back once
 
 
 class Agent:
@@ -122,7 +128,7 @@ class Agent:
                 step = self._act(run, decision, completion if i == 0 else None, model_ms if i == 0 else 0.0)
                 if on_step is not None:
                     on_step(step)
-                if isinstance(decision, Final):
+                if isinstance(decision, Final) and step.status == "answer":
                     reason, detail = run.stop or (("budget:steps", self._steps_detail()) if final_only else
                                                   ("answer", f"answered after {tracker.steps} model call(s)"))
                     return self._finish(run, reason, detail, decision)
@@ -209,8 +215,12 @@ class Agent:
             step.cost_usd = completion.cost_usd
         run.steps.append(step)
         if isinstance(decision, Final):
-            step.status, step.tool, step.result = "answer", FINAL, decision.answer
+            step.tool, step.result = FINAL, decision.answer
             step.arguments = json.dumps({"answer": decision.answer, "sources": list(decision.sources)})
+            if not run.final_only and not run.told_to_cite and self._uncited(run, decision):
+                run.told_to_cite = True  # once: a second uncited answer is taken as it is
+                return self._invalid(run, step, None, UNCITED, call_id="call_final")
+            step.status = "answer"
             return step
         if isinstance(decision, Unreadable):
             return self._invalid(run, step, None, decision.reason, raw=decision.raw, call_id=decision.id)
@@ -233,6 +243,11 @@ class Agent:
         run.seen[key] = step
         self._execute(run, step, decision, tool, args)
         return step
+
+    @staticmethod
+    def _uncited(run: _Run, final: Final) -> bool:
+        """An answer (not a refusal) that names no result the run produced, and holds none of their numbers."""
+        return not cannot_answer(final.answer) and not resolve(final.answer, final.sources, run.evidence).evidence
 
     def _execute(self, run: _Run, step: AgentStep, call: Call, tool: Tool, args: BaseModel) -> None:
         started = self.clock()

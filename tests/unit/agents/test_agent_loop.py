@@ -213,3 +213,26 @@ def test_an_answer_that_carries_a_link_out_loses_the_link(shop: Path) -> None:
     assert result.answer == "The customer is Ada. [image removed] [Q1]" and result.status == "answered"
     assert result.links_removed == ["https://img.evil.example/r.png?data=Ada"]
     assert result.to_json()["links_removed"] == result.links_removed
+
+
+def test_an_uncited_answer_goes_back_once(shop: Path) -> None:
+    agent, backend = agent_with(
+        shop, call("sql", query="SELECT COUNT(*) FROM Customer"),
+        call("final_answer", answer="There are 128 customers.", sources=[]),  # from memory: no result holds 128
+        call("final_answer", answer="There are 3 customers.", sources=["Q1"]))
+    result = agent.run("How many customers?")
+    assert [s.status for s in result.steps] == ["ok", "invalid", "answer"]
+    assert "cites no result of this run" in backend.requests[2].messages[-1].content
+    assert result.answer == "There are 3 customers." and [c.id for c in result.citations] == ["Q1"]
+
+
+def test_refusals_and_a_second_uncited_answer_are_taken_as_they_are(shop: Path) -> None:
+    agent, _ = agent_with(shop, call("sql", query="SELECT COUNT(*) FROM Customer"),
+                          call("final_answer", answer="Cannot be answered: no revenue table", sources=[]))
+    assert agent.run("What was the revenue?").status == "cannot_answer"
+    agent, _ = agent_with(shop, call("sql", query="SELECT COUNT(*) FROM Customer"),
+                          call("final_answer", answer="Many customers.", sources=[]),
+                          call("final_answer", answer="Lots of customers.", sources=[]))
+    result = agent.run("How many customers?")
+    assert [s.status for s in result.steps] == ["ok", "invalid", "answer"] and result.answer == "Lots of customers."
+    assert result.citations == []

@@ -9,7 +9,8 @@ same `where` expressions as `dayshift search --where`. A chunk longer than `pass
 as the window of its sentences that shares most words with the query, so the model reads the part
 that matters and the prompt stays short; the citation still names the whole chunk.
 
-A filtered search that finds nothing is run again without its filters, and the result says so:
+Filters that cannot be read are left out, and a filtered search that finds nothing is run again
+without its filters; the result says so, with the reason:
 the model writes the filters, and small models copy field names and values from wherever they saw
 them; the words alone are a better second try than an empty result.
 
@@ -23,7 +24,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, Field
 
-from dayshift.agents.tools.base import Evidence, RunContext, ToolError, ToolOutput
+from dayshift.agents.tools.base import Evidence, RunContext, ToolOutput
 from dayshift.analysis import analyze
 from dayshift.errors import QueryError
 from dayshift.ingest.chunk import sentence_spans
@@ -52,12 +53,12 @@ class SearchDocs:
         self.searcher, self.k, self.passage_chars = searcher, k, passage_chars
 
     def run(self, args: SearchDocsArgs, *, run: RunContext) -> ToolOutput:
+        note = ""
         try:
             where = parse_filters(args.where)
-        except QueryError as exc:
-            raise ToolError(str(exc)) from None
+        except QueryError as exc:  # filters the model made up: say why, and search on the words
+            where, note = [], f"the filters {args.where} were left out ({exc}); the best passages for the words:\n\n"
         hits = self.searcher.search(args.query, k=self.k, where=where).hits
-        note = ""
         if not hits and where:  # a filter the model made up: say so, and show what the words alone find
             hits = self.searcher.search(args.query, k=self.k).hits
             note = (f"no passage matches the filters {args.where}; the best passages for the words alone, "
