@@ -209,7 +209,7 @@ class AgentSettings(BaseModel):
     max_invalid_calls: int = Field(3, ge=1)  # calls whose arguments do not validate, before the run stops
     max_repeats: int = Field(2, ge=1)  # the same call with the same arguments again, before the run stops
     # The first model call is offered the tools but not final_answer: an answer must cite a result, so
-    # one given before any tool ran could only be from memory (small models do that, and refuse).
+    # one given before any tool ran could only come from memory.
     look_first: bool = True
     step_max_tokens: int | None = Field(None, ge=16)  # output per call; None: the prompt's max_tokens, else 256
     n_ctx: int = Field(8192, ge=1024)  # a local model's context window when dayshift agent loads it

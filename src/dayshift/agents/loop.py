@@ -68,6 +68,7 @@ UNCITED = ("final_answer was not accepted: it cites no result of this run, and a
            "tools returned. Search or query for the answer and cite the ids you use, or, if the results do not "
            "hold it, answer starting with 'Cannot be answered:'")
 
+
 class _Stopped(Exception):
     def __init__(self, reason: str, detail: str) -> None:
         super().__init__(detail)

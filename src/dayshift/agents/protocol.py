@@ -148,7 +148,7 @@ class JsonCalls:
     def schema(self, tools: Sequence[Tool], *, evidence_ids: Sequence[str], final_only: bool,
                tools_only: bool = False) -> dict[str, Any]:
         options = [] if final_only else [_call_schema(t.name, parameters(t.Args)) for t in tools]
-        if final_only or not (tools_only and options):
+        if not (tools_only and options):  # final_only leaves no options: final_answer is the one offered
             options.append(_call_schema(FINAL, final_parameters(evidence_ids)))
         return options[0] if len(options) == 1 else {"anyOf": options}
 

@@ -10,9 +10,9 @@ as the window of its sentences that shares most words with the query, so the mod
 that matters and the prompt stays short; the citation still names the whole chunk.
 
 Filters that cannot be read are left out, and a filtered search that finds nothing is run again
-without its filters; the result says so, with the reason:
-the model writes the filters, and small models copy field names and values from wherever they saw
-them; the words alone are a better second try than an empty result.
+without its filters; the result says which filters were dropped and why. The model writes the
+filters, and small models invent fields or copy values from wherever they saw them: the words alone
+are a better second try than an empty result.
 
 Left out: re-asking with a rewritten query (the model can search again with other words).
 """
@@ -59,7 +59,7 @@ class SearchDocs:
         except QueryError as exc:  # filters the model made up: say why, and search on the words
             where, note = [], f"the filters {args.where} were left out ({exc}); the best passages for the words:\n\n"
         hits = self.searcher.search(args.query, k=self.k, where=where).hits
-        if not hits and where:  # a filter the model made up: say so, and show what the words alone find
+        if not hits and where:  # filters that match nothing: say so, and show what the words alone find
             hits = self.searcher.search(args.query, k=self.k).hits
             note = (f"no passage matches the filters {args.where}; the best passages for the words alone, "
                     "without filters:\n\n")
